@@ -1,0 +1,6 @@
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> crate::output::CommandResult {
+    super::not_yet("check")
+}

@@ -1,0 +1,115 @@
+//! The price catalog: instance types, accelerators and hourly prices per region and zone.
+//!
+//! The in-memory model below is the contract between the catalog loader (embedded snapshot or a
+//! refreshed file under `$SKY_HOME/catalogs/`) and the optimizer. Regions and zones are interned
+//! (offers refer to them by index) so the whole catalog loads in a few milliseconds.
+//!
+//! What this module does not do: choose anything. Ranking is the optimizer's job.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::CloudId;
+
+/// Every cloud's catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub clouds: Vec<CloudCatalog>,
+}
+
+impl Catalog {
+    pub fn cloud(&self, cloud: CloudId) -> Option<&CloudCatalog> {
+        self.clouds.iter().find(|c| c.cloud == cloud)
+    }
+}
+
+/// Where a cloud's data came from and how old it is (shown by `sky catalog`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogSource {
+    /// e.g. "embedded snapshot (SkyPilot catalog v8)" or "AWS price list, fetched by sky catalog update".
+    pub description: String,
+    /// Date of the price data, ISO 8601 (`2026-05-20`).
+    pub data_date: String,
+    /// Set when the data covers only part of the cloud (the embedded AWS subset); says what is missing.
+    pub partial_coverage: Option<String>,
+}
+
+/// One cloud's catalog.
+#[derive(Debug, Clone)]
+pub struct CloudCatalog {
+    pub cloud: CloudId,
+    pub source: CatalogSource,
+    /// Interned region names; `Offer::region` indexes this.
+    pub regions: Vec<String>,
+    /// Interned zone names with the index of their region; `Offer::zone` indexes this.
+    pub zones: Vec<Zone>,
+    pub instance_types: Vec<InstanceType>,
+    /// One row per (instance type, region, zone). Clouds without zones in the data (Azure) have
+    /// `zone: None`.
+    pub offers: Vec<Offer>,
+    /// Accelerators priced on their own and attached to a host VM (GCP GPUs and TPUs). The price of
+    /// a candidate on such a cloud is the VM's price plus these.
+    pub attachable_accelerators: Vec<AttachableAcceleratorOffer>,
+    pub images: Vec<Image>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    pub name: String,
+    pub region: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceType {
+    pub name: String,
+    pub vcpus: f64,
+    pub memory_gib: f64,
+    /// Accelerators that come with the instance (AWS `p4d.24xlarge` -> 8 x A100).
+    pub accelerator: Option<AcceleratorInfo>,
+    /// `x86_64` or `arm64`, where the source says.
+    pub arch: Option<String>,
+    /// Azure's Hyper-V generation (`V1`, `V2`, `V1,V2`), where the source says.
+    pub generation: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceleratorInfo {
+    /// Canonical name as the catalog spells it (`A100`, `A100-80GB`, `tpu-v4-8`).
+    pub name: String,
+    pub count: f64,
+    /// Memory of one accelerator, GiB, where the source says.
+    pub memory_gib: Option<f64>,
+}
+
+/// An instance type's prices in one region (and zone).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Offer {
+    pub instance_type: u32,
+    pub region: u32,
+    pub zone: Option<u32>,
+    /// On-demand USD per hour; `None` where the source has no price (then not launchable on demand).
+    pub price: Option<f64>,
+    /// Spot USD per hour; `None` where spot is not offered.
+    pub spot_price: Option<f64>,
+}
+
+/// A separately priced accelerator in one region/zone (GCP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachableAcceleratorOffer {
+    pub accelerator: AcceleratorInfo,
+    pub region: u32,
+    pub zone: Option<u32>,
+    pub price: Option<f64>,
+    pub spot_price: Option<f64>,
+}
+
+/// A machine image, by SkyPilot tag (`skypilot:gpu-ubuntu-2204`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub tag: String,
+    /// `None` for global images (GCP).
+    pub region: Option<String>,
+    pub os: String,
+    pub os_version: String,
+    pub image_id: String,
+    pub creation_date: String,
+}

@@ -1,0 +1,16 @@
+//! Sky's core: everything between "a person described a workload" and "it ran", with no GUI, no
+//! CLI and no cloud SDK.
+//!
+//! # Layout
+//! - [`cloud`]: cloud identities (data only).
+//! - [`resources`]: validated resource requirements.
+//! - [`catalog`]: instance types and prices, embedded and refreshable.
+//! - [`error`]: the stable error codes front ends branch on.
+
+pub mod catalog;
+pub mod cloud;
+pub mod error;
+pub mod resources;
+
+pub use cloud::CloudId;
+pub use error::ErrorCode;
