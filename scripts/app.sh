@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds and opens the Sky desktop app on its embedded defaults: the local cloud (runs tasks on this
+# machine), the embedded price catalog (compares every cloud offline), state in SQLite under
+# $SKY_HOME (default ~/.sky). Installs what a fresh Debian machine with Rust lacks first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+
+install_system_packages
+step "building the UI"
+(cd ui && npm ci --no-audit --no-fund && npm run build)
+step "building sky, sky-agent and the desktop app"
+cargo build --release --locked -p sky-cli -p sky-agent -p sky-desktop
+step "starting Sky"
+exec target/release/sky-desktop "$@"

@@ -1,0 +1,38 @@
+# Shared by scripts/*.sh: idempotent installs of what a fresh Debian machine with Rust lacks.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Everything the build, the tests and the desktop app need from Debian.
+SYSTEM_PACKAGES=(
+  build-essential pkg-config file
+  # desktop app (Tauri 2 on WebKitGTK)
+  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
+  # real-window tests: X server, WebDriver, keychain
+  xvfb webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools
+  # benchmarks and SSH hosts
+  hyperfine openssh-server openssh-client rsync iproute2
+  nodejs npm
+)
+
+install_system_packages() {
+  local missing=()
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  # The machine may ship its own Node.js outside dpkg; it is enough when new enough.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+  fi
+  local wanted=()
+  for p in "${missing[@]}"; do [ -n "$p" ] && wanted+=("$p"); done
+  [ "${#wanted[@]}" -eq 0 ] && return 0
+  step "installing system packages: ${wanted[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${wanted[@]}"
+}
+
+install_cargo_tools() {
+  command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+}
