@@ -6,10 +6,12 @@
 //! - [`resources`]: validated resource requirements.
 //! - [`catalog`]: instance types and prices, embedded and refreshable.
 //! - [`error`]: the stable error codes front ends branch on.
+//! - [`optimizer`]: ranks feasible placements for a task or a chain (SkyPilot's decisions).
 
 pub mod catalog;
 pub mod cloud;
 pub mod error;
+pub mod optimizer;
 pub mod resources;
 
 pub use cloud::CloudId;
