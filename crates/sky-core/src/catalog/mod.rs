@@ -4,16 +4,38 @@
 //! refreshed file under `$SKY_HOME/catalogs/`) and the optimizer. Regions and zones are interned
 //! (offers refer to them by index) so the whole catalog loads in a few milliseconds.
 //!
-//! What this module does not do: choose anything. Ranking is the optimizer's job.
+//! What this module does not do: choose anything. Ranking is the optimizer's job. It also never
+//! reads the source CSVs at run time: `cargo xtask catalog` converts them once into the compact
+//! files under `crates/sky-core/catalog-data/`, which are compiled in.
+//!
+//! # Layout
+//! - [`format`]: the versioned binary encoding of one cloud's catalog.
+//! - [`load`]: the embedded snapshot and `$SKY_HOME/catalogs/` overrides.
+//! - [`gpus`]: what `sky show-gpus` lists (accelerator counts, cheapest offers).
+//! - [`query`]: lookups (canonical names, regions, zones, instance types, "did you mean").
+//! - [`v8csv`]: SkyPilot's v8 CSV schema -> this model (used by `cargo xtask catalog`).
+//! - [`fetch`]: parsers for the clouds' public price lists (`sky catalog update`); the HTTP
+//!   part is behind the `fetch` feature.
+
+pub mod format;
+pub mod gpus;
+pub mod load;
+pub mod query;
+pub mod v8csv;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::CloudId;
 
+pub use load::{CatalogError, OVERRIDE_DIR};
+
 /// Every cloud's catalog.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub clouds: Vec<CloudCatalog>,
+    /// Canonical accelerator spellings across clouds (SkyPilot's `common/accelerators.csv`), used
+    /// to canonicalise `a100` -> `A100` even for accelerators no loaded cloud offers.
+    pub accelerator_names: Vec<String>,
 }
 
 impl Catalog {
@@ -49,7 +71,37 @@ pub struct CloudCatalog {
     /// Accelerators priced on their own and attached to a host VM (GCP GPUs and TPUs). The price of
     /// a candidate on such a cloud is the VM's price plus these.
     pub attachable_accelerators: Vec<AttachableAcceleratorOffer>,
+    /// Which host VMs an attachable accelerator may ride on (GCP: A100 needs `a2-*`, others an
+    /// `n1-*` with enough vCPUs). Empty on clouds whose instance types carry their accelerators.
+    pub host_rules: Vec<AcceleratorHostRule>,
     pub images: Vec<Image>,
+}
+
+/// The host VMs that may carry `count` x `accelerator` (an attachable accelerator).
+/// Look rules up with [`CloudCatalog::host_rule_for`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceleratorHostRule {
+    /// Canonical accelerator name, or a prefix ending in `*` (`tpu-*`); `None` is the default
+    /// rule for accelerators no other rule names.
+    pub accelerator: Option<String>,
+    pub count: f64,
+    pub host: HostSpec,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostSpec {
+    /// Exactly these instance types (GCP `A100:8` -> `a2-highgpu-8g`).
+    InstanceTypes(Vec<String>),
+    /// Any instance type whose name starts with one of `family_prefixes`, with at least
+    /// `min_vcpus` vCPUs and `min_memory_gib` memory (GCP `V100:1` -> `n1-*` with >= 8 vCPUs).
+    Family {
+        family_prefixes: Vec<String>,
+        min_vcpus: f64,
+        min_memory_gib: f64,
+    },
+    /// No host VM: the accelerator is a machine of its own and its price is the whole price
+    /// (GCP TPU VMs, as SkyPilot prices them).
+    Standalone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
