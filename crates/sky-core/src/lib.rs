@@ -6,13 +6,17 @@
 //! - [`resources`]: validated resource requirements.
 //! - [`catalog`]: instance types and prices, embedded and refreshable.
 //! - [`error`]: the stable error codes front ends branch on.
+//! - [`task`]: SkyPilot-compatible task files, parsed and validated.
+//! - [`config`]: `SKY_HOME` paths and `config.yaml`.
 //! - [`optimizer`]: ranks feasible placements for a task or a chain (SkyPilot's decisions).
 
 pub mod catalog;
 pub mod cloud;
+pub mod config;
 pub mod error;
 pub mod optimizer;
 pub mod resources;
+pub mod task;
 
 pub use cloud::CloudId;
 pub use error::ErrorCode;

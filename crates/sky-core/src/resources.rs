@@ -82,6 +82,11 @@ pub struct Resources {
     pub labels: BTreeMap<String, String>,
     /// Upper bound on the price of one node, USD per hour.
     pub max_hourly_cost: Option<f64>,
+    /// SkyPilot resource fields Sky accepts and keeps but does not act on yet (`job_recovery`,
+    /// `autostop`, `priority`, `network_tier`, `local_disk`, `accelerator_args`, `volumes`, ...),
+    /// by their YAML name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extras: BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for Resources {
@@ -99,6 +104,7 @@ impl Default for Resources {
             image_id: None,
             labels: BTreeMap::new(),
             max_hourly_cost: None,
+            extras: BTreeMap::new(),
         }
     }
 }

@@ -1,0 +1,219 @@
+//! Sky's home directory (`SKY_HOME`, default `~/.sky`) and its `config.yaml`.
+//!
+//! Paths are computed when asked for, never cached at start-up, so a test that points `SKY_HOME`
+//! at a temporary directory never touches the real home. `config.yaml` uses SkyPilot's format;
+//! Sky acts on `allowed_clouds` and keeps every other key as written so a shared SkyPilot config
+//! still loads.
+//!
+//! What this module does not do: write the config, or check credentials (`sky check` does).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::cloud::CloudId;
+use crate::error::ErrorCode;
+use crate::task::TaskError;
+use crate::task::yaml::{self, Node};
+
+/// Where Sky keeps its state. Cheap to clone; every path is derived on access.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// Set explicitly (tests, the desktop app); otherwise `SKY_HOME`, then `~/.sky`.
+    home_override: Option<PathBuf>,
+}
+
+impl Paths {
+    /// Paths read from the environment each time they are asked for.
+    pub fn from_env() -> Self {
+        Paths {
+            home_override: None,
+        }
+    }
+
+    /// Paths under an explicit home directory, ignoring the environment.
+    pub fn with_home(home: impl Into<PathBuf>) -> Self {
+        Paths {
+            home_override: Some(home.into()),
+        }
+    }
+
+    /// `$SKY_HOME`, else `~/.sky` (`$HOME/.sky`; `.sky` under the current directory as a last
+    /// resort when no home is known).
+    pub fn sky_home(&self) -> PathBuf {
+        if let Some(home) = &self.home_override {
+            return home.clone();
+        }
+        if let Some(home) = std::env::var_os("SKY_HOME").filter(|h| !h.is_empty()) {
+            return PathBuf::from(home);
+        }
+        let user_home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
+        user_home.map_or_else(|| PathBuf::from(".sky"), |h| Path::new(&h).join(".sky"))
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.sky_home().join("config.yaml")
+    }
+}
+
+/// A bad `config.yaml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Positioned like a task error: `config.yaml:3:5: allowed_clouds[1]: unknown cloud 'gpc' ...`.
+    #[error(transparent)]
+    Invalid(#[from] TaskError),
+}
+
+impl ConfigError {
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidConfig
+    }
+}
+
+/// The parts of `config.yaml` Sky acts on, plus everything else kept as written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SkyConfig {
+    /// `allowed_clouds`; `None` when the key is absent (every cloud allowed).
+    pub allowed_clouds: Option<Vec<CloudId>>,
+    /// Names in `allowed_clouds` that SkyPilot knows but Sky does not run on (`kubernetes`);
+    /// accepted so a SkyPilot config loads, and ignored.
+    pub ignored_clouds: Vec<String>,
+    /// Every other top-level key, as written.
+    pub other: BTreeMap<String, serde_json::Value>,
+}
+
+/// Storage-only providers SkyPilot accepts in `allowed_clouds`.
+const STORAGE_ONLY: &[&str] = &["cloudflare", "coreweave", "vastdata", "huggingface"];
+
+impl SkyConfig {
+    /// Reads `$SKY_HOME/config.yaml`; a missing file is the default config.
+    pub fn load(paths: &Paths) -> Result<SkyConfig, ConfigError> {
+        let path = paths.config_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => SkyConfig::parse(&text, "config.yaml"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SkyConfig::default()),
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+
+    /// Parses config text; `source` names the file in messages.
+    pub fn parse(text: &str, source: &str) -> Result<SkyConfig, ConfigError> {
+        let invalid = |path: &str, node: Option<&Node>, message: String| {
+            ConfigError::Invalid(TaskError {
+                source_name: source.to_owned(),
+                path: path.to_owned(),
+                line: node.map(|n| n.pos.line),
+                column: node.map(|n| n.pos.column),
+                message,
+            })
+        };
+        let docs = yaml::parse_documents(text).map_err(|e| {
+            ConfigError::Invalid(TaskError {
+                source_name: source.to_owned(),
+                path: String::new(),
+                line: Some(e.pos.line),
+                column: Some(e.pos.column),
+                message: format!("invalid YAML: {}", e.message),
+            })
+        })?;
+        let mut config = SkyConfig::default();
+        let Some(root) = docs.into_iter().flatten().find(|d| !d.is_null()) else {
+            return Ok(config);
+        };
+        let Some(entries) = root.as_map() else {
+            return Err(invalid(
+                "",
+                Some(&root),
+                format!("expected a mapping of settings, got {}", root.kind_name()),
+            ));
+        };
+        for (key, value) in entries {
+            let name = key.key_text();
+            if name != "allowed_clouds" {
+                config.other.insert(name, value.to_json());
+                continue;
+            }
+            if value.is_null() {
+                continue;
+            }
+            let Some(items) = value.as_seq() else {
+                return Err(invalid(
+                    "allowed_clouds",
+                    Some(value),
+                    format!(
+                        "expected a list of clouds, got {}: {}",
+                        value.kind_name(),
+                        value.show()
+                    ),
+                ));
+            };
+            let mut clouds = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("allowed_clouds[{i}]");
+                let Some(text) = item.as_str() else {
+                    return Err(invalid(
+                        &path,
+                        Some(item),
+                        format!(
+                            "expected a cloud name, got {}: {}",
+                            item.kind_name(),
+                            item.show()
+                        ),
+                    ));
+                };
+                let lower = text.trim().to_lowercase();
+                match text.parse::<CloudId>() {
+                    Ok(cloud) => {
+                        if !clouds.contains(&cloud) {
+                            clouds.push(cloud);
+                        }
+                    }
+                    Err(_)
+                        if crate::task::OTHER_SKYPILOT_CLOUDS.contains(&lower.as_str())
+                            || STORAGE_ONLY.contains(&lower.as_str()) =>
+                    {
+                        tracing::warn!(cloud = %text, "allowed_clouds names a cloud Sky does not support; ignored");
+                        config.ignored_clouds.push(text.to_owned());
+                    }
+                    Err(_) => {
+                        let names: Vec<&str> = CloudId::ALL.iter().map(|c| c.as_str()).collect();
+                        let hint = crate::task::did_you_mean(&lower, names.iter().copied());
+                        return Err(invalid(
+                            &path,
+                            Some(item),
+                            format!(
+                                "unknown cloud '{text}'{hint} (allowed: aws, gcp, azure, local)"
+                            ),
+                        ));
+                    }
+                }
+            }
+            config.allowed_clouds = Some(clouds);
+        }
+        Ok(config)
+    }
+
+    /// The clouds the optimizer may use: those in `allowed_clouds` when it is set, else all.
+    /// The local cloud is always included: SkyPilot has none, so a SkyPilot config never names
+    /// it, and it needs no credentials.
+    pub fn enabled_clouds(&self) -> Vec<CloudId> {
+        match &self.allowed_clouds {
+            None => CloudId::ALL.to_vec(),
+            Some(list) => {
+                let mut clouds: Vec<CloudId> = CloudId::ALL
+                    .into_iter()
+                    .filter(|c| list.contains(c))
+                    .collect();
+                if !clouds.contains(&CloudId::Local) {
+                    clouds.push(CloudId::Local);
+                }
+                clouds
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Checking a requested alternative against the catalog's names, as SkyPilot's
+//! `Resources.validate()` does: canonicalise accelerator names, infer the cloud from a region, zone
+//! or instance type that only one cloud has, fill in the region of a zone, and check that an
+//! instance type has the vCPUs and memory asked for.
+//!
+//! What this module does not do: check that a combination is offered (an accelerator in a region,
+//! a price under `max_hourly_cost`). The optimizer answers that, with the nearest offers.
+
+use super::TaskError;
+use super::error::{closest, did_you_mean};
+use super::resources_spec::Requested;
+use super::vocab::{Vocabulary, all_accelerators};
+use crate::cloud::CloudId;
+use crate::resources::{MemoryRequest, Resources};
+
+/// Validates one alternative. A vocabulary with no clouds (no catalog at hand) skips name checks.
+pub(crate) fn validate(req: &Requested, vocab: &impl Vocabulary) -> Result<Resources, TaskError> {
+    let mut r = req.resources.clone();
+    let clouds = vocab.clouds();
+    if let Some(acc) = &mut r.accelerators {
+        // TPUs exist only on GCP, so naming one pins the cloud (SkyPilot does the same).
+        if acc.name.to_lowercase().contains("tpu") {
+            match r.placement.cloud {
+                None => r.placement.cloud = Some(CloudId::Gcp),
+                Some(CloudId::Gcp) => {}
+                Some(other) => {
+                    return Err(req.origin("accelerators").err(format!(
+                        "TPU '{}' is only offered on GCP, but the cloud is {other}",
+                        acc.name
+                    )));
+                }
+            }
+        }
+        if !clouds.is_empty() {
+            acc.name = canonical_accelerator(&acc.name, r.placement.cloud, vocab)
+                .map_err(|m| req.origin("accelerators").err(m))?;
+        }
+    }
+    if clouds.is_empty() {
+        return Ok(r);
+    }
+    validate_region_zone(req, &mut r, vocab)?;
+    validate_instance_type(req, &mut r, vocab)?;
+    Ok(r)
+}
+
+/// Exact case-insensitive match first; then a unique name containing what was written, as
+/// SkyPilot's `canonicalize_accelerator_name` does (`a10g` -> `A10G`, `h100-mega` -> `H100-MEGA`).
+fn canonical_accelerator(
+    name: &str,
+    cloud: Option<CloudId>,
+    vocab: &impl Vocabulary,
+) -> Result<String, String> {
+    if name.to_lowercase().starts_with("tpu-") {
+        return Ok(name.to_lowercase());
+    }
+    let all = all_accelerators(vocab);
+    let lower = name.to_lowercase();
+    if let Some((canonical, _)) = all.iter().find(|(n, _)| n.to_lowercase() == lower) {
+        return Ok(canonical.clone());
+    }
+    let on_cloud: Vec<String> = match cloud {
+        Some(c) => vocab
+            .accelerators(c)
+            .into_iter()
+            .map(|(n, _)| n.to_owned())
+            .collect(),
+        None => all.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    let containing: Vec<&String> = on_cloud
+        .iter()
+        .filter(|n| n.to_lowercase().contains(&lower))
+        .collect();
+    match containing.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            let hint = did_you_mean(name, all.iter().map(|(n, _)| n.as_str()));
+            Err(format!("unknown accelerator '{name}'{hint}"))
+        }
+        many => {
+            let names: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+            Err(format!(
+                "accelerator name '{name}' is ambiguous: choose one of {}",
+                names.join(", ")
+            ))
+        }
+    }
+}
+
+fn clouds_or(r: &Resources, vocab: &impl Vocabulary) -> Vec<CloudId> {
+    match r.placement.cloud {
+        Some(c) => vec![c],
+        None => vocab.clouds(),
+    }
+}
+
+fn cloud_list(clouds: &[CloudId]) -> String {
+    let names: Vec<&str> = clouds.iter().map(|c| c.display_name()).collect();
+    names.join(", ")
+}
+
+fn validate_region_zone(
+    req: &Requested,
+    r: &mut Resources,
+    vocab: &impl Vocabulary,
+) -> Result<(), TaskError> {
+    if r.placement.region.is_none() && r.placement.zone.is_none() {
+        return Ok(());
+    }
+    let candidates = clouds_or(r, vocab);
+    let mut fits: Vec<(CloudId, String, Option<String>)> = Vec::new();
+    let mut first_error: Option<TaskError> = None;
+    for cloud in &candidates {
+        match check_region_zone(
+            req,
+            *cloud,
+            r.placement.region.as_deref(),
+            r.placement.zone.as_deref(),
+            vocab,
+        ) {
+            Ok((region, zone)) => fits.push((*cloud, region, zone)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match fits.as_slice() {
+        [(cloud, region, zone)] => {
+            r.placement.cloud = Some(*cloud);
+            r.placement.region = Some(region.clone());
+            r.placement.zone = zone.clone();
+            Ok(())
+        }
+        [] if candidates.len() == 1 => {
+            Err(first_error
+                .unwrap_or_else(|| req.origin("region").err("invalid region".to_owned())))
+        }
+        [] => {
+            let (field, value) = match (&r.placement.zone, &r.placement.region) {
+                (Some(z), _) => ("zone", z.clone()),
+                (None, Some(reg)) => ("region", reg.clone()),
+                (None, None) => ("region", String::new()),
+            };
+            let names: Vec<String> = candidates
+                .iter()
+                .flat_map(|c| {
+                    if field == "zone" {
+                        vocab
+                            .zones(*c)
+                            .into_iter()
+                            .map(|(z, _)| z.to_owned())
+                            .collect::<Vec<_>>()
+                    } else {
+                        vocab.regions(*c).into_iter().map(str::to_owned).collect()
+                    }
+                })
+                .collect();
+            let hint = did_you_mean(&value, names.iter().map(String::as_str));
+            Err(req.origin(field).err(format!(
+                "unknown {field} '{value}' for any cloud among {}{hint}",
+                cloud_list(&candidates)
+            )))
+        }
+        many => {
+            let clouds: Vec<CloudId> = many.iter().map(|(c, _, _)| *c).collect();
+            Err(req.origin("region").err(format!(
+                "cannot infer the cloud: {} all have this region/zone; set the cloud with infra",
+                cloud_list(&clouds)
+            )))
+        }
+    }
+}
+
+/// Region (case-insensitive, returned in the catalog's spelling) and zone (exact) on one cloud.
+fn check_region_zone(
+    req: &Requested,
+    cloud: CloudId,
+    region: Option<&str>,
+    zone: Option<&str>,
+    vocab: &impl Vocabulary,
+) -> Result<(String, Option<String>), TaskError> {
+    let regions = vocab.regions(cloud);
+    let mut canonical_region = None;
+    if let Some(region) = region {
+        match regions.iter().find(|r| r.eq_ignore_ascii_case(region)) {
+            Some(found) => canonical_region = Some((*found).to_owned()),
+            None => {
+                let hint = did_you_mean(region, regions.iter().copied());
+                return Err(req
+                    .origin("region")
+                    .err(format!("unknown region '{region}' for {cloud}{hint}")));
+            }
+        }
+    }
+    let Some(zone) = zone else {
+        return Ok((canonical_region.unwrap_or_default(), None));
+    };
+    let zones = vocab.zones(cloud);
+    let in_scope: Vec<(&str, &str)> = zones
+        .iter()
+        .copied()
+        .filter(|(_, zr)| canonical_region.as_deref().is_none_or(|cr| cr == *zr))
+        .collect();
+    match in_scope.iter().find(|(z, _)| *z == zone) {
+        Some((_, zone_region)) => Ok(((*zone_region).to_owned(), Some(zone.to_owned()))),
+        None => {
+            let scope = match &canonical_region {
+                Some(cr) => format!("region '{cr}' of {cloud}"),
+                None => cloud.to_string(),
+            };
+            let hint = if zones.is_empty() {
+                format!(" ({cloud} has no zones in the catalog)")
+            } else {
+                did_you_mean(zone, in_scope.iter().map(|(z, _)| *z))
+            };
+            Err(req
+                .origin("zone")
+                .err(format!("unknown zone '{zone}' for {scope}{hint}")))
+        }
+    }
+}
+
+fn validate_instance_type(
+    req: &Requested,
+    r: &mut Resources,
+    vocab: &impl Vocabulary,
+) -> Result<(), TaskError> {
+    let Some(instance_type) = r.instance_type.clone() else {
+        return Ok(());
+    };
+    let candidates = clouds_or(r, vocab);
+    let having: Vec<CloudId> = candidates
+        .iter()
+        .copied()
+        .filter(|c| vocab.instance_types(*c).contains(&instance_type.as_str()))
+        .collect();
+    let cloud = match having.as_slice() {
+        [one] => *one,
+        [] => {
+            let names: Vec<&str> = candidates
+                .iter()
+                .flat_map(|c| vocab.instance_types(*c))
+                .collect();
+            let hint = match closest(&instance_type, names.iter().copied()) {
+                Some(best) => format!(" (did you mean '{best}'?)"),
+                None => String::new(),
+            };
+            let scope = match r.placement.cloud {
+                Some(c) => format!("for {c}"),
+                None => format!("for any cloud among {}", cloud_list(&candidates)),
+            };
+            return Err(req.origin("instance_type").err(format!(
+                "unknown instance type '{instance_type}' {scope}{hint}"
+            )));
+        }
+        many => {
+            return Err(req.origin("instance_type").err(format!(
+                "instance type '{instance_type}' exists on {}; set the cloud with infra",
+                cloud_list(many)
+            )));
+        }
+    };
+    r.placement.cloud = Some(cloud);
+    let Some((vcpus, memory)) = vocab.instance_shape(cloud, &instance_type) else {
+        return Ok(());
+    };
+    if let Some(cpus) = r.cpus {
+        let ok = if cpus.at_least {
+            vcpus >= cpus.value
+        } else {
+            vcpus == cpus.value
+        };
+        if !ok {
+            let plus = if cpus.at_least { "+" } else { "" };
+            return Err(req.origin("cpus").err(format!(
+                "{instance_type} has {vcpus} vCPUs, but {}{plus} is requested",
+                cpus.value
+            )));
+        }
+    }
+    if let Some(request) = r.memory {
+        let (ok, shown) = match request {
+            MemoryRequest::Gib(a) if a.at_least => (memory >= a.value, format!("{}+", a.value)),
+            MemoryRequest::Gib(a) => (memory == a.value, a.value.to_string()),
+            // SkyPilot compares the bare number here, not number x vCPUs; so do we.
+            MemoryRequest::PerCpu(a) => (memory >= a.value, format!("{}x", a.value)),
+        };
+        if !ok {
+            return Err(req.origin("memory").err(format!(
+                "{instance_type} has {memory} GB of memory, but {shown} is requested"
+            )));
+        }
+    }
+    Ok(())
+}
