@@ -1,6 +1,232 @@
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+//! `sky launch`: plan a task (or a chain) and run it. `--dryrun` stops after planning and prints
+//! the ranked comparison, provisioning nothing.
+//!
+//! What this module does not do: choose. The optimizer in sky-core decides; this only loads the
+//! task, the config and the catalog, and prints.
 
-pub fn run(_args: Args) -> crate::output::CommandResult {
-    super::not_yet("launch")
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use sky_core::catalog::Catalog;
+use sky_core::config::{Paths, SkyConfig};
+use sky_core::optimizer::{self, Blocklist, Candidate, CatalogIndex, Inputs, Plan, TaskRequest};
+use sky_core::{CloudId, ErrorCode};
+
+use super::task_options::{TaskOptions, load_tasks};
+use crate::output::{CodedError, CommandResult, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Task YAML file (one task or a chain), or a command to run.
+    #[arg(value_name = "TASK.yaml|CMD", num_args = 0..)]
+    pub entrypoint: Vec<String>,
+    /// Plan only: show the candidates and the choice, provision nothing.
+    #[arg(long)]
+    pub dryrun: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// What the plan minimises.
+    #[arg(long, value_enum, default_value_t = OptimizeTarget::Cost)]
+    pub optimize_target: OptimizeTarget,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+    #[command(flatten)]
+    pub task: TaskOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizeTarget {
+    Cost,
+    Time,
+}
+
+pub fn run(args: Args) -> CommandResult {
+    if args.dryrun {
+        dryrun(&args)
+    } else {
+        super::not_yet("launch")
+    }
+}
+
+/// SkyPilot's tie-breaking order between clouds; the optimizer keeps it for equal prices.
+const CLOUD_ORDER: [CloudId; 4] = [CloudId::Aws, CloudId::Gcp, CloudId::Azure, CloudId::Local];
+
+fn dryrun(args: &Args) -> CommandResult {
+    let json = args.output == Format::Json;
+    let coded = |code: ErrorCode, message: String| CodedError {
+        code,
+        message,
+        json,
+    };
+    let paths = Paths::from_env();
+    let config = SkyConfig::load(&paths).map_err(|e| coded(e.code(), format!("{e}")))?;
+    let allowed = config.enabled_clouds();
+    let enabled: Vec<CloudId> = CLOUD_ORDER
+        .into_iter()
+        .filter(|c| allowed.contains(c))
+        .collect();
+    let catalog =
+        Catalog::load(&paths.sky_home()).map_err(|e| coded(ErrorCode::Internal, format!("{e}")))?;
+
+    let entrypoint = args.entrypoint.join(" ");
+    let tasks = load_tasks(&entrypoint, &args.task, &catalog).map_err(|e| {
+        let code = e
+            .downcast_ref::<sky_core::task::TaskError>()
+            .map_or(ErrorCode::InvalidTask, |t| t.code());
+        coded(code, format!("{e:#}"))
+    })?;
+    let requests: Vec<TaskRequest> = tasks.iter().map(TaskRequest::from).collect();
+    let target = match args.optimize_target {
+        OptimizeTarget::Cost => optimizer::Target::Cost,
+        OptimizeTarget::Time => optimizer::Target::Time,
+    };
+    let index = CatalogIndex::new(&catalog);
+    let blocklist = Blocklist::default();
+    let inputs = Inputs {
+        index: &index,
+        enabled_clouds: &enabled,
+        blocklist: &blocklist,
+        target,
+    };
+    let plan = {
+        let _span = tracing::info_span!("optimize", tasks = requests.len()).entered();
+        optimizer::plan(inputs, &requests).map_err(|e| coded(e.code(), e.to_string()))?
+    };
+
+    let text = if json {
+        let mut body = serde_json::to_string(&plan)?;
+        body.push('\n');
+        body
+    } else {
+        render_plan(&plan, crate::output::use_color())
+    };
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SkyPilot's "Considered resources" table: the best candidate of each cloud, cheapest first,
+/// with the chosen one marked; one table per task of a chain.
+fn render_plan(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    let chain = plan.tasks.len() > 1;
+    for (i, task) in plan.tasks.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let nodes = if task.num_nodes == 1 {
+            "1 node".to_owned()
+        } else {
+            format!("{} nodes", task.num_nodes)
+        };
+        if chain {
+            let name = task.name.as_deref().unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "Task {} ({name}): considered resources ({nodes}):",
+                i + 1
+            );
+        } else {
+            let _ = writeln!(out, "Considered resources ({nodes}):");
+        }
+        let mut rows: Vec<&Candidate> = Vec::new();
+        for c in &task.candidates {
+            if !rows.iter().any(|r| r.cloud == c.cloud) {
+                rows.push(c);
+            }
+        }
+        if !rows.iter().any(|r| *r == &task.chosen) {
+            // In a chain the chosen row may not be its cloud's cheapest (egress pulled it).
+            rows.retain(|r| r.cloud != task.chosen.cloud);
+            rows.push(&task.chosen);
+            rows.sort_by(|a, b| a.total_hourly_price.total_cmp(&b.total_hourly_price));
+        }
+        out.push_str(&render_rows(&rows, &task.chosen, color));
+        out.push('\n');
+        let others = task.candidates.len() - rows.len();
+        if others > 0 {
+            let _ = writeln!(
+                out,
+                "({others} more placements considered; `-o json` lists them all)"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "Dry run: nothing was launched (optimize target: {}).",
+        match plan.target {
+            optimizer::Target::Cost => "cost",
+            optimizer::Target::Time => "time",
+        }
+    );
+    out
+}
+
+fn render_rows(rows: &[&Candidate], chosen: &Candidate, color: bool) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    let headers = [
+        "INFRA",
+        "INSTANCE",
+        "vCPUs",
+        "Mem(GB)",
+        "GPUS",
+        "COST ($/h)",
+        "CHOSEN",
+    ];
+    table.set_header(headers.iter().map(|h| {
+        let cell = comfy_table::Cell::new(h);
+        if color {
+            cell.add_attribute(comfy_table::Attribute::Bold)
+        } else {
+            cell
+        }
+    }));
+    for c in rows {
+        let place = c.zone.as_deref().unwrap_or(&c.region);
+        let instance = if c.use_spot {
+            format!("{}[Spot]", c.instance_type)
+        } else {
+            c.instance_type.clone()
+        };
+        let gpus = c.accelerators.as_ref().map_or_else(
+            || "-".to_owned(),
+            |(n, k)| format!("{n}:{}", format_number(*k)),
+        );
+        let is_chosen = *c == chosen;
+        let mark = match (is_chosen, color) {
+            (true, true) => "\u{1b}[32m✔\u{1b}[0m".to_owned(),
+            (true, false) => "✔".to_owned(),
+            (false, _) => String::new(),
+        };
+        table.add_row(vec![
+            format!("{} ({place})", c.cloud.display_name()),
+            instance,
+            c.vcpus.map_or_else(|| "-".to_owned(), format_number),
+            c.memory_gib.map_or_else(|| "-".to_owned(), format_number),
+            gpus,
+            format!("{:.2}", c.total_hourly_price),
+            mark,
+        ]);
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((1, 2));
+    }
+    table
+        .lines()
+        .map(|l| l.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `8` for whole numbers, `0.5` otherwise, as SkyPilot's table shows them.
+fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
 }

@@ -341,6 +341,11 @@ fn candidates_for_option(
             continue;
         }
         let Some(ci) = inputs.index.cloud(cloud) else {
+            // A cloud without a price catalog (this machine) costs nothing, so it would always
+            // win: it is a candidate only when the task names it.
+            if option.cloud == Some(cloud) {
+                out.push(unpriced_candidate(cloud));
+            }
             continue;
         };
         let Some(loc) = location(ci, option.resources) else {
@@ -361,6 +366,29 @@ fn candidates_for_option(
         }
     }
     out
+}
+
+fn unpriced_candidate(cloud: CloudId) -> Candidate {
+    Candidate {
+        cloud,
+        region: cloud.as_str().to_owned(),
+        zone: None,
+        instance_type: cloud.as_str().to_owned(),
+        accelerators: None,
+        vcpus: None,
+        memory_gib: None,
+        use_spot: false,
+        hourly_price: 0.0,
+        total_hourly_price: 0.0,
+    }
+}
+
+/// The cloud a bucket URL (`s3://data`, `gs://data`) lives in, for input egress.
+pub fn cloud_of_bucket(url: &str) -> Option<CloudId> {
+    profile::BUCKET_SCHEMES
+        .iter()
+        .find(|(scheme, _)| url.starts_with(scheme))
+        .map(|(_, cloud)| *cloud)
 }
 
 /// A per-region `image_id` map limits the regions a task can run in.
@@ -512,4 +540,20 @@ fn first_min(values: &[f64]) -> usize {
         }
     }
     best
+}
+
+impl From<&crate::task::Task> for TaskRequest {
+    fn from(task: &crate::task::Task) -> Self {
+        TaskRequest {
+            name: task.name.clone(),
+            num_nodes: task.num_nodes,
+            resources: task.resources.clone(),
+            inputs: task.inputs.as_ref().map(|d| TaskInputs {
+                cloud: cloud_of_bucket(&d.location),
+                gigabytes: d.estimated_size_gb,
+            }),
+            outputs_gigabytes: task.outputs.as_ref().map(|d| d.estimated_size_gb),
+            estimated_runtime_secs: None,
+        }
+    }
 }

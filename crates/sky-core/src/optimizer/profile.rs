@@ -227,6 +227,9 @@ pub struct CloudProfile {
     pub disk_tiers: DiskTierRule,
 }
 
+/// Object-store URL schemes and the cloud each lives in (SkyPilot's `get_inputs_cloud`).
+pub const BUCKET_SCHEMES: &[(&str, CloudId)] = &[("s3://", CloudId::Aws), ("gs://", CloudId::Gcp)];
+
 /// The profile of a priced cloud; `None` for clouds without a catalog (local).
 pub fn profile(cloud: CloudId) -> Option<&'static CloudProfile> {
     PROFILES.iter().find(|p| p.cloud == cloud)
