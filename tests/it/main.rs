@@ -1,1 +1,2 @@
 //! Cross-crate end-to-end tests. One binary; one module per area.
+mod catalog;

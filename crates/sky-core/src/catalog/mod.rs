@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cloud::CloudId;
 
-pub use load::{CatalogError, OVERRIDE_DIR};
+pub use load::{CatalogError, OVERRIDE_DIR, override_path, write_override};
 
 /// Every cloud's catalog.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +53,46 @@ pub struct CatalogSource {
     pub data_date: String,
     /// Set when the data covers only part of the cloud (the embedded AWS subset); says what is missing.
     pub partial_coverage: Option<String>,
+}
+
+impl CatalogSource {
+    /// Whole days from the data date to `today` (days since 1970-01-01, UTC); `None` when the
+    /// date is not a valid `YYYY-MM-DD` (the AWS subset's date is unknown).
+    pub fn age_days(&self, today: i64) -> Option<i64> {
+        parse_iso_date(&self.data_date).map(|day| today - day)
+    }
+}
+
+/// `YYYY-MM-DD` -> days since 1970-01-01.
+pub fn parse_iso_date(text: &str) -> Option<i64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: u32 = parts.next()?.parse().ok()?;
+    let day: u32 = parts.next()?.parse().ok()?;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days_in_month {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm), so the
+/// age shown by `sky catalog` needs no date crate.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// One cloud's catalog.

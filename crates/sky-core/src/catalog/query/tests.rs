@@ -98,3 +98,24 @@ fn accelerator_counts_and_stats() {
     );
     assert_eq!(stats.attachable_accelerator_offers, 2);
 }
+
+#[test]
+fn data_dates_parse_and_give_an_age() {
+    use crate::catalog::parse_iso_date;
+    assert_eq!(parse_iso_date("1970-01-01"), Some(0));
+    assert_eq!(parse_iso_date("2000-02-29"), Some(11_016));
+    assert_eq!(parse_iso_date("2026-05-20"), Some(20_593));
+    assert_eq!(parse_iso_date("2026-02-29"), None);
+    assert_eq!(parse_iso_date("unknown"), None);
+    let source = CatalogSource {
+        description: "x".into(),
+        data_date: "2026-05-20".into(),
+        partial_coverage: None,
+    };
+    assert_eq!(source.age_days(20_600), Some(7));
+    let unknown = CatalogSource {
+        data_date: "unknown".into(),
+        ..source
+    };
+    assert_eq!(unknown.age_days(20_600), None);
+}
