@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod cloud;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod optimizer;
 pub mod resources;
 pub mod task;
