@@ -41,6 +41,7 @@ pub fn exit_code(code: ErrorCode) -> u8 {
         ErrorCode::ClusterBusy => 8,
         ErrorCode::JobNotFound => 9,
         ErrorCode::Cancelled => 10,
+        ErrorCode::TaskDoesNotFit => 11,
     }
 }
 

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     ClusterBusy,
     JobNotFound,
     Cancelled,
+    /// A task does not fit the existing cluster it was sent to.
+    TaskDoesNotFit,
     Internal,
 }
 
@@ -30,6 +32,7 @@ impl ErrorCode {
             ErrorCode::ClusterBusy => "cluster_busy",
             ErrorCode::JobNotFound => "job_not_found",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::TaskDoesNotFit => "task_does_not_fit",
             ErrorCode::Internal => "internal",
         }
     }

@@ -9,15 +9,29 @@
 //! - [`task`]: SkyPilot-compatible task files, parsed and validated.
 //! - [`config`]: `SKY_HOME` paths and `config.yaml`.
 //! - [`optimizer`]: ranks feasible placements for a task or a chain (SkyPilot's decisions).
+//! - [`state`]: the cluster database (status, history, UP intervals).
+//! - [`provision`]: the provider trait, the registry and failover.
+//! - [`api`]: the `Sky` facade every front end calls.
+//! - [`lock`], [`clock`]: per-cluster locks and the injectable clock.
+//! - [`events`]: progress events and the sink front ends implement.
 
+pub mod api;
 pub mod catalog;
+pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod cost;
 pub mod error;
+pub mod events;
 pub mod jobs;
+pub mod lock;
 pub mod optimizer;
+pub mod provision;
 pub mod resources;
+pub mod state;
 pub mod task;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use cloud::CloudId;
 pub use error::ErrorCode;

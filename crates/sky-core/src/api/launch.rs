@@ -1,0 +1,781 @@
+//! `launch`, `exec` and `start` through the facade: plan, record, provision with failover, set up
+//! the head agent, sync the workdir, run `setup`, submit the job and follow its logs.
+//!
+//! Order matters for crash safety: the record exists (INIT) before any provider call, nodes are
+//! recorded as soon as they exist, and UP is written only once the agent is configured. What this
+//! module does not do: rank catalog offers (the optimizer does) or schedule jobs (the agent does).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::fit::fits;
+use super::sync::sync_workdir;
+use super::views::RunOutcome;
+use super::{Sky, SkyError, stage};
+use crate::events::{Event, EventSink, Stage};
+use crate::jobs::client::{AgentClient, LogEvent};
+use crate::jobs::wire::{AutostopHook, ClusterConfig, NodeSpec, SetupSpec};
+use crate::jobs::{AutostopSetting, JobId, JobSpec, NodeCapacity, Secrets};
+use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
+use crate::provision::{ClusterInfo, Launchable, ProvisionErrorKind, ProvisionRequest};
+use crate::state::{Autostop, ClusterRecord, ClusterStatus};
+use crate::task::{Task, Workdir};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchOptions {
+    /// `-c NAME`; a name is generated when absent.
+    pub cluster_name: Option<String>,
+    /// Submit the job and return without following its logs.
+    pub detach_run: bool,
+    /// Tear the cluster down once the job ends (with `detach_run`: the agent does it when idle).
+    pub down: bool,
+    /// Autostop after this many idle minutes.
+    pub idle_minutes: Option<u32>,
+    pub retry_until_up: bool,
+}
+
+/// What a launch is about to do, for the user to confirm before anything happens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchPreview {
+    pub cluster: String,
+    /// The cluster that will be reused (or restarted), if the name exists.
+    pub existing: Option<super::ClusterView>,
+    /// Candidates best first; empty when an existing cluster is reused.
+    pub candidates: Vec<Launchable>,
+}
+
+/// Cluster names end up in paths and command lines: keep them to a safe alphabet.
+pub fn validate_cluster_name(name: &str) -> Result<(), SkyError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    let starts = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let ends = name
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok_chars && starts && ends && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(SkyError::InvalidRequest(format!(
+            "invalid cluster name '{name}': use 1-63 letters, digits, '-', '_' or '.', starting with a letter and ending with a letter or digit"
+        )))
+    }
+}
+
+impl Sky {
+    /// Picks the cluster name and shows what `launch` would do; changes nothing.
+    pub fn preview_launch(
+        &self,
+        task: &Task,
+        opts: &LaunchOptions,
+    ) -> Result<LaunchPreview, SkyError> {
+        let cluster = match &opts.cluster_name {
+            Some(n) => n.clone(),
+            None => self.generate_name(),
+        };
+        validate_cluster_name(&cluster)?;
+        let existing = self.db()?.get(&cluster)?;
+        if let Some(rec) = &existing {
+            self.check_fits(task, rec)?;
+        }
+        let candidates = match &existing {
+            Some(rec) if rec.launchable.is_some() => Vec::new(),
+            _ => self.candidates(task)?,
+        };
+        Ok(LaunchPreview {
+            cluster,
+            existing: existing.as_ref().map(super::ClusterView::from),
+            candidates,
+        })
+    }
+
+    /// Every placement that can run `task` now, best first: offers from providers outside the
+    /// catalog (this machine), ranked by price.
+    pub fn candidates(&self, task: &Task) -> Result<Vec<Launchable>, SkyError> {
+        let mut out: Vec<Launchable> = Vec::new();
+        let mut misfits = Vec::new();
+        for provider in self.registry.providers() {
+            let cloud = provider.cloud();
+            if !self.options.allowed_clouds.contains(&cloud) || !provider.check().enabled {
+                continue;
+            }
+            for option in &task.resources.options {
+                match provider.offer(option, task.num_nodes) {
+                    Some(Ok(l)) if !out.contains(&l) => out.push(l),
+                    Some(Ok(_)) | None => {}
+                    Some(Err(why)) => misfits.push(format!("{cloud}: {why}")),
+                }
+            }
+        }
+        if task.resources.kind == crate::resources::ChoiceKind::AnyOf {
+            out.sort_by(|a, b| a.hourly_price.total_cmp(&b.hourly_price));
+        }
+        if out.is_empty() {
+            let disabled: Vec<String> = self
+                .check()
+                .into_iter()
+                .filter(|c| !c.enabled)
+                .map(|c| c.cloud.to_string())
+                .collect();
+            misfits.push(format!(
+                "{}: not enabled (see `sky check`)",
+                disabled.join(", ")
+            ));
+            return Err(SkyError::NoFeasibleResources(format!(
+                "no enabled cloud can run this task: {}",
+                misfits.join("; ")
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Launches `task` (see the module docs for the steps) and, unless detached, follows the job.
+    pub async fn launch(
+        &self,
+        task: &Task,
+        opts: &LaunchOptions,
+        sink: &dyn EventSink,
+    ) -> Result<RunOutcome, SkyError> {
+        let name = match &opts.cluster_name {
+            Some(n) => n.clone(),
+            None => self.generate_name(),
+        };
+        validate_cluster_name(&name)?;
+        check_secrets(task)?;
+        let lock = self.lock(&name, sink).await?;
+        let existing = self.db()?.get(&name)?;
+        let rec = match existing {
+            Some(rec) => {
+                self.check_fits(task, &rec)?;
+                match (rec.status, rec.launchable.is_some()) {
+                    (ClusterStatus::Up, _) => {
+                        sink.emit(Event::Reusing {
+                            cluster: name.clone(),
+                            status: rec.status,
+                        });
+                        rec
+                    }
+                    (ClusterStatus::Stopped, _) => {
+                        sink.emit(Event::Reusing {
+                            cluster: name.clone(),
+                            status: rec.status,
+                        });
+                        self.resume(&rec, sink).await?
+                    }
+                    (ClusterStatus::Init, true) => {
+                        sink.emit(Event::Reusing {
+                            cluster: name.clone(),
+                            status: rec.status,
+                        });
+                        self.reprovision(&rec, sink).await?
+                    }
+                    (ClusterStatus::Init, false) => {
+                        self.provision_new(task, &name, opts, sink).await?
+                    }
+                }
+            }
+            None => {
+                self.db()?.create(
+                    &name,
+                    task.num_nodes,
+                    Some(&task.resources),
+                    "sky launch",
+                    self.clock.now(),
+                )?;
+                self.provision_new(task, &name, opts, sink).await?
+            }
+        };
+        let client = self.agent_of(&rec).await?;
+        let agent_err = |source| SkyError::Agent {
+            cluster: name.clone(),
+            source,
+        };
+        self.sync_workdir(task, &rec, sink)?;
+        if let Some(failed) = self.run_setup(task, &rec, &client, sink).await? {
+            let _ = client.close().await;
+            drop(lock);
+            return self.finish(&name, failed, opts, sink).await;
+        }
+        if opts.down && opts.detach_run {
+            client
+                .set_autostop(AutostopSetting {
+                    idle_minutes: opts.idle_minutes.unwrap_or(0),
+                    down: true,
+                })
+                .await
+                .map_err(agent_err)?;
+            self.db()?.set_autostop(
+                &name,
+                Some(Autostop {
+                    idle_minutes: opts.idle_minutes.unwrap_or(0),
+                    down: true,
+                }),
+                self.clock.now(),
+            )?;
+        } else if let Some(idle) = opts.idle_minutes {
+            client
+                .set_autostop(AutostopSetting {
+                    idle_minutes: idle,
+                    down: false,
+                })
+                .await
+                .map_err(agent_err)?;
+            self.db()?.set_autostop(
+                &name,
+                Some(Autostop {
+                    idle_minutes: idle,
+                    down: false,
+                }),
+                self.clock.now(),
+            )?;
+        }
+        let job = self.submit(task, &rec, &client, "sky launch", sink).await?;
+        // Following logs must not keep other commands (queue, cancel, stop) off the cluster.
+        drop(lock);
+        let outcome = self
+            .follow(&name, job, rec.num_nodes, opts.detach_run, &client, sink)
+            .await?;
+        let _ = client.close().await;
+        self.finish(&name, outcome, opts, sink).await
+    }
+
+    /// Runs `task` on an existing UP cluster: workdir sync and job submission, no setup.
+    pub async fn exec(
+        &self,
+        name: &str,
+        task: &Task,
+        detach_run: bool,
+        sink: &dyn EventSink,
+    ) -> Result<RunOutcome, SkyError> {
+        check_secrets(task)?;
+        let lock = self.lock(name, sink).await?;
+        let rec = self.require(name)?;
+        if rec.status != ClusterStatus::Up {
+            return Err(SkyError::WrongStatus {
+                cluster: name.into(),
+                status: rec.status,
+                hint: format!(
+                    "exec needs an UP cluster (`sky start {name}` or `sky launch -c {name}`)"
+                ),
+            });
+        }
+        self.check_fits(task, &rec)?;
+        let client = self.agent_of(&rec).await?;
+        self.sync_workdir(task, &rec, sink)?;
+        let job = self.submit(task, &rec, &client, "sky exec", sink).await?;
+        drop(lock);
+        let outcome = self
+            .follow(name, job, rec.num_nodes, detach_run, &client, sink)
+            .await?;
+        let _ = client.close().await;
+        Ok(outcome)
+    }
+
+    /// Restarts a STOPPED (or half-started INIT) cluster on its recorded placement; returns the
+    /// updated record, UP.
+    pub(super) async fn resume(
+        &self,
+        rec: &ClusterRecord,
+        sink: &dyn EventSink,
+    ) -> Result<ClusterRecord, SkyError> {
+        let name = rec.name.as_str();
+        let provider = self.provider_of(rec)?.clone();
+        let Some(launchable) = rec.launchable.clone() else {
+            return Err(SkyError::WrongStatus {
+                cluster: name.into(),
+                status: rec.status,
+                hint: "it has no recorded placement".into(),
+            });
+        };
+        if rec.status != ClusterStatus::Init {
+            self.db()?
+                .set_status(name, ClusterStatus::Init, self.clock.now(), "starting")?;
+            sink.emit(Event::ClusterStatus {
+                cluster: name.into(),
+                status: Some(ClusterStatus::Init),
+            });
+        }
+        let req = ProvisionRequest {
+            cluster_name: name.into(),
+            num_nodes: rec.num_nodes,
+            launchable: launchable.clone(),
+            resume_stopped: true,
+        };
+        let provider_err = |source| SkyError::Provider {
+            cluster: name.into(),
+            source,
+        };
+        let info = stage(sink, name, Stage::Start, async {
+            provider.run_instances(&req).await?;
+            provider.wait_instances(name).await
+        })
+        .await
+        .map_err(provider_err)?;
+        self.db()?
+            .set_provisioned(name, &launchable, &info, self.clock.now())?;
+        self.bring_up(name, sink).await
+    }
+
+    /// An INIT cluster whose nodes were recorded: provision the same placement again (creating
+    /// what is missing), as an interrupted launch would have.
+    async fn reprovision(
+        &self,
+        rec: &ClusterRecord,
+        sink: &dyn EventSink,
+    ) -> Result<ClusterRecord, SkyError> {
+        let name = rec.name.as_str();
+        let provider = self.provider_of(rec)?.clone();
+        let Some(launchable) = rec.launchable.clone() else {
+            return Err(SkyError::WrongStatus {
+                cluster: name.into(),
+                status: rec.status,
+                hint: "it has no recorded placement".into(),
+            });
+        };
+        let req = ProvisionRequest {
+            cluster_name: name.into(),
+            num_nodes: rec.num_nodes,
+            launchable: launchable.clone(),
+            resume_stopped: false,
+        };
+        let info = stage(sink, name, Stage::Provision, async {
+            provider.run_instances(&req).await?;
+            provider.wait_instances(name).await
+        })
+        .await
+        .map_err(|source| SkyError::Provider {
+            cluster: name.into(),
+            source,
+        })?;
+        self.db()?
+            .set_provisioned(name, &launchable, &info, self.clock.now())?;
+        self.bring_up(name, sink).await
+    }
+
+    /// A cluster with an INIT record and no nodes: plan, then fail over until one placement works.
+    async fn provision_new(
+        &self,
+        task: &Task,
+        name: &str,
+        opts: &LaunchOptions,
+        sink: &dyn EventSink,
+    ) -> Result<ClusterRecord, SkyError> {
+        let candidates = match self.candidates(task) {
+            Ok(c) => c,
+            Err(e) => {
+                self.db()?.remove(
+                    name,
+                    self.clock.now(),
+                    "launch failed: no feasible resources",
+                )?;
+                return Err(e);
+            }
+        };
+        sink.emit(Event::Plan {
+            cluster: name.into(),
+            num_nodes: task.num_nodes,
+            candidates: candidates.clone(),
+        });
+        let options = FailoverOptions {
+            retry_until_up: opts.retry_until_up,
+            ..FailoverOptions::default()
+        };
+        let mut blocklist = Blocklist::default();
+        sink.emit(Event::StageStarted {
+            cluster: name.into(),
+            stage: Stage::Provision,
+        });
+        let result = failover::provision(
+            &self.registry,
+            name,
+            task.num_nodes,
+            &candidates,
+            &mut blocklist,
+            options,
+            sink,
+        )
+        .await;
+        let (launchable, info): (Launchable, ClusterInfo) = match result {
+            Ok(ok) => ok,
+            Err(source) => {
+                let leaked = matches!(&source, FailoverError::Fatal { error, .. } if error.kind == ProvisionErrorKind::Fatal && error.message.contains("cleaning up failed"));
+                if !leaked {
+                    // Failover terminated whatever it created: the record has nothing to describe.
+                    self.db()?.remove(
+                        name,
+                        self.clock.now(),
+                        "launch failed: provisioning failed",
+                    )?;
+                }
+                return Err(SkyError::Failover {
+                    cluster: name.into(),
+                    source,
+                });
+            }
+        };
+        sink.emit(Event::StageFinished {
+            cluster: name.into(),
+            stage: Stage::Provision,
+        });
+        self.db()?
+            .set_provisioned(name, &launchable, &info, self.clock.now())?;
+        self.bring_up(name, sink).await
+    }
+
+    /// Configures the head agent with the cluster's nodes and marks the cluster UP.
+    async fn bring_up(&self, name: &str, sink: &dyn EventSink) -> Result<ClusterRecord, SkyError> {
+        let rec = self.require(name)?;
+        let (Some(l), Some(info)) = (&rec.launchable, &rec.handle) else {
+            return Err(SkyError::WrongStatus {
+                cluster: name.into(),
+                status: rec.status,
+                hint: "it has no recorded nodes".into(),
+            });
+        };
+        let config = ClusterConfig {
+            cluster_name: name.into(),
+            cloud: l.cloud.as_str().into(),
+            region: Some(l.region.clone()),
+            zone: l.zone.clone(),
+            nodes: info
+                .nodes
+                .iter()
+                .map(|n| NodeSpec {
+                    ip: n.internal_ip.clone(),
+                    dir: n.local_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+                })
+                .collect(),
+            capacity: NodeCapacity {
+                cpus: l.vcpus,
+                accelerators: l.accelerators.clone().into_iter().collect(),
+            },
+            autostop_hook: self.autostop_hook(name),
+        };
+        let client = self.agent_of(&rec).await?;
+        client
+            .configure(config)
+            .await
+            .map_err(|source| SkyError::Agent {
+                cluster: name.into(),
+                source,
+            })?;
+        let _ = client.close().await;
+        self.db()?.set_status(
+            name,
+            ClusterStatus::Up,
+            self.clock.now(),
+            "nodes running and agent configured",
+        )?;
+        sink.emit(Event::ClusterStatus {
+            cluster: name.into(),
+            status: Some(ClusterStatus::Up),
+        });
+        self.require(name)
+    }
+
+    fn autostop_hook(&self, name: &str) -> Option<AutostopHook> {
+        let program = self.options.sky_program.as_ref()?.display().to_string();
+        // The hook runs from the agent, whose environment may differ: pin SKY_HOME explicitly.
+        let home = format!("SKY_HOME={}", self.paths.sky_home().display());
+        let argv = |verb: &str| {
+            vec![
+                "/usr/bin/env".to_owned(),
+                home.clone(),
+                program.clone(),
+                verb.to_owned(),
+                name.to_owned(),
+                "-y".to_owned(),
+            ]
+        };
+        Some(AutostopHook {
+            stop: argv("stop"),
+            down: argv("down"),
+        })
+    }
+
+    fn check_fits(&self, task: &Task, rec: &ClusterRecord) -> Result<(), SkyError> {
+        match &rec.launchable {
+            Some(l) => fits(&task.resources, task.num_nodes, rec.num_nodes, l).map_err(|reason| {
+                SkyError::DoesNotFit {
+                    cluster: rec.name.clone(),
+                    reason,
+                }
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn sync_workdir(
+        &self,
+        task: &Task,
+        rec: &ClusterRecord,
+        sink: &dyn EventSink,
+    ) -> Result<(), SkyError> {
+        let Some(workdir) = &task.workdir else {
+            return Ok(());
+        };
+        let name = rec.name.as_str();
+        let err = |message: String| SkyError::Workdir {
+            cluster: name.into(),
+            workdir: format!("{workdir:?}"),
+            message,
+        };
+        let src = match workdir {
+            Workdir::Local(path) => PathBuf::from(path),
+            Workdir::Git { url, .. } => {
+                return Err(err(format!("git workdirs ({url}) are not supported yet")));
+            }
+        };
+        let Some(info) = &rec.handle else {
+            return Err(err("the cluster has no recorded nodes".into()));
+        };
+        sink.emit(Event::StageStarted {
+            cluster: name.into(),
+            stage: Stage::SyncWorkdir,
+        });
+        for node in &info.nodes {
+            let Some(dir) = &node.local_dir else {
+                return Err(err("syncing to remote nodes is not supported yet".into()));
+            };
+            sync_workdir(&src, dir).map_err(err)?;
+        }
+        sink.emit(Event::StageFinished {
+            cluster: name.into(),
+            stage: Stage::SyncWorkdir,
+        });
+        Ok(())
+    }
+
+    /// Runs `setup` on every node; returns an outcome when it failed.
+    async fn run_setup(
+        &self,
+        task: &Task,
+        rec: &ClusterRecord,
+        client: &AgentClient,
+        sink: &dyn EventSink,
+    ) -> Result<Option<RunOutcome>, SkyError> {
+        let Some(commands) = task.setup.clone() else {
+            return Ok(None);
+        };
+        let name = rec.name.as_str();
+        let agent_err = |source| SkyError::Agent {
+            cluster: name.into(),
+            source,
+        };
+        sink.emit(Event::StageStarted {
+            cluster: name.into(),
+            stage: Stage::Setup,
+        });
+        let spec = SetupSpec {
+            commands,
+            envs: task.envs.clone(),
+            secrets: secrets_of(task),
+        };
+        let mut stream = client.setup(spec).await.map_err(agent_err)?;
+        while let Some(item) = stream.next().await {
+            match item.map_err(agent_err)? {
+                LogEvent::Chunk(chunk) => emit_lines(sink, name, rec.num_nodes, chunk.lines),
+                LogEvent::SetupEnd(result) => {
+                    if result.succeeded() {
+                        sink.emit(Event::StageFinished {
+                            cluster: name.into(),
+                            stage: Stage::Setup,
+                        });
+                        return Ok(None);
+                    }
+                    let code = result
+                        .exit_codes
+                        .iter()
+                        .copied()
+                        .find(|c| *c != 0)
+                        .unwrap_or(1);
+                    sink.emit(Event::Note {
+                        message: format!(
+                            "setup failed on cluster '{name}' (exit codes {:?}); logs in {}",
+                            result.exit_codes, result.log_dir
+                        ),
+                    });
+                    return Ok(Some(RunOutcome {
+                        cluster: name.into(),
+                        job_id: None,
+                        job_status: None,
+                        exit_code: Some(code),
+                        setup_failed: true,
+                        torn_down: false,
+                    }));
+                }
+                LogEvent::JobEnd(_) => {}
+            }
+        }
+        Err(SkyError::Agent {
+            cluster: name.into(),
+            source: crate::jobs::client::ClientError::Closed {
+                detail: " during setup".into(),
+            },
+        })
+    }
+
+    async fn submit(
+        &self,
+        task: &Task,
+        rec: &ClusterRecord,
+        client: &AgentClient,
+        command: &str,
+        sink: &dyn EventSink,
+    ) -> Result<Option<JobId>, SkyError> {
+        let name = rec.name.as_str();
+        let now = self.clock.now();
+        self.db()?.touch(name, command, now)?;
+        let Some(run) = task.run.clone() else {
+            return Ok(None);
+        };
+        let mut spec = JobSpec::command(run);
+        spec.name = task.name.clone();
+        spec.num_nodes = task.num_nodes;
+        spec.envs = task.envs.clone();
+        spec.secrets = secrets_of(task);
+        if let Some(acc) = task
+            .resources
+            .options
+            .first()
+            .and_then(|r| r.accelerators.as_ref())
+        {
+            spec.demand.accelerators = BTreeMap::from([(acc.name.clone(), acc.count)]);
+        }
+        let job = stage(sink, name, Stage::SubmitJob, client.submit(spec))
+            .await
+            .map_err(|source| SkyError::Agent {
+                cluster: name.into(),
+                source,
+            })?;
+        sink.emit(Event::JobSubmitted {
+            cluster: name.into(),
+            job_id: job.0,
+        });
+        Ok(Some(job))
+    }
+
+    async fn follow(
+        &self,
+        name: &str,
+        job: Option<JobId>,
+        num_nodes: u32,
+        detach: bool,
+        client: &AgentClient,
+        sink: &dyn EventSink,
+    ) -> Result<RunOutcome, SkyError> {
+        let mut outcome = RunOutcome {
+            cluster: name.into(),
+            job_id: job.map(|j| j.0),
+            job_status: None,
+            exit_code: None,
+            setup_failed: false,
+            torn_down: false,
+        };
+        let Some(job) = job.filter(|_| !detach) else {
+            return Ok(outcome);
+        };
+        let agent_err = |source| SkyError::Agent {
+            cluster: name.into(),
+            source,
+        };
+        let mut stream = client
+            .tail(Some(job), Vec::new(), true)
+            .await
+            .map_err(agent_err)?;
+        while let Some(item) = stream.next().await {
+            match item.map_err(agent_err)? {
+                LogEvent::Chunk(chunk) => emit_lines(sink, name, num_nodes, chunk.lines),
+                LogEvent::JobEnd(end) => {
+                    outcome.job_status = Some(end.status.as_str().to_owned());
+                    outcome.exit_code = end.exit_code.or(Some(
+                        if end.status == crate::jobs::JobStatus::Succeeded {
+                            0
+                        } else {
+                            1
+                        },
+                    ));
+                }
+                LogEvent::SetupEnd(_) => {}
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// `--down` after a followed job (or a failed setup).
+    async fn finish(
+        &self,
+        name: &str,
+        mut outcome: RunOutcome,
+        opts: &LaunchOptions,
+        sink: &dyn EventSink,
+    ) -> Result<RunOutcome, SkyError> {
+        let job_ended = outcome.job_status.is_some() || outcome.setup_failed;
+        if opts.down && job_ended {
+            self.down(name, false, sink).await?;
+            outcome.torn_down = true;
+        }
+        Ok(outcome)
+    }
+
+    fn generate_name(&self) -> String {
+        let user: String = std::env::var("USER")
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(16)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let salt = (self.clock.now() as u64
+            ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9))
+            & 0xffff;
+        if user.is_empty() {
+            format!("sky-{salt:04x}")
+        } else {
+            format!("sky-{salt:04x}-{user}")
+        }
+    }
+}
+
+fn emit_lines(
+    sink: &dyn EventSink,
+    cluster: &str,
+    num_nodes: u32,
+    lines: Vec<crate::jobs::wire::LogLine>,
+) {
+    for line in lines {
+        let text = if num_nodes > 1 {
+            let role = if line.rank == 0 {
+                "head".to_owned()
+            } else {
+                format!("worker{}", line.rank)
+            };
+            format!("({role}, rank={}) {}", line.rank, line.text)
+        } else {
+            line.text
+        };
+        sink.emit(Event::Log {
+            cluster: cluster.into(),
+            line: text,
+        });
+    }
+}
+
+fn secrets_of(task: &Task) -> Secrets {
+    Secrets(
+        task.secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+            .collect(),
+    )
+}
+
+fn check_secrets(task: &Task) -> Result<(), SkyError> {
+    match task.secret_refs.first() {
+        None => Ok(()),
+        Some(name) => Err(SkyError::InvalidRequest(format!(
+            "secret '{name}' has no value; pass it with --secret {name}=VALUE"
+        ))),
+    }
+}

@@ -1,0 +1,112 @@
+//! Workdir sync for nodes that are directories on this machine: copies the task's workdir into
+//! `<node dir>/sky_workdir` on every node, honouring `.skyignore` (or, without one, `.gitignore`)
+//! as SkyPilot does.
+//!
+//! What this module does not do: sync to remote nodes (that is an rsync over SSH, to come with the
+//! SSH runner) or sync file mounts.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::jobs::WORKDIR_NAME;
+
+/// Replaces `node_dir/sky_workdir` with a filtered copy of `src`; returns the files copied.
+pub(crate) fn sync_workdir(src: &Path, node_dir: &Path) -> Result<usize, String> {
+    if !src.is_dir() {
+        return Err(format!("{} is not a directory", src.display()));
+    }
+    let dest = node_dir.join(WORKDIR_NAME);
+    match fs::remove_dir_all(&dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot clear {}: {e}", dest.display())),
+    }
+    fs::create_dir_all(&dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    let has_skyignore = src.join(".skyignore").is_file();
+    let walker = ignore::WalkBuilder::new(src)
+        .hidden(false)
+        .parents(false)
+        .git_global(false)
+        .git_exclude(false)
+        .require_git(false)
+        .ignore(false)
+        .git_ignore(!has_skyignore)
+        .add_custom_ignore_filename(".skyignore")
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    let mut copied = 0;
+    for entry in walker {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let rel = entry.path().strip_prefix(src).map_err(|e| e.to_string())?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let target: PathBuf = dest.join(rel);
+        let kind = entry.file_type();
+        if kind.is_some_and(|k| k.is_dir()) {
+            fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+        } else if kind.is_some_and(|k| k.is_file()) {
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            fs::copy(entry.path(), &target)
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = ignore::WalkBuilder::new(dir)
+            .standard_filters(false)
+            .build()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_some_and(|k| k.is_file()))
+            .filter_map(|e| {
+                e.path()
+                    .strip_prefix(dir)
+                    .ok()
+                    .map(|p| p.display().to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn skyignore_wins_over_gitignore_and_git_dir_is_skipped() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let src = tmp.path().join("src");
+        for f in ["a.py", "data/big.bin", "logs/x.log", ".git/HEAD", ".env"] {
+            let p = src.join(f);
+            fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            fs::write(&p, "x").expect("write");
+        }
+        fs::write(src.join(".gitignore"), "data/\n").expect("gitignore");
+        let node = tmp.path().join("node-0");
+        sync_workdir(&src, &node).expect("sync");
+        assert_eq!(
+            files(&node.join(WORKDIR_NAME)),
+            [".env", ".gitignore", "a.py", "logs/x.log"]
+        );
+
+        fs::write(src.join(".skyignore"), "*.log\n").expect("skyignore");
+        sync_workdir(&src, &node).expect("sync again replaces");
+        assert_eq!(
+            files(&node.join(WORKDIR_NAME)),
+            [".env", ".gitignore", ".skyignore", "a.py", "data/big.bin"]
+        );
+    }
+
+    #[test]
+    fn a_missing_workdir_is_an_error() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let err = sync_workdir(&tmp.path().join("nope"), tmp.path()).expect_err("missing");
+        assert!(err.contains("is not a directory"), "{err}");
+    }
+}

@@ -1,0 +1,283 @@
+//! Failover: walk the optimizer's ranked candidates, trying each placement until one provisions,
+//! and learn from each failure which zones, regions, instance types or clouds to skip.
+//!
+//! The escalation follows the error kind: capacity and transient errors block a zone (or the region
+//! when the candidate has no zone), quota blocks the region, invalid requests block the instance
+//! type on that cloud, auth blocks the cloud; fatal errors stop everything. Nodes created by a failed
+//! attempt are terminated before moving on. What this module does not do: rank (the optimizer did)
+//! or look at a cloud's identity beyond using it as a key.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::cloud::CloudId;
+use crate::events::{Attempt, AttemptOutcome, Event, EventSink};
+use crate::provision::{
+    ClusterInfo, Launchable, ProvisionError, ProvisionErrorKind, ProvisionRequest, Registry,
+};
+
+/// Placements failover must not try again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blocklist {
+    clouds: HashSet<CloudId>,
+    regions: HashSet<(CloudId, String)>,
+    zones: HashSet<(CloudId, String, String)>,
+    instance_types: HashSet<(CloudId, String)>,
+}
+
+impl Blocklist {
+    /// Why `l` is blocked, or `None` if it may be tried.
+    pub fn reason(&self, l: &Launchable) -> Option<String> {
+        if self.clouds.contains(&l.cloud) {
+            return Some(format!("cloud {}", l.cloud));
+        }
+        if self
+            .instance_types
+            .contains(&(l.cloud, l.instance_type.clone()))
+        {
+            return Some(format!("instance type {}", l.instance_type));
+        }
+        if self.regions.contains(&(l.cloud, l.region.clone())) {
+            return Some(format!("region {}", l.region));
+        }
+        match &l.zone {
+            Some(z) if self.zones.contains(&(l.cloud, l.region.clone(), z.clone())) => {
+                Some(format!("zone {z}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records what a failure of `kind` at `l` rules out; returns it in words.
+    pub fn block(&mut self, l: &Launchable, kind: ProvisionErrorKind) -> String {
+        use ProvisionErrorKind::*;
+        match (kind, &l.zone) {
+            (Capacity | Transient, Some(zone)) => {
+                self.zones.insert((l.cloud, l.region.clone(), zone.clone()));
+                format!("zone {zone}")
+            }
+            (Capacity | Transient | Quota, _) => {
+                self.regions.insert((l.cloud, l.region.clone()));
+                format!("region {}", l.region)
+            }
+            (InvalidRequest, _) => {
+                self.instance_types
+                    .insert((l.cloud, l.instance_type.clone()));
+                format!("instance type {} on {}", l.instance_type, l.cloud)
+            }
+            (Auth | Fatal, _) => {
+                self.clouds.insert(l.cloud);
+                format!("cloud {}", l.cloud)
+            }
+        }
+    }
+
+    /// Forgets zone and region blocks (capacity comes back); keeps cloud and instance-type blocks,
+    /// which waiting does not fix.
+    fn forget_transient(&mut self) {
+        self.zones.clear();
+        self.regions.clear();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailoverOptions {
+    /// After every candidate failed, wait and go round again instead of giving up.
+    pub retry_until_up: bool,
+    pub retry_gap: Duration,
+    /// Bound on rounds with `retry_until_up` (`None`: until it works or nothing is left to try).
+    pub max_rounds: Option<u32>,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        FailoverOptions {
+            retry_until_up: false,
+            retry_gap: Duration::from_secs(30),
+            max_rounds: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FailoverError {
+    #[error("no candidate to try")]
+    NoCandidates,
+    #[error("every candidate failed ({} attempts): {}", attempts.len(), summary(attempts))]
+    Exhausted { attempts: Vec<Attempt> },
+    #[error("launch aborted at {where_}: {error}")]
+    Fatal {
+        where_: String,
+        error: ProvisionError,
+        attempts: Vec<Attempt>,
+    },
+}
+
+impl FailoverError {
+    pub fn attempts(&self) -> &[Attempt] {
+        match self {
+            FailoverError::NoCandidates => &[],
+            FailoverError::Exhausted { attempts } | FailoverError::Fatal { attempts, .. } => {
+                attempts
+            }
+        }
+    }
+}
+
+fn summary(attempts: &[Attempt]) -> String {
+    let parts: Vec<String> = attempts
+        .iter()
+        .filter_map(|a| match &a.outcome {
+            AttemptOutcome::Failed { kind, .. } => Some(format!(
+                "{}/{}{} {}",
+                a.cloud.as_str(),
+                a.region,
+                a.zone
+                    .as_deref()
+                    .map(|z| format!("/{z}"))
+                    .unwrap_or_default(),
+                kind.as_str()
+            )),
+            AttemptOutcome::Succeeded => None,
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Provisions `num_nodes` for `cluster_name` on the first candidate (best first) that works.
+pub async fn provision(
+    registry: &Registry,
+    cluster_name: &str,
+    num_nodes: u32,
+    candidates: &[Launchable],
+    blocklist: &mut Blocklist,
+    options: FailoverOptions,
+    sink: &dyn EventSink,
+) -> Result<(Launchable, ClusterInfo), FailoverError> {
+    if candidates.is_empty() {
+        return Err(FailoverError::NoCandidates);
+    }
+    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut round = 1u32;
+    loop {
+        let mut tried_any = false;
+        for cand in candidates {
+            if blocklist.reason(cand).is_some() {
+                continue;
+            }
+            let Some(provider) = registry.get(cand.cloud) else {
+                // The optimizer offered a cloud this build has no provider for.
+                let blocked = blocklist.block(cand, ProvisionErrorKind::Auth);
+                let attempt = attempt(
+                    &attempts,
+                    cand,
+                    AttemptOutcome::Failed {
+                        kind: ProvisionErrorKind::Auth,
+                        message: "no provider for this cloud in this build".into(),
+                        blocked,
+                        cleaned_up: false,
+                    },
+                );
+                sink.emit(Event::FailoverAttempt(attempt.clone()));
+                attempts.push(attempt);
+                continue;
+            };
+            tried_any = true;
+            let req = ProvisionRequest {
+                cluster_name: cluster_name.to_owned(),
+                num_nodes,
+                launchable: cand.clone(),
+                resume_stopped: false,
+            };
+            let result = match provider.run_instances(&req).await {
+                Ok(()) => provider.wait_instances(cluster_name).await,
+                Err(e) => Err(e),
+            };
+            let error = match result {
+                Ok(info) => {
+                    let a = attempt(&attempts, cand, AttemptOutcome::Succeeded);
+                    sink.emit(Event::FailoverAttempt(a));
+                    return Ok((cand.clone(), info));
+                }
+                Err(e) => e,
+            };
+            // Whatever the attempt created must go before we move on, or it leaks (and bills).
+            let cleanup = provider.terminate(cluster_name).await;
+            let fatal = error.kind == ProvisionErrorKind::Fatal || cleanup.is_err();
+            let blocked = if fatal {
+                "everything (aborting)".to_owned()
+            } else {
+                blocklist.block(cand, error.kind)
+            };
+            let a = attempt(
+                &attempts,
+                cand,
+                AttemptOutcome::Failed {
+                    kind: error.kind,
+                    message: error.message.clone(),
+                    blocked,
+                    cleaned_up: cleanup.is_ok(),
+                },
+            );
+            sink.emit(Event::FailoverAttempt(a.clone()));
+            attempts.push(a);
+            if let Err(cleanup_error) = cleanup {
+                return Err(FailoverError::Fatal {
+                    where_: place(cand),
+                    error: ProvisionError::fatal(format!(
+                        "{}; then cleaning up failed, nodes may be left behind (run `sky down {cluster_name}`): {}",
+                        error.message, cleanup_error.message
+                    )),
+                    attempts,
+                });
+            }
+            if error.kind == ProvisionErrorKind::Fatal {
+                return Err(FailoverError::Fatal {
+                    where_: place(cand),
+                    error,
+                    attempts,
+                });
+            }
+        }
+        let exhausted = || FailoverError::Exhausted {
+            attempts: attempts.clone(),
+        };
+        if !options.retry_until_up || !tried_any || options.max_rounds.is_some_and(|m| round >= m) {
+            return Err(exhausted());
+        }
+        blocklist.forget_transient();
+        if candidates.iter().all(|c| blocklist.reason(c).is_some()) {
+            return Err(exhausted());
+        }
+        round += 1;
+        sink.emit(Event::RetryRound {
+            round,
+            wait_secs: options.retry_gap.as_secs(),
+        });
+        tokio::time::sleep(options.retry_gap).await;
+    }
+}
+
+fn place(l: &Launchable) -> String {
+    match &l.zone {
+        Some(z) => format!("{}/{}/{}", l.cloud.as_str(), l.region, z),
+        None => format!("{}/{}", l.cloud.as_str(), l.region),
+    }
+}
+
+fn attempt(previous: &[Attempt], l: &Launchable, outcome: AttemptOutcome) -> Attempt {
+    Attempt {
+        number: u32::try_from(previous.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1),
+        cloud: l.cloud,
+        region: l.region.clone(),
+        zone: l.zone.clone(),
+        instance_type: l.instance_type.clone(),
+        use_spot: l.use_spot,
+        outcome,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,298 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::cloud::CloudId::{Aws, Azure, Gcp};
+use crate::events::RecordingSink;
+use crate::testing::{FakeCloud, Outcome, launchable};
+use ProvisionErrorKind::*;
+
+fn render(attempts: &[Attempt]) -> String {
+    attempts
+        .iter()
+        .map(|a| {
+            let place = format!(
+                "{} {}/{}/{} {}",
+                a.number,
+                a.cloud.as_str(),
+                a.region,
+                a.zone.as_deref().unwrap_or("-"),
+                a.instance_type
+            );
+            match &a.outcome {
+                AttemptOutcome::Succeeded => format!("{place}: ok"),
+                AttemptOutcome::Failed {
+                    kind,
+                    blocked,
+                    cleaned_up,
+                    ..
+                } => format!(
+                    "{place}: {} -> block {blocked}{}",
+                    kind.as_str(),
+                    if *cleaned_up { " (cleaned up)" } else { "" }
+                ),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn candidates() -> Vec<Launchable> {
+    vec![
+        launchable(Aws, "us-east-1", Some("us-east-1a"), "m6i.large", 0.096),
+        launchable(Aws, "us-east-1", Some("us-east-1b"), "m6i.large", 0.096),
+        launchable(Aws, "us-west-2", Some("us-west-2a"), "m6i.large", 0.096),
+        launchable(
+            Gcp,
+            "us-central1",
+            Some("us-central1-a"),
+            "n2-standard-2",
+            0.097,
+        ),
+        launchable(Azure, "eastus", None, "Standard_D2s_v5", 0.098),
+    ]
+}
+
+struct Run {
+    result: Result<(Launchable, ClusterInfo), FailoverError>,
+    events: Vec<Event>,
+}
+
+fn run_with(fakes: Vec<Arc<FakeCloud>>, options: FailoverOptions) -> Run {
+    let mut registry = Registry::new();
+    for f in fakes {
+        registry = registry.with(f);
+    }
+    let sink = RecordingSink::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut blocklist = Blocklist::default();
+    let result = rt.block_on(provision(
+        &registry,
+        "c1",
+        2,
+        &candidates(),
+        &mut blocklist,
+        options,
+        &sink,
+    ));
+    Run {
+        result,
+        events: sink.events(),
+    }
+}
+
+fn attempts_of(run: &Run) -> Vec<Attempt> {
+    run.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::FailoverAttempt(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn capacity_moves_to_the_next_zone() {
+    let aws =
+        Arc::new(FakeCloud::new(Aws).script("us-east-1/us-east-1a", &[Outcome::Fail(Capacity)]));
+    let run = run_with(vec![aws.clone()], FailoverOptions::default());
+    let (chosen, info) = run.result.as_ref().expect("second zone works");
+    assert_eq!(chosen.zone.as_deref(), Some("us-east-1b"));
+    assert_eq!(info.nodes.len(), 2);
+    insta::assert_snapshot!(render(&attempts_of(&run)), @r"
+    1 aws/us-east-1/us-east-1a m6i.large: capacity -> block zone us-east-1a (cleaned up)
+    2 aws/us-east-1/us-east-1b m6i.large: ok
+    ");
+    assert_eq!(aws.live().len(), 1);
+}
+
+#[test]
+fn partial_launch_is_terminated_before_moving_on() {
+    let aws = Arc::new(FakeCloud::new(Aws).script(
+        "us-east-1/us-east-1a",
+        &[Outcome::FailAfterCreating(Transient)],
+    ));
+    let run = run_with(vec![aws.clone()], FailoverOptions::default());
+    assert!(run.result.is_ok());
+    assert_eq!(
+        aws.calls(),
+        [
+            "run c1 us-east-1/us-east-1a",
+            "wait c1",
+            "terminate c1",
+            "run c1 us-east-1/us-east-1b",
+            "wait c1"
+        ]
+    );
+}
+
+#[test]
+fn quota_skips_the_rest_of_the_region() {
+    let aws = Arc::new(FakeCloud::new(Aws).script("us-east-1/us-east-1a", &[Outcome::Fail(Quota)]));
+    let run = run_with(vec![aws], FailoverOptions::default());
+    insta::assert_snapshot!(render(&attempts_of(&run)), @r"
+    1 aws/us-east-1/us-east-1a m6i.large: quota -> block region us-east-1 (cleaned up)
+    2 aws/us-west-2/us-west-2a m6i.large: ok
+    ");
+}
+
+#[test]
+fn auth_skips_the_whole_cloud_and_invalid_request_the_instance_type() {
+    let aws = Arc::new(FakeCloud::new(Aws).script("us-east-1", &[Outcome::Fail(Auth)]));
+    let gcp = Arc::new(FakeCloud::new(Gcp).script("us-central1", &[Outcome::Fail(InvalidRequest)]));
+    let azure = Arc::new(FakeCloud::new(Azure));
+    let run = run_with(vec![aws, gcp, azure], FailoverOptions::default());
+    insta::assert_snapshot!(render(&attempts_of(&run)), @r"
+    1 aws/us-east-1/us-east-1a m6i.large: auth -> block cloud AWS (cleaned up)
+    2 gcp/us-central1/us-central1-a n2-standard-2: invalid_request -> block instance type n2-standard-2 on GCP (cleaned up)
+    3 azure/eastus/- Standard_D2s_v5: ok
+    ");
+}
+
+#[test]
+fn fatal_aborts_after_cleanup() {
+    let aws = Arc::new(
+        FakeCloud::new(Aws).script("us-east-1/us-east-1a", &[Outcome::FailAfterCreating(Fatal)]),
+    );
+    let run = run_with(vec![aws.clone()], FailoverOptions::default());
+    let err = run.result.as_ref().expect_err("fatal stops failover");
+    assert!(matches!(err, FailoverError::Fatal { .. }), "{err:?}");
+    assert_eq!(err.attempts().len(), 1);
+    assert!(aws.live().is_empty(), "the partial cluster was terminated");
+}
+
+#[test]
+fn failed_cleanup_aborts_and_says_what_may_be_left() {
+    let aws = Arc::new(
+        FakeCloud::new(Aws)
+            .script(
+                "us-east-1/us-east-1a",
+                &[Outcome::FailAfterCreating(Capacity)],
+            )
+            .terminate_fails(),
+    );
+    let run = run_with(vec![aws.clone()], FailoverOptions::default());
+    let err = run
+        .result
+        .as_ref()
+        .expect_err("cannot continue with leaked nodes");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cleaning up failed") && msg.contains("sky down c1"),
+        "{msg}"
+    );
+    assert_eq!(
+        aws.live().len(),
+        1,
+        "the fake still has the nodes we could not delete"
+    );
+}
+
+#[test]
+fn exhausted_lists_every_attempt() {
+    let aws = Arc::new(
+        FakeCloud::new(Aws)
+            .script("us-east-1", &[Outcome::Fail(Capacity)])
+            .script("us-west-2", &[Outcome::Fail(Capacity)]),
+    );
+    let gcp = Arc::new(FakeCloud::new(Gcp).script("us-central1", &[Outcome::Fail(Quota)]));
+    let azure = Arc::new(FakeCloud::new(Azure).script("eastus", &[Outcome::Fail(Transient)]));
+    let run = run_with(vec![aws, gcp, azure], FailoverOptions::default());
+    let err = run.result.as_ref().expect_err("all fail");
+    insta::assert_snapshot!(err.to_string(), @"every candidate failed (5 attempts): aws/us-east-1/us-east-1a capacity, aws/us-east-1/us-east-1b capacity, aws/us-west-2/us-west-2a capacity, gcp/us-central1/us-central1-a quota, azure/eastus transient");
+}
+
+#[test]
+fn a_cloud_without_provider_is_skipped_as_unavailable() {
+    let gcp = Arc::new(FakeCloud::new(Gcp));
+    let run = run_with(vec![gcp], FailoverOptions::default());
+    insta::assert_snapshot!(render(&attempts_of(&run)), @r"
+    1 aws/us-east-1/us-east-1a m6i.large: auth -> block cloud AWS
+    2 gcp/us-central1/us-central1-a n2-standard-2: ok
+    ");
+}
+
+#[test]
+fn retry_until_up_goes_round_again_keeping_cloud_blocks() {
+    let busy_then_free = [
+        Outcome::Fail(Capacity),
+        Outcome::Fail(Capacity),
+        Outcome::Fail(Capacity),
+        Outcome::Ok,
+    ];
+    let aws = Arc::new(
+        FakeCloud::new(Aws)
+            .script("us-east-1", &busy_then_free)
+            .script("us-west-2", &[Outcome::Fail(Capacity)]),
+    );
+    let gcp = Arc::new(FakeCloud::new(Gcp).script("us-central1", &[Outcome::Fail(Auth)]));
+    let azure = Arc::new(FakeCloud::new(Azure).script("eastus", &[Outcome::Fail(Quota)]));
+    let options = FailoverOptions {
+        retry_until_up: true,
+        retry_gap: Duration::ZERO,
+        max_rounds: Some(3),
+    };
+    let run = run_with(vec![aws, gcp.clone(), azure], options);
+    assert!(run.result.is_ok(), "{:?}", run.result);
+    assert!(
+        run.events
+            .iter()
+            .any(|e| matches!(e, Event::RetryRound { round: 2, .. }))
+    );
+    assert_eq!(
+        gcp.calls().iter().filter(|c| c.starts_with("run")).count(),
+        1,
+        "auth block survives rounds"
+    );
+    insta::assert_snapshot!(render(&attempts_of(&run)), @r"
+    1 aws/us-east-1/us-east-1a m6i.large: capacity -> block zone us-east-1a (cleaned up)
+    2 aws/us-east-1/us-east-1b m6i.large: capacity -> block zone us-east-1b (cleaned up)
+    3 aws/us-west-2/us-west-2a m6i.large: capacity -> block zone us-west-2a (cleaned up)
+    4 gcp/us-central1/us-central1-a n2-standard-2: auth -> block cloud GCP (cleaned up)
+    5 azure/eastus/- Standard_D2s_v5: quota -> block region eastus (cleaned up)
+    6 aws/us-east-1/us-east-1a m6i.large: capacity -> block zone us-east-1a (cleaned up)
+    7 aws/us-east-1/us-east-1b m6i.large: ok
+    ");
+}
+
+#[test]
+fn retry_until_up_stops_at_max_rounds() {
+    let aws = Arc::new(
+        FakeCloud::new(Aws)
+            .script("us-east-1", &[Outcome::Fail(Capacity)])
+            .script("us-west-2", &[Outcome::Fail(Capacity)]),
+    );
+    let options = FailoverOptions {
+        retry_until_up: true,
+        retry_gap: Duration::ZERO,
+        max_rounds: Some(2),
+    };
+    let run = run_with(vec![aws], options);
+    let err = run.result.as_ref().expect_err("never frees up");
+    // Two rounds of three AWS zones, plus the GCP and Azure candidates with no provider (once).
+    assert_eq!(err.attempts().len(), 8, "{}", render(err.attempts()));
+}
+
+#[test]
+fn empty_candidates_is_an_error() {
+    let registry = Registry::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut blocklist = Blocklist::default();
+    let err = rt
+        .block_on(provision(
+            &registry,
+            "c",
+            1,
+            &[],
+            &mut blocklist,
+            FailoverOptions::default(),
+            &crate::events::NullSink,
+        ))
+        .expect_err("nothing to try");
+    assert_eq!(err, FailoverError::NoCandidates);
+}

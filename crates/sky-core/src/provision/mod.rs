@@ -1,0 +1,189 @@
+//! The provider trait: the narrow set of operations the core asks of every cloud (and of the
+//! `local` cloud), mirroring SkyPilot's `sky/provision/__init__.py`, plus the typed records that
+//! cross it.
+//!
+//! Implementations live in the `sky-clouds` crate; the core reaches them only through
+//! [`Registry`] and never matches on a cloud to decide behaviour: differences are expressed by
+//! [`Capabilities`] and by what each provider returns. What this module does not do: choose where
+//! to launch (the optimizer ranks, [`failover`] walks the ranking) or run jobs (the agent does).
+
+pub mod error;
+pub mod failover;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::CloudId;
+use crate::jobs::client::AgentClient;
+use crate::resources::Resources;
+
+pub use error::{ProvisionError, ProvisionErrorKind};
+
+/// A fully pinned choice of where and on what to run one node: what the optimizer ranks and the
+/// state database records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Launchable {
+    pub cloud: CloudId,
+    pub region: String,
+    pub zone: Option<String>,
+    pub instance_type: String,
+    pub use_spot: bool,
+    pub vcpus: f64,
+    pub memory_gib: f64,
+    /// Accelerator name and count per node, if any.
+    pub accelerators: Option<(String, f64)>,
+    /// USD per hour for one node.
+    pub hourly_price: f64,
+}
+
+/// What `run_instances` is asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionRequest {
+    pub cluster_name: String,
+    pub num_nodes: u32,
+    pub launchable: Launchable,
+    /// Restart the cluster's stopped nodes instead of creating new ones (`sky start`, or a launch
+    /// onto a STOPPED cluster).
+    pub resume_stopped: bool,
+}
+
+/// One node as the provider knows it. Stored in the state database as part of [`ClusterInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeHandle {
+    /// 0 is the head node.
+    pub rank: u32,
+    pub instance_id: String,
+    pub internal_ip: String,
+    pub external_ip: Option<String>,
+    /// Where the node's files live when the node is a directory on this machine (the `local`
+    /// cloud); `None` for remote machines.
+    pub local_dir: Option<PathBuf>,
+}
+
+/// The version of [`ClusterInfo`]'s JSON form in the state database.
+pub const CLUSTER_INFO_VERSION: u32 = 1;
+
+/// The nodes of a provisioned cluster, head first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub version: u32,
+    pub nodes: Vec<NodeHandle>,
+}
+
+impl ClusterInfo {
+    pub fn new(mut nodes: Vec<NodeHandle>) -> Self {
+        nodes.sort_by_key(|n| n.rank);
+        ClusterInfo {
+            version: CLUSTER_INFO_VERSION,
+            nodes,
+        }
+    }
+    pub fn head(&self) -> Option<&NodeHandle> {
+        self.nodes.first()
+    }
+}
+
+/// What a provider reports for one node when asked (`query`), for reconciliation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+/// Opt-in behaviour, so the core branches on abilities rather than on cloud names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Nodes can be stopped and restarted keeping their disks.
+    pub stop: bool,
+    pub spot: bool,
+    pub multi_node: bool,
+    /// Instances have zones (failover walks zones before regions).
+    pub zones: bool,
+}
+
+/// Whether a provider can be used now, and why (shown by `sky check`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub enabled: bool,
+    pub reason: String,
+}
+
+/// One cloud (or this machine) as the core sees it.
+///
+/// Calls should return quickly; where a cloud is slow, `run_instances` starts the work and
+/// `wait_instances` polls it. `terminate` is idempotent: a cluster that is already gone is `Ok`.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    fn cloud(&self) -> CloudId;
+    fn capabilities(&self) -> Capabilities;
+    fn check(&self) -> CheckResult;
+    /// A candidate this provider offers on its own, outside the price catalog (the local machine
+    /// when the task fits it): `Some(Err(why))` when it does not fit. Most providers return `None`
+    /// and are ranked from the catalog by the optimizer.
+    fn offer(&self, _resources: &Resources, _num_nodes: u32) -> Option<Result<Launchable, String>> {
+        None
+    }
+    /// Creates (or, with `resume_stopped`, restarts) the cluster's nodes.
+    async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError>;
+    /// Waits until every node of the cluster runs and returns them.
+    async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError>;
+    /// The state of each node that exists; an empty list means the cluster is gone.
+    async fn query(
+        &self,
+        cluster_name: &str,
+    ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError>;
+    async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError>;
+    async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError>;
+    /// Connects to the head node's agent (starting it if it is not running), over whatever
+    /// channel this provider reaches its nodes by (a pipe locally, SSH remotely).
+    async fn connect_agent(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<AgentClient, ProvisionError>;
+}
+
+/// The providers one front end was built with (its composition root fills it).
+#[derive(Clone, Default)]
+pub struct Registry {
+    providers: Vec<Arc<dyn Provider>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.providers.iter().map(|p| p.cloud()))
+            .finish()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Registry::default()
+    }
+    /// Adds a provider; a second one for the same cloud replaces the first.
+    pub fn with(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.retain(|p| p.cloud() != provider.cloud());
+        self.providers.push(provider);
+        self
+    }
+    pub fn get(&self, cloud: CloudId) -> Option<&Arc<dyn Provider>> {
+        self.providers.iter().find(|p| p.cloud() == cloud)
+    }
+    pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.providers.iter()
+    }
+    /// Clouds whose `check` passes now.
+    pub fn enabled(&self) -> Vec<CloudId> {
+        self.providers
+            .iter()
+            .filter(|p| p.check().enabled)
+            .map(|p| p.cloud())
+            .collect()
+    }
+}

@@ -1,0 +1,106 @@
+//! Numbered, forward-only schema migrations of the state database, tracked in SQLite's
+//! `user_version`. A database newer than this build is refused rather than guessed at.
+//!
+//! Rule: never edit a migration that has shipped; add the next one. What this module does not do:
+//! down-migrations (restore a backup instead) or data fixes outside a migration.
+
+use rusqlite::Connection;
+
+use super::StateError;
+
+/// Index `i` upgrades the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: clusters, their event history, and what cost reports need after a cluster is gone.
+    r#"
+    CREATE TABLE clusters (
+        name                    TEXT PRIMARY KEY NOT NULL,
+        -- One launch of this name; survives in cluster_history after the record is gone.
+        cluster_id              TEXT NOT NULL UNIQUE,
+        status                  TEXT NOT NULL CHECK (status IN ('INIT', 'UP', 'STOPPED')),
+        num_nodes               INTEGER NOT NULL CHECK (num_nodes >= 1),
+        -- Where it landed; NULL until provisioning picked a candidate.
+        cloud                   TEXT,
+        region                  TEXT,
+        zone                    TEXT,
+        instance_type           TEXT,
+        use_spot                INTEGER NOT NULL DEFAULT 0,
+        vcpus                   REAL,
+        memory_gib              REAL,
+        accelerator_name        TEXT,
+        accelerator_count       REAL,
+        -- USD per hour for one node.
+        hourly_price            REAL,
+        -- Versioned JSON: {"version":1,"nodes":[...]}.
+        handle_json             TEXT,
+        -- Versioned JSON: {"version":1,"resources":{...}} (the task's request).
+        resources_json          TEXT,
+        launched_at             INTEGER NOT NULL,
+        last_use_at             INTEGER NOT NULL,
+        last_use_command        TEXT NOT NULL DEFAULT '',
+        status_updated_at       INTEGER NOT NULL,
+        autostop_idle_minutes   INTEGER,
+        autostop_down           INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    CREATE TABLE cluster_events (
+        id          INTEGER PRIMARY KEY,
+        cluster_id  TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        kind        TEXT NOT NULL,
+        message     TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX cluster_events_by_name ON cluster_events (name, at);
+
+    CREATE TABLE cluster_history (
+        cluster_id      TEXT PRIMARY KEY NOT NULL,
+        name            TEXT NOT NULL,
+        num_nodes       INTEGER NOT NULL,
+        cloud           TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        zone            TEXT,
+        instance_type   TEXT NOT NULL,
+        use_spot        INTEGER NOT NULL,
+        hourly_price    REAL NOT NULL,
+        launched_at     INTEGER NOT NULL,
+        terminated_at   INTEGER
+    ) STRICT;
+
+    -- Periods when the nodes were running (billed): opened when nodes are provisioned or resumed,
+    -- closed on stop or teardown.
+    CREATE TABLE up_intervals (
+        id          INTEGER PRIMARY KEY,
+        cluster_id  TEXT NOT NULL REFERENCES cluster_history (cluster_id),
+        started_at  INTEGER NOT NULL,
+        ended_at    INTEGER
+    ) STRICT;
+    CREATE INDEX up_intervals_by_cluster ON up_intervals (cluster_id);
+    "#,
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+/// Brings `conn` to [`latest_version`], or refuses a newer database.
+pub fn migrate(conn: &mut Connection, path_for_messages: &str) -> Result<(), StateError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let latest = latest_version();
+    if current > latest {
+        return Err(StateError::TooNew {
+            path: path_for_messages.to_owned(),
+            found: current,
+            supported: latest,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        // PRAGMA takes no parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        tx.commit()?;
+        tracing::debug!(version = index + 1, "migrated state database");
+    }
+    Ok(())
+}

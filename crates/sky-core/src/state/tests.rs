@@ -1,0 +1,183 @@
+use super::*;
+use crate::provision::NodeHandle;
+use crate::testing::launchable;
+
+fn info(n: u32) -> ClusterInfo {
+    ClusterInfo::new(
+        (0..n)
+            .map(|rank| NodeHandle {
+                rank,
+                instance_id: format!("i-{rank}"),
+                internal_ip: format!("10.0.0.{rank}"),
+                external_ip: None,
+                local_dir: None,
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn lifecycle_round_trip_keeps_history_and_intervals() {
+    let mut db = StateStore::open_in_memory().expect("db");
+    let l = launchable(
+        CloudId::Aws,
+        "us-east-1",
+        Some("us-east-1a"),
+        "m6i.large",
+        0.5,
+    );
+    let rec = db
+        .create("c1", 2, Some(&ResourceChoice::default()), "sky launch", 100)
+        .expect("create");
+    assert_eq!(
+        (rec.status, rec.launchable.clone(), rec.num_nodes),
+        (ClusterStatus::Init, None, 2)
+    );
+    assert_eq!(rec.resources, Some(ResourceChoice::default()));
+    assert!(matches!(
+        db.create("c1", 1, None, "sky launch", 101),
+        Err(StateError::AlreadyExists(_))
+    ));
+
+    db.set_provisioned("c1", &l, &info(2), 110)
+        .expect("provisioned");
+    db.set_status("c1", ClusterStatus::Up, 120, "setup done")
+        .expect("up");
+    let rec = db.require("c1").expect("exists");
+    assert_eq!(rec.launchable.as_ref(), Some(&l));
+    assert_eq!(rec.handle.as_ref().map(|h| h.nodes.len()), Some(2));
+
+    db.set_status("c1", ClusterStatus::Stopped, 3710, "sky stop")
+        .expect("stop");
+    assert!(matches!(
+        db.set_status("c1", ClusterStatus::Up, 3800, "bad"),
+        Err(StateError::Transition { .. })
+    ));
+    db.set_status("c1", ClusterStatus::Init, 7310, "sky start")
+        .expect("start");
+    db.set_provisioned("c1", &l, &info(2), 7310)
+        .expect("resumed");
+    db.set_status("c1", ClusterStatus::Up, 7320, "setup done")
+        .expect("up again");
+    db.remove("c1", 9110, "sky down").expect("down");
+    assert!(db.get("c1").expect("query").is_none());
+
+    let costs = db.cost_records().expect("costs");
+    assert_eq!(costs.len(), 1);
+    assert_eq!(
+        costs[0].intervals,
+        vec![(110, Some(3710)), (7310, Some(9110))]
+    );
+    assert_eq!(costs[0].terminated_at, Some(9110));
+    let kinds: Vec<String> = db
+        .events("c1")
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "provisioned",
+            "UP",
+            "STOPPED",
+            "INIT",
+            "provisioned",
+            "UP",
+            "terminated"
+        ]
+    );
+}
+
+#[test]
+fn relaunching_a_name_is_a_new_cost_record() {
+    let mut db = StateStore::open_in_memory().expect("db");
+    let l = launchable(CloudId::Gcp, "us-central1", None, "n2-standard-2", 0.1);
+    for (t, _) in [(0, 1), (1000, 2)] {
+        db.create("c", 1, None, "sky launch", t).expect("create");
+        db.set_provisioned("c", &l, &info(1), t).expect("prov");
+        db.remove("c", t + 60, "down").expect("down");
+    }
+    assert_eq!(db.cost_records().expect("costs").len(), 2);
+}
+
+#[test]
+fn autostop_and_touch_are_stored() {
+    let mut db = StateStore::open_in_memory().expect("db");
+    db.create("c", 1, None, "sky launch", 5).expect("create");
+    db.touch("c", "sky exec", 50).expect("touch");
+    db.set_autostop(
+        "c",
+        Some(Autostop {
+            idle_minutes: 90,
+            down: true,
+        }),
+        51,
+    )
+    .expect("autostop");
+    let rec = db.require("c").expect("exists");
+    assert_eq!(
+        (rec.last_use_at, rec.last_use_command.as_str()),
+        (50, "sky exec")
+    );
+    assert_eq!(
+        rec.autostop,
+        Some(Autostop {
+            idle_minutes: 90,
+            down: true
+        })
+    );
+    db.set_autostop("c", None, 52).expect("cancel");
+    assert_eq!(db.require("c").expect("exists").autostop, None);
+    assert!(matches!(
+        db.touch("nope", "x", 1),
+        Err(StateError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_newer_database_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("state.db");
+    StateStore::open(&path).expect("fresh db");
+    {
+        let conn = Connection::open(&path).expect("raw");
+        conn.pragma_update(None, "user_version", latest_version() + 1)
+            .expect("bump");
+    }
+    let err = StateStore::open(&path).expect_err("too new");
+    let msg = err.to_string();
+    assert!(msg.contains("newer than this sky supports"), "{msg}");
+}
+
+#[test]
+fn reopening_keeps_data_and_schema_version() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("nested/state.db");
+    StateStore::open(&path)
+        .expect("open")
+        .create("keep", 1, None, "sky launch", 1)
+        .expect("create");
+    let db = StateStore::open(&path).expect("reopen");
+    assert_eq!(db.list().expect("list").len(), 1);
+    let v: u32 = db
+        .conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(v, latest_version());
+}
+
+#[test]
+fn corrupt_json_names_the_column() {
+    let mut db = StateStore::open_in_memory().expect("db");
+    db.create("c", 1, None, "sky launch", 1).expect("create");
+    db.conn
+        .execute(
+            "UPDATE clusters SET handle_json = '{\"version\": 1}' WHERE name = 'c'",
+            [],
+        )
+        .expect("corrupt");
+    let err = db.get("c").expect_err("bad json");
+    assert!(err.to_string().contains("handle_json"), "{err}");
+}
