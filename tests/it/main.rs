@@ -1,2 +1,4 @@
 //! Cross-crate end-to-end tests. One binary; one module per area.
 mod catalog;
+mod dryrun;
+mod optimizer;

@@ -4,7 +4,7 @@
 Run by hand (never by CI), with SkyPilot's venv set up by shared/peer/setup_skypilot.sh:
 
     /root/.cache/skypilot-peer/bin/python tests/peer/compare.py [--sky target/release/sky] \
-        [--write tests/it/snapshots/parity.json]
+        [--write tests/peer/parity.json]
 
 For each task it runs SkyPilot's optimizer in-process and `sky launch --dryrun -o json` (with a
 fresh SKY_HOME, so every cloud is allowed), and checks: same cloud, instance type and spot flag;
@@ -24,8 +24,7 @@ from tasks import TASKS  # noqa: E402
 
 
 def peer_plan(yaml_path):
-    """SkyPilot's choice per task, or the refusal message."""
-    import sky
+    """SkyPilot's choice per task (and the dag, to check placements later), or its refusal."""
     from sky import optimizer
     from sky.utils import common, dag_utils
     try:
@@ -36,14 +35,6 @@ def peer_plan(yaml_path):
     out = []
     for task in dag.tasks:
         r = task.best_resources
-        ties = []
-        if len(dag.tasks) == 1:
-            best = r.get_cost(3600)
-            launchables, _, _, _ = optimizer._fill_in_launchable_resources(task, None, quiet=True)
-            for lst in launchables.values():
-                for x in lst:
-                    if abs(x.get_cost(3600) - best) < 1e-9 and str(x.cloud) == str(r.cloud):
-                        ties.append([x.region, x.zone])
         out.append({
             "cloud": str(r.cloud).lower(),
             "region": r.region,
@@ -51,9 +42,22 @@ def peer_plan(yaml_path):
             "instance_type": r.instance_type,
             "use_spot": bool(r.use_spot),
             "hourly_price": round(r.get_cost(3600), 6),
-            "ties": ties,
         })
-    return {"tasks": out}
+    return {"tasks": out, "dag": dag}
+
+
+def equally_cheap(dag, index, region, zone):
+    """Whether SkyPilot prices Sky's placement of task `index` the same as its own choice."""
+    from sky import optimizer
+    task = dag.tasks[index]
+    best = task.best_resources.get_cost(3600)
+    launchables, _, _, _ = optimizer._fill_in_launchable_resources(task, None, quiet=True)
+    for lst in launchables.values():
+        for x in lst:
+            if (str(x.cloud) == str(task.best_resources.cloud) and x.region == region and
+                    x.zone == zone and x.instance_type == task.best_resources.instance_type):
+                return abs(x.get_cost(3600) - best) < 1e-9
+    return False
 
 
 def sky_plan(sky_bin, yaml_path, home):
@@ -83,12 +87,10 @@ def compare(peer, ours):
                 diffs.append(f"task {i}: {key} skypilot={p[key]} sky={o[key]}")
         if abs(p["hourly_price"] - o["hourly_price"]) > 1e-4:
             diffs.append(f"task {i}: price skypilot={p['hourly_price']} sky={o['hourly_price']}")
-        if p["ties"]:
-            if [o["region"], o["zone"]] not in p["ties"]:
-                diffs.append(f"task {i}: placement {o['region']}/{o['zone']} not among skypilot's "
-                             f"equally cheapest {p['ties'][:4]}")
-        elif p["region"] != o["region"]:
-            diffs.append(f"task {i}: region skypilot={p['region']} sky={o['region']}")
+        same_place = (p["region"], p["zone"]) == (o["region"], o["zone"])
+        if not same_place and not equally_cheap(peer["dag"], i, o["region"], o["zone"]):
+            diffs.append(f"task {i}: placement {o['region']}/{o['zone']} is not as cheap as "
+                         f"skypilot's {p['region']}/{p['zone']}")
     return diffs
 
 
@@ -119,19 +121,25 @@ def main():
             diffs = compare(peer, ours)
             if diffs:
                 failed += 1
-                print(f"DIFF {name}:")
+                print(f"DIFF {name}:", flush=True)
                 for d in diffs:
                     print(f"    {d}")
             else:
-                print(f"ok   {name}: {summary(ours)}")
-                agreed[name] = ours
+                print(f"ok   {name}: {summary(ours)}", flush=True)
+                agreed[name] = {"yaml": text, "plan": ours}
+                if args.write:
+                    write(args.write, agreed)
     total = len(agreed) + failed
     print(f"\n{len(agreed)}/{total} agree ({100.0 * len(agreed) / max(total, 1):.1f}%); "
           f"skypilot in-process {peer_secs:.1f}s, sky processes {sky_secs:.1f}s")
     if args.write:
-        with open(args.write, "w") as f:
-            json.dump(agreed, f, indent=1, sort_keys=True)
-            f.write("\n")
+        write(args.write, agreed)
+
+
+def write(path, agreed):
+    with open(path, "w") as f:
+        json.dump(agreed, f, indent=1, sort_keys=True)
+        f.write("\n")
 
 
 def summary(plan):
