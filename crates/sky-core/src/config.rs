@@ -217,3 +217,53 @@ impl SkyConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_config_is_the_default_and_paths_follow_home() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = Paths::with_home(dir.path());
+        assert_eq!(paths.sky_home(), dir.path());
+        assert_eq!(paths.config_file(), dir.path().join("config.yaml"));
+        let config = SkyConfig::load(&paths).expect("no file is fine");
+        assert_eq!(config, SkyConfig::default());
+        assert_eq!(config.enabled_clouds(), CloudId::ALL.to_vec());
+    }
+
+    #[test]
+    fn allowed_clouds_are_case_insensitive_and_other_keys_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = "allowed_clouds:\n  - AWS\n  - gcp\n  - kubernetes\njobs:\n  controller: {resources: {cpus: 4+}}\n";
+        std::fs::write(dir.path().join("config.yaml"), text).expect("write config");
+        let config = SkyConfig::load(&Paths::with_home(dir.path())).expect("valid config");
+        assert_eq!(
+            config.allowed_clouds,
+            Some(vec![CloudId::Aws, CloudId::Gcp])
+        );
+        assert_eq!(config.ignored_clouds, ["kubernetes"]);
+        assert_eq!(
+            config.enabled_clouds(),
+            [CloudId::Aws, CloudId::Gcp, CloudId::Local]
+        );
+        assert!(config.other.contains_key("jobs"));
+    }
+
+    #[test]
+    fn bad_config_errors_point_at_the_value() {
+        let err = SkyConfig::parse("allowed_clouds:\n  - aws\n  - gpc\n", "config.yaml")
+            .expect_err("typo");
+        assert_eq!(
+            err.to_string(),
+            "config.yaml:3:5: allowed_clouds[1]: unknown cloud 'gpc' (did you mean 'gcp'?) (allowed: aws, gcp, azure, local)"
+        );
+        assert_eq!(err.code(), ErrorCode::InvalidConfig);
+        let err = SkyConfig::parse("allowed_clouds: aws\n", "config.yaml").expect_err("not a list");
+        assert_eq!(
+            err.to_string(),
+            "config.yaml:1:17: allowed_clouds: expected a list of clouds, got a string: aws"
+        );
+    }
+}

@@ -187,6 +187,15 @@ fn entries_of<'n>(
     let mut allowed: Vec<&str> = SINGLE_KEYS.to_vec();
     if top {
         allowed.extend(["any_of", "ordered"]);
+    } else if let Some((k, _)) = map
+        .iter()
+        .find(|(k, _)| matches!(k.key_text().as_str(), "any_of" | "ordered"))
+    {
+        return Err(ctx.at(
+            &join(path, &k.key_text()),
+            k,
+            "an any_of/ordered item cannot hold another any_of or ordered list",
+        ));
     }
     ctx.check_keys(path, map, &allowed)?;
     let mut entries: Vec<Entry<'n>> = map
@@ -507,7 +516,10 @@ fn single(
                 };
             }
             "ports" => r.ports = parse_ports(v).map_err(|m| ctx.at(&e.path, v, m))?,
-            "image_id" => r.image_id = parse_image_id(ctx, &e.path, v)?,
+            "image_id" => {
+                r.image_id = parse_image_id(ctx, &e.path, v)?;
+                origins.insert("image_id", origin);
+            }
             "labels" => {
                 for (k, value) in ctx.opt_map(&e.path, v)? {
                     let key = k.key_text();

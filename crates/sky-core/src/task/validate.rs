@@ -11,7 +11,7 @@ use super::error::{closest, did_you_mean};
 use super::resources_spec::Requested;
 use super::vocab::{Vocabulary, all_accelerators};
 use crate::cloud::CloudId;
-use crate::resources::{MemoryRequest, Resources};
+use crate::resources::{ImageRequest, MemoryRequest, Resources};
 
 /// Validates one alternative. A vocabulary with no clouds (no catalog at hand) skips name checks.
 pub(crate) fn validate(req: &Requested, vocab: &impl Vocabulary) -> Result<Resources, TaskError> {
@@ -41,7 +41,75 @@ pub(crate) fn validate(req: &Requested, vocab: &impl Vocabulary) -> Result<Resou
     }
     validate_region_zone(req, &mut r, vocab)?;
     validate_instance_type(req, &mut r, vocab)?;
+    validate_network_tier_image(req, &r)?;
+    validate_image_id(req, &mut r)?;
     Ok(r)
+}
+
+/// SkyPilot's checks of a machine image that need no cloud API: a cloud must be named, an AWS
+/// image needs a region, and a per-region map must cover the region asked for (and is narrowed
+/// to it). Docker images (`docker:...`) are exempt.
+fn validate_image_id(req: &Requested, r: &mut Resources) -> Result<(), TaskError> {
+    let Some(image) = &r.image_id else {
+        return Ok(());
+    };
+    let is_docker = match image {
+        ImageRequest::Any(id) => id.starts_with("docker:"),
+        ImageRequest::PerRegion(map) => map.values().any(|id| id.starts_with("docker:")),
+    };
+    if is_docker {
+        return Ok(());
+    }
+    let origin = req.origin("image_id");
+    let Some(cloud) = r.placement.cloud else {
+        return Err(origin
+            .err("a cloud must be given with image_id (e.g. infra: aws/us-east-1)".to_owned()));
+    };
+    if let (Some(region), ImageRequest::PerRegion(map)) = (&r.placement.region, image) {
+        let Some(id) = map.get(region) else {
+            let listed: Vec<&str> = map.keys().map(String::as_str).collect();
+            return Err(origin.err(format!(
+                "image_id has no image for region '{region}' (it lists {})",
+                listed.join(", ")
+            )));
+        };
+        r.image_id = Some(ImageRequest::PerRegion(
+            [(region.clone(), id.clone())].into(),
+        ));
+    }
+    let needs_region = cloud == CloudId::Aws
+        && r.placement.region.is_none()
+        && matches!(&r.image_id, Some(ImageRequest::Any(id)) if !id.starts_with("skypilot:"));
+    if needs_region {
+        return Err(origin.err(
+            "an AWS image_id belongs to one region: give the region (e.g. infra: aws/us-east-1) or a mapping of region to image".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// SkyPilot's `network_tier: best` runs on a GPUDirect image: on GCP it picks one itself, so a
+/// custom image elsewhere must be a docker image.
+fn validate_network_tier_image(req: &Requested, r: &Resources) -> Result<(), TaskError> {
+    let best = r
+        .extras
+        .get("network_tier")
+        .and_then(|v| v.as_str())
+        .is_some_and(|t| t.eq_ignore_ascii_case("best"));
+    if !best || r.placement.cloud == Some(CloudId::Gcp) {
+        return Ok(());
+    }
+    let images: Vec<&str> = match &r.image_id {
+        None => Vec::new(),
+        Some(ImageRequest::Any(id)) => vec![id.as_str()],
+        Some(ImageRequest::PerRegion(map)) => map.values().map(String::as_str).collect(),
+    };
+    match images.iter().find(|id| !id.starts_with("docker:")) {
+        Some(id) => Err(req.origin("image_id").err(format!(
+            "with network_tier 'best', image_id must be a docker image ('docker:<image>'), got '{id}'"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Exact case-insensitive match first; then a unique name containing what was written, as
@@ -241,9 +309,19 @@ fn validate_instance_type(
                 .iter()
                 .flat_map(|c| vocab.instance_types(*c))
                 .collect();
-            let hint = match closest(&instance_type, names.iter().copied()) {
-                Some(best) => format!(" (did you mean '{best}'?)"),
-                None => String::new(),
+            let elsewhere: Vec<CloudId> = vocab
+                .clouds()
+                .into_iter()
+                .filter(|c| !candidates.contains(c))
+                .filter(|c| vocab.instance_types(*c).contains(&instance_type.as_str()))
+                .collect();
+            let hint = match (
+                closest(&instance_type, names.iter().copied()),
+                elsewhere.first(),
+            ) {
+                (_, Some(other)) => format!(" (it is an instance type of {other})"),
+                (Some(best), None) => format!(" (did you mean '{best}'?)"),
+                (None, None) => String::new(),
             };
             let scope = match r.placement.cloud {
                 Some(c) => format!("for {c}"),
