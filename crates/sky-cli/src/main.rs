@@ -2,6 +2,7 @@
 
 mod commands;
 mod output;
+mod session;
 mod telemetry;
 
 use std::process::ExitCode;

@@ -33,6 +33,8 @@ pub struct Args {
     pub output: Format,
     #[command(flatten)]
     pub task: TaskOptions,
+    #[command(flatten)]
+    pub run: super::launch_run::RunOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,7 +47,7 @@ pub fn run(args: Args) -> CommandResult {
     if args.dryrun {
         dryrun(&args)
     } else {
-        super::not_yet("launch")
+        super::launch_run::run(&args)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cost_report;
 pub mod exec;
 pub mod jobs;
 pub mod launch;
+pub mod launch_run;
 pub mod lifecycle;
 pub mod show_gpus;
 pub mod status;
@@ -13,5 +14,7 @@ pub mod task_options;
 
 /// Placeholder for commands whose issue has not landed yet; removed as each lands.
 pub(crate) fn not_yet(command: &str) -> crate::output::CommandResult {
-    Err(anyhow::anyhow!("`sky {command}` is not available in this build yet"))
+    Err(anyhow::anyhow!(
+        "`sky {command}` is not available in this build yet"
+    ))
 }

@@ -1,6 +1,132 @@
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+//! `sky status [NAME...] [--refresh] [-o json]`: clusters from the state database, optionally
+//! reconciled with their providers first.
+//!
+//! Without `--refresh` no provider is asked, so this stays fast with many clusters.
 
-pub fn run(_args: Args) -> crate::output::CommandResult {
-    super::not_yet("status")
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use sky_core::api::{ClusterView, StatusView};
+
+use crate::output::{CommandResult, Format};
+use crate::session::{TermSink, coded, open_sky, runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Clusters to show (all when none is named).
+    pub clusters: Vec<String>,
+    /// Ask each cluster's provider what really exists and fix the records first.
+    #[arg(short, long)]
+    pub refresh: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+pub fn run(args: Args) -> CommandResult {
+    let json = args.output == Format::Json;
+    let sky = open_sky(json)?;
+    let view = if args.refresh {
+        let sink = TermSink::new(json);
+        runtime()?
+            .block_on(sky.status(&args.clusters, true, &sink))
+            .map_err(|e| coded(e, json))?
+    } else {
+        StatusView {
+            clusters: sky.list(&args.clusters).map_err(|e| coded(e, json))?,
+            changes: Vec::new(),
+        }
+    };
+    let text = if json {
+        let mut s = serde_json::to_string(&view)?;
+        s.push('\n');
+        s
+    } else {
+        render(&view)
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(view: &StatusView) -> String {
+    let mut out = String::new();
+    for c in &view.changes {
+        let from = c.from.map_or("-".to_owned(), |s| s.to_string());
+        let to = c.to.map_or("removed".to_owned(), |s| s.to_string());
+        let _ = writeln!(
+            out,
+            "refreshed {}: {from} -> {to}: {}",
+            c.cluster, c.message
+        );
+    }
+    if view.clusters.is_empty() {
+        out.push_str("No existing clusters.\n");
+        return out;
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header([
+        "NAME",
+        "INFRA",
+        "RESOURCES",
+        "STATUS",
+        "AUTOSTOP",
+        "LAUNCHED",
+        "$/HR",
+    ]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for c in &view.clusters {
+        table.add_row([
+            c.name.clone(),
+            infra(c),
+            resources(c),
+            c.status.to_string(),
+            c.autostop.map_or("-".to_owned(), |a| {
+                format!("{}m{}", a.idle_minutes, if a.down { " (down)" } else { "" })
+            }),
+            ago(now - c.launched_at),
+            c.hourly_price.map_or("-".to_owned(), |p| format!("{p:.3}")),
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+    out
+}
+
+fn infra(c: &ClusterView) -> String {
+    match (&c.cloud, &c.region, &c.zone) {
+        (Some(cloud), Some(r), Some(z)) => format!("{} ({r}/{z})", cloud.display_name()),
+        (Some(cloud), Some(r), None) if r != cloud.as_str() => {
+            format!("{} ({r})", cloud.display_name())
+        }
+        (Some(cloud), _, _) => cloud.display_name().to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn resources(c: &ClusterView) -> String {
+    let Some(t) = &c.instance_type else {
+        return format!("{}x -", c.num_nodes);
+    };
+    let acc = c
+        .accelerators
+        .as_ref()
+        .and_then(|m| m.iter().next())
+        .map(|(n, k)| format!(", {n}:{k}"))
+        .unwrap_or_default();
+    let spot = if c.use_spot { "[spot]" } else { "" };
+    match c.vcpus {
+        Some(v) if v > 0.0 => format!("{}x {t}{spot} (cpus={v}{acc})", c.num_nodes),
+        _ => format!("{}x {t}{spot}", c.num_nodes),
+    }
+}
+
+fn ago(secs: i64) -> String {
+    match secs.max(0) {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86_400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
 }
