@@ -187,7 +187,7 @@ async fn handle(
     match request {
         Request::Info => {
             let agent = shared.lock().await;
-            Ok(Reply::Info(AgentInfo {
+            Ok(Reply::Info(Box::new(AgentInfo {
                 agent_version: env!("CARGO_PKG_VERSION").to_string(),
                 protocol_version: PROTOCOL_VERSION,
                 pid: std::process::id(),
@@ -196,7 +196,7 @@ async fn handle(
                 autostop: agent.autostop(),
                 idle_seconds: agent.idle_for().as_secs_f64(),
                 idle_unit_seconds: agent.settings.idle_unit.as_secs_f64(),
-            }))
+            })))
         }
         Request::Configure(config) => {
             shared.lock().await.configure(config)?;

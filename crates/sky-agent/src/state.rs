@@ -52,6 +52,9 @@ impl Settings {
 
 pub type Shared = Arc<Mutex<Agent>>;
 
+/// A job rank's process group on its node.
+pub type ProcessGroup = (NodeSpec, u32);
+
 #[derive(Debug)]
 struct RunningJob {
     /// By job rank.
@@ -448,7 +451,7 @@ impl Agent {
     pub fn cancel(
         &mut self,
         ids: Option<&[JobId]>,
-    ) -> Result<(Vec<JobId>, Vec<(NodeSpec, u32)>), WireError> {
+    ) -> Result<(Vec<JobId>, Vec<ProcessGroup>), WireError> {
         let targets: Vec<JobRecord> = match ids {
             None => self.db.jobs(&[JobStatus::Pending, JobStatus::Running])?,
             Some(ids) => {

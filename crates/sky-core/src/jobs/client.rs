@@ -345,7 +345,7 @@ impl AgentClient {
 
     pub async fn info(&self) -> Result<AgentInfo, ClientError> {
         match self.call(Request::Info).await? {
-            Reply::Info(info) => Ok(info),
+            Reply::Info(info) => Ok(*info),
             other => Err(unexpected("info", &other)),
         }
     }

@@ -135,11 +135,18 @@ pub enum ResponseBody {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
-    Info(AgentInfo),
+    /// Boxed: it is much larger than the other replies.
+    Info(Box<AgentInfo>),
     Done,
-    Submitted { job_id: JobId },
-    Jobs { jobs: Vec<JobRecord> },
-    Cancelled { job_ids: Vec<JobId> },
+    Submitted {
+        job_id: JobId,
+    },
+    Jobs {
+        jobs: Vec<JobRecord>,
+    },
+    Cancelled {
+        job_ids: Vec<JobId>,
+    },
     TailEnd(TailEnd),
     SetupDone(SetupResult),
 }
