@@ -330,3 +330,41 @@ fn task_names_follow_skypilot_rules() {
         assert!(!spec::is_valid_task_name(bad), "{bad}");
     }
 }
+
+#[test]
+fn fixtures_hold_with_the_embedded_catalog() {
+    let catalog = crate::catalog::Catalog::embedded().expect("embedded catalog decodes");
+    for (name, text) in fixtures("valid") {
+        parse_chain(&text, &name, &catalog)
+            .unwrap_or_else(|e| panic!("{name} with the real catalog: {e}"));
+    }
+    let accel = |spec: &str| {
+        let text = format!("resources:\n  accelerators: {spec}\n");
+        parse_chain(&text, "t.yaml", &catalog).map(|t| {
+            t[0].resources.options[0]
+                .accelerators
+                .as_ref()
+                .map(|a| a.name.clone())
+        })
+    };
+    assert_eq!(accel("a100-80gb"), Ok(Some("A100-80GB".to_owned())));
+    assert_eq!(accel("h100"), Ok(Some("H100".to_owned())));
+    assert_eq!(accel("l4:2"), Ok(Some("L4".to_owned())));
+    assert_eq!(
+        accel("A100-80").map_err(|e| e.message),
+        Err(
+            "accelerator name 'A100-80' is ambiguous: choose one of A100-80GB, A100-80GB-SXM"
+                .to_owned()
+        )
+    );
+    let region = parse_chain(
+        "resources:\n  cloud: aws\n  region: US-EAST-1\n",
+        "t.yaml",
+        &catalog,
+    )
+    .expect("valid");
+    assert_eq!(
+        region[0].resources.options[0].placement.region.as_deref(),
+        Some("us-east-1")
+    );
+}

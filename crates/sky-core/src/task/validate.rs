@@ -9,7 +9,7 @@
 use super::TaskError;
 use super::error::{closest, did_you_mean};
 use super::resources_spec::Requested;
-use super::vocab::{Vocabulary, all_accelerators};
+use super::vocab::Vocabulary;
 use crate::cloud::CloudId;
 use crate::resources::{ImageRequest, MemoryRequest, Resources};
 
@@ -122,27 +122,28 @@ fn canonical_accelerator(
     if name.to_lowercase().starts_with("tpu-") {
         return Ok(name.to_lowercase());
     }
-    let all = all_accelerators(vocab);
+    let known = vocab.canonical_accelerators();
     let lower = name.to_lowercase();
-    if let Some((canonical, _)) = all.iter().find(|(n, _)| n.to_lowercase() == lower) {
+    if let Some(canonical) = known.iter().find(|n| n.to_lowercase() == lower) {
         return Ok(canonical.clone());
     }
-    let on_cloud: Vec<String> = match cloud {
+    // SkyPilot narrows substring matches to the pinned cloud's accelerators.
+    let scope: Vec<String> = match cloud {
         Some(c) => vocab
             .accelerators(c)
             .into_iter()
             .map(|(n, _)| n.to_owned())
             .collect(),
-        None => all.iter().map(|(n, _)| n.clone()).collect(),
+        None => known.clone(),
     };
-    let containing: Vec<&String> = on_cloud
+    let containing: Vec<&String> = scope
         .iter()
         .filter(|n| n.to_lowercase().contains(&lower))
         .collect();
     match containing.as_slice() {
         [one] => Ok((*one).clone()),
         [] => {
-            let hint = did_you_mean(name, all.iter().map(|(n, _)| n.as_str()));
+            let hint = did_you_mean(name, known.iter().map(String::as_str));
             Err(format!("unknown accelerator '{name}'{hint}"))
         }
         many => {

@@ -25,6 +25,19 @@ pub trait Vocabulary {
     fn instance_shape(&self, cloud: CloudId, instance_type: &str) -> Option<(f64, f64)>;
     /// Canonical accelerator names offered on `cloud`, with the memory of one device where known.
     fn accelerators(&self, cloud: CloudId) -> Vec<(&str, Option<f64>)>;
+
+    /// Every canonical accelerator spelling, including ones no cloud here offers (SkyPilot's
+    /// `common/accelerators.csv`): `a100-80gb` canonicalises even where it cannot run, so the
+    /// optimizer can say why. Defaults to the offered ones.
+    fn canonical_accelerators(&self) -> Vec<String>
+    where
+        Self: Sized,
+    {
+        all_accelerators(self)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
 }
 
 /// A vocabulary written out by hand.
@@ -161,6 +174,16 @@ impl Vocabulary for Catalog {
             }
         }
         out
+    }
+
+    fn canonical_accelerators(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.accelerator_names.clone();
+        for (name, _) in all_accelerators(self) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
     }
 }
 
