@@ -5,6 +5,7 @@
 //! - [`cloud`]: cloud identities (data only).
 //! - [`resources`]: validated resource requirements.
 //! - [`catalog`]: instance types and prices, embedded and refreshable.
+//! - [`credentials`]: per-cloud credentials in the OS keychain, and importers.
 //! - [`error`]: the stable error codes front ends branch on.
 //! - [`task`]: SkyPilot-compatible task files, parsed and validated.
 //! - [`config`]: `SKY_HOME` paths and `config.yaml`.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod catalog;
 pub mod clock;
 pub mod cloud;
+pub mod credentials;
 pub mod config;
 pub mod cost;
 pub mod error;

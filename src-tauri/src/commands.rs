@@ -1,0 +1,109 @@
+//! The commands the page may invoke. Each is a few lines: deserialize, call `sky-core`, map to a
+//! view, return `Result<_, UiError>`. Keychain calls block (D-Bus round trips, a possible unlock
+//! prompt), so they run on the blocking pool, never on the event loop.
+//!
+//! No domain logic lives here; every new command must also be listed in `build.rs` and granted
+//! in `capabilities/main.json`.
+
+use sky_core::CloudId;
+use sky_core::credentials::{self, CloudCredentials};
+use tauri::State;
+
+use crate::chart::{self, PriceBar};
+use crate::error::{UiError, UiResult};
+use crate::state::AppState;
+use crate::views::{AppInfo, CredentialStatus, ImportRequest};
+
+/// Runs keychain work off the event loop.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> UiResult<T> + Send + 'static,
+) -> UiResult<T> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| UiError::task_failed(&e))?
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    let store = state.credentials();
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        keychain: store.as_ref().ok().map(|s| s.backend()),
+        keychain_error: store.err().map(|e| e.message),
+    }
+}
+
+/// Each priced cloud's credential state, in a fixed order.
+#[tauri::command]
+pub async fn credentials_list(state: State<'_, AppState>) -> UiResult<Vec<CredentialStatus>> {
+    let store = state.credentials()?;
+    blocking(move || {
+        Ok(CloudId::PRICED
+            .into_iter()
+            .map(|cloud| status_of(&store, cloud))
+            .collect())
+    })
+    .await
+}
+
+fn status_of(store: &credentials::CredentialStore, cloud: CloudId) -> CredentialStatus {
+    match store.load(cloud) {
+        Ok(Some(creds)) => CredentialStatus::stored(&creds, store.backend()),
+        Ok(None) => CredentialStatus::missing(cloud),
+        Err(e) => CredentialStatus::error(cloud, e.to_string()),
+    }
+}
+
+#[tauri::command]
+pub async fn credentials_save(
+    state: State<'_, AppState>,
+    credentials: CloudCredentials,
+) -> UiResult<CredentialStatus> {
+    let store = state.credentials()?;
+    blocking(move || {
+        store.save(&credentials)?;
+        Ok(CredentialStatus::stored(&credentials, store.backend()))
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn credentials_delete(state: State<'_, AppState>, cloud: CloudId) -> UiResult<bool> {
+    let store = state.credentials()?;
+    blocking(move || Ok(store.delete(cloud)?)).await
+}
+
+/// Reads credentials from where the cloud's own tools keep them and stores them in the keychain.
+#[tauri::command]
+pub async fn credentials_import(
+    state: State<'_, AppState>,
+    request: ImportRequest,
+) -> UiResult<CredentialStatus> {
+    let store = state.credentials()?;
+    let env = state.import_env.clone();
+    blocking(move || {
+        let creds = match request {
+            ImportRequest::Aws => credentials::import_aws(&env)?,
+            ImportRequest::Gcp {
+                json: Some(json),
+                project,
+            } => credentials::gcp_from_json(&json, project.as_deref())?,
+            ImportRequest::Gcp {
+                json: None,
+                project,
+            } => credentials::import_gcp(&env, project.as_deref())?,
+            ImportRequest::Azure { json, subscription } => {
+                credentials::azure_from_sp_json(&json, subscription.as_deref())?
+            }
+        };
+        store.save(&creds)?;
+        Ok(CredentialStatus::stored(&creds, store.backend()))
+    })
+    .await
+}
+
+/// The on-demand vs spot chart for the given candidates, as SVG text.
+#[tauri::command]
+pub fn price_chart(bars: Vec<PriceBar>) -> UiResult<String> {
+    Ok(chart::price_chart(&bars)?)
+}

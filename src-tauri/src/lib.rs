@@ -1,0 +1,56 @@
+//! Sky's desktop app: a Tauri 2 shell over `sky-core` (composition root #2).
+//!
+//! # Layout
+//! - [`commands`]: the thin `#[tauri::command]`s the page invokes.
+//! - [`state`]: `AppState`, built once at start-up.
+//! - [`views`]: the only types that cross to the page.
+//! - [`chart`]: the cost chart, drawn with plotters as SVG.
+//! - [`error`]: `UiError { code, message }`.
+//!
+//! The shell holds no domain logic; it wires `sky-core` to the window. Security posture: the page
+//! is local (`ui/dist`), the CSP forbids remote content, and the `main` window is granted only
+//! the commands below (see `capabilities/main.json`).
+
+pub mod chart;
+pub mod commands;
+pub mod error;
+pub mod state;
+pub mod views;
+
+use tauri::{Builder, Runtime};
+
+use crate::state::AppState;
+
+/// Registers state and commands on any runtime, so tests can use the mock one.
+pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::credentials_list,
+            commands::credentials_save,
+            commands::credentials_delete,
+            commands::credentials_import,
+            commands::price_chart,
+        ])
+}
+
+/// Starts the app on the platform's webview; logs go to stderr (`RUST_LOG` filters them).
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = run_app(tauri::Builder::default(), AppState::from_platform())
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the desktop app failed to start");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+//! Boots the app on Tauri's mock runtime with the real config and capabilities, and drives a few
+//! commands through IPC, so serde shapes and permissions are checked without a display.
+
+use sky_core::credentials::{CredentialStore, ImportEnv};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{WebviewWindow, WebviewWindowBuilder};
+
+use crate::run_app;
+use crate::state::AppState;
+
+fn boot(
+    home: &std::path::Path,
+) -> (
+    tauri::App<tauri::test::MockRuntime>,
+    WebviewWindow<tauri::test::MockRuntime>,
+) {
+    let store = CredentialStore::with_store(sky_core_mock_store(), "mock");
+    let env = ImportEnv {
+        home: home.to_owned(),
+        vars: Default::default(),
+    };
+    let app = run_app(mock_builder(), AppState::new(Ok(store), env))
+        .build(tauri::generate_context!())
+        .expect("app builds on the mock runtime");
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("main window");
+    (app, window)
+}
+
+fn sky_core_mock_store() -> std::sync::Arc<keyring_core::CredentialStore> {
+    keyring_core::mock::Store::new().expect("mock keyring store")
+}
+
+fn invoke(
+    window: &WebviewWindow<tauri::test::MockRuntime>,
+    cmd: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, serde_json::Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().expect("url"),
+        body: InvokeBody::Json(body),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(window, request).map(|b| b.deserialize::<serde_json::Value>().expect("json"))
+}
+
+#[test]
+fn credentials_round_trip_through_ipc() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_app, w) = boot(home.path());
+
+    let list = invoke(&w, "credentials_list", serde_json::json!({})).expect("list");
+    let states: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|s| s["state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(states, ["missing", "missing", "missing"]);
+
+    let saved = invoke(
+        &w,
+        "credentials_save",
+        serde_json::json!({"credentials": {"cloud": "aws", "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}}),
+    )
+    .expect("save");
+    assert_eq!(saved["state"], "stored");
+    assert_eq!(saved["summary"], "access key …MPLE");
+    assert!(!saved.to_string().contains("wJalrXUtnFEMI"), "{saved}");
+
+    let list = invoke(&w, "credentials_list", serde_json::json!({})).expect("list");
+    assert_eq!(list[0]["cloud"], "aws");
+    assert_eq!(list[0]["state"], "stored");
+
+    assert_eq!(
+        invoke(
+            &w,
+            "credentials_delete",
+            serde_json::json!({"cloud": "aws"})
+        )
+        .expect("delete"),
+        true
+    );
+}
+
+#[test]
+fn errors_arrive_as_code_and_message() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_app, w) = boot(home.path());
+    let err = invoke(
+        &w,
+        "credentials_save",
+        serde_json::json!({"credentials": {"cloud": "aws", "access_key_id": "short", "secret_access_key": "x"}}),
+    )
+    .expect_err("invalid key id");
+    assert_eq!(err["code"], "invalid_config");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("invalid aws.access_key_id"),
+        "{err}"
+    );
+
+    let err = invoke(
+        &w,
+        "credentials_import",
+        serde_json::json!({"request": {"cloud": "aws"}}),
+    )
+    .expect_err("no ~/.aws");
+    assert_eq!(err["code"], "invalid_config");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(".aws/credentials"),
+        "{err}"
+    );
+}
+
+#[test]
+fn commands_not_granted_are_refused() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_app, w) = boot(home.path());
+    // A plugin command the capability does not grant must be refused by the ACL, not run.
+    let err = invoke(&w, "plugin:app|version", serde_json::json!({})).expect_err("not granted");
+    assert!(
+        err.to_string().contains("not allowed") || err.to_string().contains("not found"),
+        "{err}"
+    );
+}

@@ -1,0 +1,227 @@
+// Drives the real Sky window through tauri-driver's WebDriver endpoint with plain fetch calls.
+// Started by run.sh, which provides the display, the D-Bus session, the keyring and the temp HOME.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run tests/e2e/run.sh)`);
+  return v;
+};
+const BASE = `http://127.0.0.1:${env("SKY_E2E_PORT")}`;
+const APP = env("SKY_E2E_APP");
+const TMP = env("SKY_E2E_TMP");
+const ARTIFACTS = env("SKY_E2E_ARTIFACTS");
+const SHOTS = join(ARTIFACTS, "screenshots");
+mkdirSync(SHOTS, { recursive: true });
+
+const AWS_KEY_ID = "AKIAE2ETESTKEY000001";
+const AWS_SECRET = "e2eSecretValue/ShouldOnlyLiveInKeyring0001";
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let passed = 0;
+let failed = 0;
+const check = (name, ok, detail = "") => {
+  if (ok) {
+    passed++;
+    console.log(`ok - ${name}`);
+  } else {
+    failed++;
+    console.log(`not ok - ${name} ${detail}`);
+  }
+};
+
+async function wd(method, path, body) {
+  const res = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
+  return json.value;
+}
+
+async function waitForDriver() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`${BASE}/status`);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error("tauri-driver did not start");
+}
+
+// A W3C element reference is an object with a single key (element-6066-...) holding the id.
+const elementId = (v) => Object.values(v)[0];
+
+class Session {
+  constructor(id) {
+    this.id = id;
+  }
+  p(path) {
+    return `/session/${this.id}${path}`;
+  }
+  async exec(script, ...args) {
+    return wd("POST", this.p("/execute/sync"), { script, args });
+  }
+  async find(css, timeoutMs = 10000) {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return elementId(await wd("POST", this.p("/element"), { using: "css selector", value: css }));
+      } catch (e) {
+        if (Date.now() > end) throw new Error(`element ${css} not found: ${e.message}`);
+        await sleep(100);
+      }
+    }
+  }
+  async click(css) {
+    await wd("POST", this.p(`/element/${await this.find(css)}/click`), {});
+  }
+  async type(css, text) {
+    const el = await this.find(css);
+    await wd("POST", this.p(`/element/${el}/clear`), {});
+    await wd("POST", this.p(`/element/${el}/value`), { text });
+  }
+  async text(css) {
+    return wd("GET", this.p(`/element/${await this.find(css)}/text`));
+  }
+  async value(css) {
+    return this.exec("return document.querySelector(arguments[0]).value", css);
+  }
+  async waitFor(js, what, timeoutMs = 10000, ...args) {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (await this.exec(js, ...args)) return true;
+      await sleep(100);
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+  async page(route) {
+    await this.click(`#nav-${route}`);
+    await this.waitFor(
+      "const m = document.querySelector('#content'); return m.dataset.page === arguments[0] && !m.hasAttribute('aria-busy')",
+      `page ${route}`,
+      10000,
+      route,
+    );
+  }
+  async screenshot(name) {
+    await sleep(300); // let layout and paint settle after the last DOM change
+    const png = await wd("GET", this.p("/screenshot"));
+    writeFileSync(join(SHOTS, `${name}.png`), Buffer.from(png, "base64"));
+  }
+}
+
+function grepTree(dir, needle) {
+  try {
+    return execFileSync("grep", ["-rlF", "--", needle, dir], { encoding: "utf8" }).trim();
+  } catch (e) {
+    if (e.status === 1) return ""; // grep: no match
+    throw e;
+  }
+}
+
+function processTree(rootName) {
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,rss=,comm="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .map(([pid, ppid, rss, comm]) => ({ pid: +pid, ppid: +ppid, rss: +rss, comm }));
+  const app = rows.find((r) => r.comm === rootName);
+  if (!app) return null;
+  const tree = [app];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rows) if (!tree.includes(r) && tree.some((t) => t.pid === r.ppid)) (tree.push(r), (grew = true));
+  }
+  return { appKb: app.rss, treeKb: tree.reduce((a, r) => a + r.rss, 0), processes: tree.map((r) => r.comm) };
+}
+
+async function main() {
+  await waitForDriver();
+  const t0 = performance.now();
+  const created = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { "tauri:options": { application: APP } } },
+  });
+  const s = new Session(created.sessionId);
+  const metrics = {};
+  try {
+    await s.waitFor("const m = document.querySelector('#content'); return !!m && !!m.dataset.page && !m.hasAttribute('aria-busy')", "first page");
+    metrics.cold_start_to_interactive_ms = Math.round(performance.now() - t0);
+    check("window shows the first page", true);
+    await s.screenshot("01-new-task");
+
+    // Credentials: enter AWS keys, see them stored, find them in the keyring and nowhere on disk.
+    await s.page("credentials");
+    await s.screenshot("02-credentials-empty");
+    check("AWS starts without credentials", (await s.exec("return document.querySelector('#status-aws').dataset.state")) === "missing");
+    await s.type("#aws-access-key-id", AWS_KEY_ID);
+    await s.type("#aws-secret-access-key", AWS_SECRET);
+    await s.click("#aws-save");
+    await s.waitFor("return document.querySelector('#status-aws')?.dataset.state === 'stored'", "AWS stored");
+    check("AWS status says stored", (await s.text("#status-aws")).includes("…0001"));
+    check("secret input is cleared after saving", (await s.value("#aws-secret-access-key")) === "");
+    await s.screenshot("03-credentials-stored");
+    const item = execFileSync("secret-tool", ["lookup", "service", "sky", "username", "aws"], { encoding: "utf8" });
+    check("secret is in the Secret Service keyring", item.includes(AWS_SECRET) && item.includes(AWS_KEY_ID));
+    const onDisk = [grepTree(process.env.HOME, AWS_SECRET), grepTree(process.env.SKY_HOME, AWS_SECRET)].filter(Boolean);
+    // The keyring file itself is encrypted, so a plain-text match anywhere under HOME is a leak.
+    check("secret is nowhere on disk under HOME or SKY_HOME", onDisk.length === 0, onDisk.join(", "));
+    const log = readFileSync(join(TMP, "driver.log"), "utf8");
+    check("secret is not in the app's log", !log.includes(AWS_SECRET));
+
+    // Bad input is refused with the field named.
+    await s.type("#azure-tenant-id", "not-a-guid");
+    await s.click("#azure-save");
+    await s.waitFor("return document.querySelector('#azure-error').textContent.length > 0", "azure error");
+    check("invalid Azure tenant is refused at the field", (await s.text("#azure-error")).startsWith("invalid azure.tenant_id"));
+
+    // New task: the form and the YAML follow each other; YAML errors show their line.
+    await s.page("task");
+    await s.type("#task-name", "e2e-task");
+    await s.type("#task-cpus", "4+");
+    await s.click("#task-use-spot");
+    await s.type("#task-run", "echo hello from e2e");
+    const yaml = await s.value("#task-yaml");
+    check("form fields appear in the YAML", yaml.includes("name: e2e-task") && yaml.includes("cpus: 4+") && yaml.includes("use_spot: true"), JSON.stringify(yaml));
+    await s.type("#task-yaml", "name: from-yaml\nnum_nodes: 0\nresources:\n  accelerators: V100:1\n");
+    check("YAML edits appear in the form", (await s.value("#task-name")) === "from-yaml" && (await s.value("#task-accelerators")) === "V100:1");
+    check("a field error shows at the field", (await s.text("#task-num-nodes-error")).includes("at least 1"));
+    check("a field error shows its line", (await s.text("#task-yaml-errors")).includes("line 2"));
+    await s.screenshot("04-new-task-errors");
+    await s.type("#task-yaml", "name: e2e-task\nresources:\n  cpus: 4+\n  use_spot: true\nrun: |\n  echo hello from e2e\n");
+    await s.screenshot("05-new-task-filled");
+
+    for (const [n, route] of [["06", "compare"], ["07", "launch"], ["08", "clusters"], ["09", "jobs"], ["10", "report"]]) {
+      await s.page(route);
+      await s.screenshot(`${n}-${route}`);
+    }
+
+    await sleep(1000);
+    const mem = processTree("sky-desktop");
+    if (mem) {
+      metrics.idle_rss_app_mb = +(mem.appKb / 1024).toFixed(1);
+      metrics.idle_rss_with_webkit_children_mb = +(mem.treeKb / 1024).toFixed(1);
+      metrics.processes = mem.processes;
+    }
+  } finally {
+    await wd("DELETE", `/session/${s.id}`).catch((e) => console.error(`closing session: ${e.message}`));
+  }
+  writeFileSync(join(ARTIFACTS, "desktop-metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
+  console.log(`metrics: ${JSON.stringify(metrics)}`);
+}
+
+main()
+  .catch((e) => {
+    failed++;
+    console.log(`not ok - e2e run aborted: ${e.message}`);
+  })
+  .finally(() => {
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exitCode = failed === 0 ? 0 : 1;
+  });

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# GUI end-to-end test of the real desktop app window.
+#
+# Builds the UI and the app, then inside a private D-Bus session (dbus-run-session) starts an
+# unlocked gnome-keyring (Secret Service), Xvfb and tauri-driver (+ WebKitWebDriver), and drives
+# the window with tests/e2e/e2e.mjs. HOME, the XDG dirs and SKY_HOME point into a temp folder; every
+# process started here is ended by PID on exit. Screenshots go to artifacts/screenshots/ and the
+# start-up/memory figures to artifacts/desktop-metrics.json.
+#
+# Needs (Debian): libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
+# build-essential pkg-config file xvfb webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools,
+# node >= 20.19 with npm, and `cargo install tauri-driver --locked`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PATH="$HOME/.cargo/bin:$PATH"
+
+if [[ "${1:-}" != "--inside" ]]; then
+  for tool in Xvfb WebKitWebDriver tauri-driver dbus-run-session gnome-keyring-daemon secret-tool node npm; do
+    command -v "$tool" >/dev/null || { echo "e2e: missing $tool (see the header of $0)" >&2; exit 2; }
+  done
+  echo "e2e: building ui and app"
+  (cd ui && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build)
+  cargo build -p sky-desktop
+  # The keychain test binary is built here, outside the throwaway session, and run inside it.
+  cargo test -p sky-core --lib --no-run credentials 2>&1 | tee "$CARGO_TARGET_DIR/.e2e-core-build.log" | tail -n 3
+  CORE_TEST=$(grep -o '(.*deps/sky_core-[0-9a-f]*)' "$CARGO_TARGET_DIR/.e2e-core-build.log" | tr -d '()' | tail -n 1)
+  [[ -x "$CORE_TEST" ]] || { echo "e2e: cannot find the sky-core test binary" >&2; exit 1; }
+  export SKY_E2E_CORE_TEST="$CORE_TEST"
+  export SKY_E2E_APP="$CARGO_TARGET_DIR/debug/sky-desktop"
+  export SKY_E2E_REAL_HOME="$HOME"
+  exec dbus-run-session -- bash "$0" --inside
+fi
+
+# --- inside the private D-Bus session ---
+TMP=$(mktemp -d /tmp/sky-e2e.XXXXXX)
+PIDS=()
+cleanup() {
+  local status=$?
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+export HOME="$TMP/home" SKY_HOME="$TMP/sky-home"
+export XDG_CONFIG_HOME="$HOME/.config" XDG_DATA_HOME="$HOME/.local/share" XDG_CACHE_HOME="$HOME/.cache"
+export XDG_STATE_HOME="$HOME/.local/state" XDG_RUNTIME_DIR="$TMP/runtime"
+mkdir -p "$HOME" "$SKY_HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_STATE_HOME" "$XDG_RUNTIME_DIR"
+chmod 700 "$XDG_RUNTIME_DIR"
+export NO_AT_BRIDGE=1 RUST_LOG=${RUST_LOG:-info}
+
+# Secret Service: a fresh login keyring, created and unlocked with a throwaway password.
+echo -n pw | gnome-keyring-daemon --foreground --unlock --components=secrets >"$TMP/keyring.out" 2>"$TMP/keyring.err" &
+PIDS+=($!)
+for _ in $(seq 50); do
+  dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
+    string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break
+  sleep 0.1
+done
+
+echo "e2e: keychain round trip through the Secret Service"
+SKY_TEST_SECRET_SERVICE=1 "$SKY_E2E_CORE_TEST" --exact credentials::tests::secret_service_round_trip --nocapture
+
+DISPLAY_NUM=$((90 + RANDOM % 100))
+Xvfb ":$DISPLAY_NUM" -screen 0 1280x900x24 -nolisten tcp >"$TMP/xvfb.log" 2>&1 &
+PIDS+=($!)
+export DISPLAY=":$DISPLAY_NUM"
+for _ in $(seq 50); do [[ -e "/tmp/.X11-unix/X$DISPLAY_NUM" ]] && break; sleep 0.1; done
+
+PORT=$((4500 + RANDOM % 400))
+tauri-driver --port "$PORT" --native-port $((PORT + 1)) >"$TMP/driver.log" 2>&1 &
+PIDS+=($!)
+
+export SKY_E2E_PORT="$PORT" SKY_E2E_TMP="$TMP" SKY_E2E_ARTIFACTS="$ROOT/artifacts"
+mkdir -p "$ROOT/artifacts/screenshots"
+status=0
+node "$ROOT/tests/e2e/e2e.mjs" || status=$?
+if [[ $status -ne 0 ]]; then
+  echo "--- driver/app log ---" >&2
+  tail -n 60 "$TMP/driver.log" >&2 || true
+fi
+exit "$status"

@@ -1,0 +1,61 @@
+// Typed wrappers over the Tauri commands. The page talks to Rust only through this module, and
+// every failure arrives as a UiError {code, message}.
+import { invoke } from "@tauri-apps/api/core";
+
+export type CloudId = "aws" | "gcp" | "azure" | "local";
+
+export interface UiError {
+  code: string;
+  message: string;
+}
+
+export function isUiError(e: unknown): e is UiError {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+export function errorText(e: unknown): string {
+  if (isUiError(e)) return e.message;
+  return String(e);
+}
+
+export interface AppInfo {
+  version: string;
+  keychain: string | null;
+  keychain_error: string | null;
+}
+
+export interface CredentialStatus {
+  cloud: CloudId;
+  name: string;
+  state: "stored" | "missing" | "error";
+  summary: string | null;
+  message: string;
+}
+
+export type CloudCredentials =
+  | { cloud: "aws"; access_key_id: string; secret_access_key: string; session_token?: string }
+  | { cloud: "gcp"; service_account_json: string; project_id: string }
+  | { cloud: "azure"; tenant_id: string; client_id: string; client_secret: string; subscription_id: string };
+
+export type ImportRequest =
+  | { cloud: "aws" }
+  | { cloud: "gcp"; json: string | null; project: string | null }
+  | { cloud: "azure"; json: string; subscription: string | null };
+
+export interface PriceBar {
+  cloud: CloudId;
+  label: string;
+  on_demand: number;
+  spot: number | null;
+}
+
+export const backend = {
+  appInfo: () => invoke<AppInfo>("app_info"),
+  credentialsList: () => invoke<CredentialStatus[]>("credentials_list"),
+  credentialsSave: (credentials: CloudCredentials) =>
+    invoke<CredentialStatus>("credentials_save", { credentials }),
+  credentialsDelete: (cloud: CloudId) => invoke<boolean>("credentials_delete", { cloud }),
+  credentialsImport: (request: ImportRequest) =>
+    invoke<CredentialStatus>("credentials_import", { request }),
+  priceChart: (bars: PriceBar[]) => invoke<string>("price_chart", { bars }),
+};

@@ -1,0 +1,47 @@
+// A tiny element builder: the pages are small enough that a framework would cost more than it
+// saves. Text always goes in as text nodes, never as HTML.
+type Attrs = Record<string, string | boolean | undefined | ((e: Event) => void)>;
+type Child = Node | string | null | undefined | false;
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Attrs = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    if (typeof value === "function") {
+      el.addEventListener(key.replace(/^on/, "").toLowerCase(), value);
+    } else if (value === true) {
+      el.setAttribute(key, "");
+    } else {
+      el.setAttribute(key, value);
+    }
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child);
+  }
+  return el;
+}
+
+export function field(label: string, input: HTMLElement, error?: HTMLElement): HTMLElement {
+  return h("label", { class: "field" }, h("span", { class: "field-label" }, label), input, error);
+}
+
+/// A page whose backend this build does not have: says so instead of showing invented data.
+export function unavailable(title: string, what: string, needs: string): HTMLElement {
+  return h(
+    "section",
+    { class: "page" },
+    h("h1", {}, title),
+    h("p", { class: "lead" }, what),
+    h(
+      "div",
+      { class: "card unavailable", "data-testid": "unavailable" },
+      h("strong", {}, "Not available in this build."),
+      h("p", {}, needs),
+    ),
+  );
+}

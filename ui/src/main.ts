@@ -1,0 +1,42 @@
+// The shell: a sidebar of pages and a hash router. Pages are plain functions returning elements.
+import "./style.css";
+import { h } from "./dom";
+import { credentialsPage } from "./pages/credentials";
+import { taskPage } from "./pages/task";
+import { clustersPage, comparePage, jobsPage, launchPage, reportPage } from "./pages/others";
+
+type Page = () => HTMLElement | Promise<HTMLElement>;
+
+const PAGES: { route: string; title: string; page: Page }[] = [
+  { route: "task", title: "New task", page: taskPage },
+  { route: "compare", title: "Cost comparison", page: comparePage },
+  { route: "launch", title: "Launch", page: launchPage },
+  { route: "clusters", title: "Clusters", page: clustersPage },
+  { route: "jobs", title: "Jobs & logs", page: jobsPage },
+  { route: "report", title: "Cost report", page: reportPage },
+  { route: "credentials", title: "Credentials", page: credentialsPage },
+];
+
+const app = document.getElementById("app") as HTMLElement;
+const main = h("main", { id: "content" });
+const nav = h(
+  "nav",
+  { class: "sidebar" },
+  h("div", { class: "brand" }, h("img", { src: "/icon.png", alt: "" }), h("span", {}, "Sky")),
+  ...PAGES.map((p) => h("a", { href: `#/${p.route}`, id: `nav-${p.route}`, "data-route": p.route }, p.title)),
+);
+app.append(nav, main);
+
+async function render() {
+  const route = location.hash.replace(/^#\/?/, "") || "task";
+  const entry = PAGES.find((p) => p.route === route) ?? PAGES[0]!;
+  for (const a of nav.querySelectorAll("a")) a.classList.toggle("active", a.dataset.route === entry.route);
+  main.setAttribute("aria-busy", "true");
+  const el = await entry.page();
+  main.replaceChildren(el);
+  main.dataset.page = entry.route;
+  main.removeAttribute("aria-busy");
+}
+
+window.addEventListener("hashchange", () => void render());
+void render();

@@ -1,0 +1,30 @@
+// Pages whose backend this build does not have yet. Each says what it will show and what it
+// needs, and shows no invented data.
+import { unavailable } from "../dom";
+
+export const comparePage = () =>
+  unavailable(
+    "Cost comparison",
+    "Every candidate across clouds, regions and instance types, on-demand vs spot, ranked, with why a cheaper one does not fit.",
+    "This build has no optimizer behind the desktop app yet, so no prices are shown.",
+  );
+
+export const clustersPage = () =>
+  unavailable(
+    "Clusters",
+    "Your clusters, live: status, cloud and region, instance, nodes, $/h, uptime, autostop; start, stop, down, exec and logs.",
+    "This build has no cluster state behind the desktop app yet.",
+  );
+
+export const jobsPage = () =>
+  unavailable("Jobs & logs", "Each cluster's job queue and a live log stream.", "This build has no job queue client behind the desktop app yet.");
+
+export const launchPage = () =>
+  unavailable(
+    "Launch",
+    "Optimizing → provisioning (each failover attempt and why) → setup → running, cancellable.",
+    "This build cannot launch from the desktop app yet.",
+  );
+
+export const reportPage = () =>
+  unavailable("Cost report", "Spend per cluster and over time.", "This build records no cluster history for the desktop app yet.");
