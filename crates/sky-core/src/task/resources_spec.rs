@@ -403,6 +403,15 @@ fn parse_accelerator_str(
 ) -> Result<(String, f64), TaskError> {
     let text = text.trim();
     let parts: Vec<&str> = text.split(':').collect();
+    // SkyPilot's `80GB+`, `24GB:2`, `nvidia:80GB:8` pick devices by memory from a metadata table
+    // the offline catalog does not carry; say so rather than call it an unknown accelerator.
+    if parts.iter().any(|p| is_memory_size(p)) {
+        return Err(ctx.at(
+            path,
+            node,
+            format!("choosing accelerators by memory ('{text}') is not supported; name the accelerator, e.g. 'A100-80GB:8'"),
+        ));
+    }
     let bad = || {
         ctx.at(path, node, format!("invalid accelerator '{text}': expected <name> or <name>:<count>, e.g. 'V100' or 'V100:4'"))
     };
@@ -415,6 +424,19 @@ fn parse_accelerator_str(
         }
         _ => Err(bad()),
     }
+}
+
+/// `80GB`, `24gb+`, `1TB`: SkyPilot's `^[0-9]+[GgMmTt][Bb]\+?$`.
+fn is_memory_size(part: &str) -> bool {
+    let part = part.strip_suffix('+').unwrap_or(part);
+    let lower = part.to_ascii_lowercase();
+    let Some(number) = lower.strip_suffix('b') else {
+        return false;
+    };
+    let Some(number) = number.strip_suffix(['g', 'm', 't']) else {
+        return false;
+    };
+    !number.is_empty() && number.chars().all(|c| c.is_ascii_digit())
 }
 
 fn check_count(
