@@ -11,10 +11,3 @@ pub mod lifecycle;
 pub mod show_gpus;
 pub mod status;
 pub mod task_options;
-
-/// Placeholder for commands whose issue has not landed yet; removed as each lands.
-pub(crate) fn not_yet(command: &str) -> crate::output::CommandResult {
-    Err(anyhow::anyhow!(
-        "`sky {command}` is not available in this build yet"
-    ))
-}
