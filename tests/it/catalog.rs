@@ -265,3 +265,18 @@ fn catalog_command_reports_sources_age_and_partial_aws() {
     assert!(aws["source"]["partial_coverage"].is_string());
     assert_eq!(aws["age_days"], serde_json::Value::Null);
 }
+
+#[test]
+fn catalog_update_rejects_clouds_without_a_catalog_and_leaves_the_snapshot_alone() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = sky(home.path())
+        .args(["catalog", "update", "local"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the local cloud has no price catalog to update\n"
+    );
+    assert!(!home.path().join("catalogs").exists());
+}

@@ -20,8 +20,23 @@ use crate::output::{CodedError, CommandResult, Format};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[arg(short, long, value_enum, default_value_t)]
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[arg(short, long, value_enum, default_value_t, global = true)]
     output: Format,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Refresh prices from the clouds' public price lists into $SKY_HOME/catalogs/ (needs
+    /// network; GCP also needs an API key in SKY_GCP_API_KEY).
+    Update(UpdateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UpdateArgs {
+    /// Only this cloud (aws, gcp, azure); all three when omitted.
+    cloud: Option<String>,
 }
 
 /// One cloud's line in `sky catalog` (and its `-o json` shape).
@@ -38,7 +53,95 @@ struct CloudSummary {
 }
 
 pub fn run(args: Args) -> CommandResult {
-    show(args.output)
+    match args.command {
+        Some(Sub::Update(update)) => run_update(update, args.output),
+        None => show(args.output),
+    }
+}
+
+fn today_days() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX)
+    })
+}
+
+/// Days since 1970-01-01 -> `YYYY-MM-DD` (civil-from-days, the inverse of the catalog's parser).
+fn iso_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn run_update(args: UpdateArgs, output: Format) -> CommandResult {
+    let json = output == Format::Json;
+    let coded = |code: ErrorCode, message: String| CodedError {
+        code,
+        message,
+        json,
+    };
+    let clouds: Vec<CloudId> = match &args.cloud {
+        None => CloudId::PRICED.to_vec(),
+        Some(name) => {
+            let cloud: CloudId = name
+                .parse()
+                .map_err(|e| coded(ErrorCode::InvalidTask, format!("{e}")))?;
+            if !CloudId::PRICED.contains(&cloud) {
+                return Err(coded(
+                    ErrorCode::InvalidTask,
+                    format!(
+                        "the {} cloud has no price catalog to update",
+                        cloud.as_str()
+                    ),
+                )
+                .into());
+            }
+            vec![cloud]
+        }
+    };
+    let home = Paths::from_env().sky_home();
+    let embedded = Catalog::embedded().map_err(|e| coded(ErrorCode::Internal, format!("{e}")))?;
+    let today = iso_date(today_days());
+    let mut written = Vec::new();
+    for cloud in clouds {
+        let path = sky_core::catalog::fetch::update_cloud(&home, &embedded, cloud, &today)
+            .map_err(|e| {
+                coded(
+                    e.code(),
+                    format!("updating the {} catalog: {e}", cloud.as_str()),
+                )
+            })?;
+        written.push(serde_json::json!({"cloud": cloud, "file": path.display().to_string()}));
+    }
+    let out = if json {
+        format!("{}\n", serde_json::json!({ "updated": written }))
+    } else {
+        written
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}: wrote {}\n",
+                    w["cloud"].as_str().unwrap_or(""),
+                    w["file"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes())?;
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn show(output: Format) -> CommandResult {

@@ -85,20 +85,28 @@ pub struct GpuOffer {
 pub fn accelerator_counts(catalog: &Catalog, filter: &GpuFilter<'_>) -> BTreeMap<String, Vec<f64>> {
     let mut out: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for cloud in &catalog.clouds {
-        let region_ok = |region: u32| matches(filter.region, cloud.region_name(region));
-        let from_types = cloud
-            .offers
+        let region_ok: Vec<bool> = cloud
+            .regions
             .iter()
-            .filter(|o| region_ok(o.region))
-            .filter_map(|o| {
-                cloud.instance_types[o.instance_type as usize]
-                    .accelerator
-                    .as_ref()
-            });
+            .map(|r| matches(filter.region, r))
+            .collect();
+        // An instance type counts once if any of its offers is in an accepted region.
+        let mut offered = vec![false; cloud.instance_types.len()];
+        for offer in &cloud.offers {
+            if region_ok[offer.region as usize] {
+                offered[offer.instance_type as usize] = true;
+            }
+        }
+        let from_types = cloud
+            .instance_types
+            .iter()
+            .zip(&offered)
+            .filter(|(_, offered)| **offered)
+            .filter_map(|(it, _)| it.accelerator.as_ref());
         let attachable = cloud
             .attachable_accelerators
             .iter()
-            .filter(|a| region_ok(a.region))
+            .filter(|a| region_ok[a.region as usize])
             .map(|a| &a.accelerator);
         for acc in from_types.chain(attachable) {
             if !matches(filter.name, &acc.name) || filter.count.is_some_and(|c| c != acc.count) {
@@ -195,13 +203,28 @@ fn cloud_offers(cloud: &CloudCatalog, filter: &GpuFilter<'_>) -> BTreeMap<String
         }
     };
 
+    // Decide each instance type and region once, not once per offer (~90k offers).
+    let type_ok: Vec<bool> = cloud
+        .instance_types
+        .iter()
+        .map(|it| {
+            it.accelerator.as_ref().is_some_and(|acc| {
+                matches(filter.name, &acc.name) && filter.count.is_none_or(|c| c == acc.count)
+            })
+        })
+        .collect();
+    let region_ok: Vec<bool> = cloud
+        .regions
+        .iter()
+        .map(|r| matches(filter.region, r))
+        .collect();
     for offer in &cloud.offers {
+        if !type_ok[offer.instance_type as usize] || !region_ok[offer.region as usize] {
+            continue;
+        }
         let it = &cloud.instance_types[offer.instance_type as usize];
         let Some(acc) = &it.accelerator else { continue };
         let region = cloud.region_name(offer.region);
-        if !accepts(filter, &acc.name, acc.count, region) {
-            continue;
-        }
         keep(GpuOffer {
             cloud: cloud.cloud,
             instance_type: Some(it.name.clone()),

@@ -17,6 +17,7 @@
 //! - [`fetch`]: parsers for the clouds' public price lists (`sky catalog update`); the HTTP
 //!   part is behind the `fetch` feature.
 
+pub mod fetch;
 pub mod format;
 pub mod gpus;
 pub mod load;
