@@ -2,3 +2,5 @@
 mod catalog;
 mod dryrun;
 mod optimizer;
+mod lifecycle;
+mod local_cloud;

@@ -27,9 +27,18 @@ pub fn open_sky(json: bool) -> Result<Sky, CodedError> {
         // The agent runs this same binary when autostop fires.
         sky_program: std::env::current_exe().ok(),
         allowed_clouds: config.enabled_clouds(),
-        ..SkyOptions::default()
+        lock_timeout: lock_timeout(),
     };
     Sky::open(paths, registry, Arc::new(SystemClock), options).map_err(|e| coded(e, json))
+}
+
+/// How long to wait for another command on the same cluster: `SKY_LOCK_TIMEOUT` seconds, else
+/// ten minutes.
+fn lock_timeout() -> Duration {
+    std::env::var("SKY_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(600), Duration::from_secs)
 }
 
 pub fn coded(err: SkyError, json: bool) -> CodedError {

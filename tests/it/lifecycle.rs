@@ -1,0 +1,258 @@
+//! Cluster lifecycle through the real `sky` binary on the local cloud: stop, start, down, cost
+//! report, autostop, crash recovery with `status --refresh`, and bad input with its exit codes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::local_cloud::{Home, sky};
+
+fn status(home: &Home) -> Value {
+    let out = sky(home.path())
+        .args(["status", "-o", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn cluster_status(home: &Home, name: &str) -> Option<String> {
+    status(home)["clusters"]
+        .as_array()
+        .expect("clusters")
+        .iter()
+        .find(|c| c["name"] == name)
+        .map(|c| c["status"].as_str().unwrap_or_default().to_owned())
+}
+
+fn ok(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn stop_start_down_and_the_cost_report_remembers() {
+    let home = Home::new();
+    ok(sky(home.path()).args(["launch", "-y", "-d", "-c", "life", "echo hi"]));
+    assert_eq!(cluster_status(&home, "life").as_deref(), Some("UP"));
+    ok(sky(home.path()).args(["stop", "life", "-y"]));
+    assert_eq!(cluster_status(&home, "life").as_deref(), Some("STOPPED"));
+    assert!(
+        home.path().join("local/life/node-0").is_dir(),
+        "stop keeps the node"
+    );
+    ok(sky(home.path()).args(["start", "life"]));
+    assert_eq!(cluster_status(&home, "life").as_deref(), Some("UP"));
+    // Reuse: a second launch on the UP cluster runs there.
+    let out = sky(home.path())
+        .args(["launch", "-y", "-c", "life", "echo again"])
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("again"));
+    ok(sky(home.path()).args(["down", "life", "-y"]));
+    assert_eq!(cluster_status(&home, "life"), None);
+    assert!(
+        !home.path().join("local/life").exists(),
+        "down removes the nodes"
+    );
+    let out = sky(home.path())
+        .args(["cost-report", "-o", "json"])
+        .output()
+        .expect("runs");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let lines = report["clusters"].as_array().expect("clusters");
+    assert_eq!(lines.len(), 1, "{report}");
+    assert_eq!(
+        (
+            lines[0]["name"].as_str(),
+            lines[0]["alive"].as_bool(),
+            lines[0]["cost"].as_f64()
+        ),
+        (Some("life"), Some(false), Some(0.0))
+    );
+}
+
+#[test]
+fn autostop_fires_and_stops_the_cluster() {
+    let home = Home::new();
+    // One autostop "minute" lasts one second for this test's agent.
+    ok(sky(home.path()).env("SKY_AGENT_IDLE_UNIT_SECS", "1").args([
+        "launch",
+        "-y",
+        "-c",
+        "idle",
+        "-i",
+        "1",
+        "echo work",
+    ]));
+    let view = status(&home);
+    assert_eq!(
+        view["clusters"][0]["autostop"],
+        serde_json::json!({"idle_minutes": 1, "down": false})
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster_status(&home, "idle").as_deref() != Some("STOPPED") {
+        assert!(
+            Instant::now() < deadline,
+            "autostop did not fire: {}",
+            status(&home)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        home.path().join("local/idle/node-0").is_dir(),
+        "autostop stops, it does not delete"
+    );
+}
+
+#[test]
+fn refresh_cleans_up_after_a_launch_killed_before_recording_nodes() {
+    let home = Home::new();
+    // The state a `kill -9` leaves between "record written" and "nodes recorded": an INIT record
+    // without placement, and node directories the provider had started to create.
+    {
+        let mut db = sky_core::state::StateStore::open(&home.path().join("state.db")).expect("db");
+        db.create("crashed", 2, None, "sky launch", 1)
+            .expect("record");
+    }
+    for rank in 0..2 {
+        std::fs::create_dir_all(home.path().join(format!("local/crashed/node-{rank}")))
+            .expect("node dir");
+    }
+    let out = sky(home.path())
+        .args(["status", "--refresh", "-o", "json"])
+        .output()
+        .expect("runs");
+    let view: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(view["clusters"], serde_json::json!([]), "{view}");
+    let change = &view["changes"][0];
+    assert_eq!(
+        (
+            change["cluster"].as_str(),
+            change["from"].as_str(),
+            change["to"].as_str()
+        ),
+        (Some("crashed"), Some("INIT"), None)
+    );
+    assert!(
+        change["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("terminated 2 node(s) on Local"),
+        "{view}"
+    );
+    assert!(!home.path().join("local/crashed").exists());
+}
+
+#[test]
+fn kill_9_during_launch_then_refresh_leaves_a_consistent_state() {
+    let home = Home::new();
+    let bin = assert_cmd::cargo::cargo_bin("sky");
+    let mut child = std::process::Command::new(bin)
+        .env("SKY_HOME", home.path())
+        .args(["launch", "-y", "-c", "killed", "sleep 30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill as soon as the record exists (somewhere between INIT and the job's start).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster_status(&home, "killed").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "launch never recorded the cluster"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    ok(sky(home.path()).args(["status", "--refresh"]));
+    // Whatever phase it died in, the record now matches what exists.
+    match cluster_status(&home, "killed").as_deref() {
+        None => assert!(
+            !home.path().join("local/killed").exists(),
+            "no record, so no nodes"
+        ),
+        Some(s) => {
+            assert!(["INIT", "UP", "STOPPED"].contains(&s));
+            assert!(
+                home.path().join("local/killed/node-0").is_dir(),
+                "a record has its nodes"
+            );
+        }
+    }
+    ok(sky(home.path()).args(["down", "--all", "-y"]));
+    assert!(!home.path().join("local/killed").exists());
+}
+
+#[test]
+fn bad_input_gets_its_message_and_exit_code() {
+    let home = Home::new();
+    let out = sky(home.path())
+        .args(["stop", "nope", "-y"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cluster 'nope' not found"));
+
+    ok(sky(home.path()).args(["launch", "-y", "-d", "-c", "one", "echo"]));
+    let out = sky(home.path())
+        .args(["launch", "-y", "-c", "one", "--num-nodes", "3", "echo"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(11));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "task does not fit cluster 'one': the task needs 3 nodes and the cluster has 1"
+        ),
+        "{stderr}"
+    );
+
+    // Another command holds the cluster: this one says it waits, then gives up.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.path().join("locks/one.lock"))
+        .expect("lock file");
+    lock.lock().expect("hold the lock");
+    let out = sky(home.path())
+        .env("SKY_LOCK_TIMEOUT", "1")
+        .args(["stop", "one", "-y"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(8));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("waiting") && stderr.contains("cluster 'one' is busy"),
+        "{stderr}"
+    );
+    drop(lock);
+
+    let out = sky(home.path())
+        .args(["launch", "-c", "../evil", "-y", "echo"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid cluster name '../evil'"));
+
+    // Destructive commands never hang on a prompt without a terminal.
+    let out = sky(home.path())
+        .args(["down", "one"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass -y"));
+    assert_eq!(cluster_status(&home, "one").as_deref(), Some("UP"));
+}
