@@ -4,3 +4,4 @@ mod dryrun;
 mod optimizer;
 mod lifecycle;
 mod local_cloud;
+mod jobs;

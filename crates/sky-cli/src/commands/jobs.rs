@@ -238,7 +238,12 @@ async fn print_logs(client: &AgentClient, args: &LogsArgs) -> CommandResult {
             LogEvent::Chunk(chunk) => {
                 for line in chunk.lines {
                     if chunk.num_nodes > 1 {
-                        writeln!(out, "(rank={}) {}", line.rank, line.text)?;
+                        // SkyPilot's prefix, as `sky launch` prints it.
+                        let role = match line.rank {
+                            0 => "head".to_string(),
+                            r => format!("worker{r}"),
+                        };
+                        writeln!(out, "({role}, rank={}) {}", line.rank, line.text)?;
                     } else {
                         writeln!(out, "{}", line.text)?;
                     }
