@@ -95,7 +95,7 @@ impl SkyConfig {
     pub fn load(paths: &Paths) -> Result<SkyConfig, ConfigError> {
         let path = paths.config_file();
         match std::fs::read_to_string(&path) {
-            Ok(text) => SkyConfig::parse(&text, "config.yaml"),
+            Ok(text) => SkyConfig::parse(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SkyConfig::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
