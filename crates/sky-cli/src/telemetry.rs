@@ -23,6 +23,7 @@ pub fn init() -> Telemetry {
     let fmt_layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(dev)
+        .with_ansi(stderr_color())
         .without_time();
     let (chrome_layer, guard) = match std::env::var_os("SKY_TIMELINE_FILE_PATH") {
         Some(path) if !path.is_empty() => {
@@ -41,6 +42,12 @@ pub fn init() -> Telemetry {
         .with(chrome_layer)
         .init();
     Telemetry { _chrome: guard }
+}
+
+/// Colour on stderr only for a terminal, never with `NO_COLOR` (https://no-color.org).
+fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
 pub fn minimize_logging() -> bool {
