@@ -16,8 +16,13 @@ use sky_core::catalog::{AcceleratorHostRule, HostSpec};
 const MEMORY_PER_VCPU_GIB: f64 = 4.0;
 const DEFAULT_HOST_FAMILIES: [&str; 3] = ["n1-standard", "n1-highmem", "n1-highcpu"];
 
+/// `(accelerator count, host instance types)`.
+type HostsByCount = (u32, &'static [&'static str]);
+/// `(accelerator count, minimum host vCPUs)`.
+type CpusByCount = (u32, u32);
+
 pub fn rules() -> Vec<AcceleratorHostRule> {
-    let dedicated: &[(&str, &[(u32, &[&str])])] = &[
+    let dedicated: &[(&str, &[HostsByCount])] = &[
         (
             "A100",
             &[
@@ -78,7 +83,7 @@ pub fn rules() -> Vec<AcceleratorHostRule> {
         ),
     ];
     // vCPUs a default (n1) host needs per accelerator count; modelled on AWS's shapes.
-    let by_cpus: &[(Option<&str>, &[(u32, u32)])] = &[
+    let by_cpus: &[(Option<&str>, &[CpusByCount])] = &[
         (Some("K80"), &[(1, 4), (2, 8), (4, 16), (8, 32), (16, 64)]),
         (Some("V100"), &[(1, 8), (2, 16), (4, 32), (8, 64)]),
         (Some("T4"), &[(1, 4), (2, 8), (4, 48)]),

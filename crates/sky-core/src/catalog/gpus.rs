@@ -360,7 +360,7 @@ fn priced_with_host(
         .filter(|o| {
             let it = &cloud.instance_types[o.instance_type as usize];
             match &rule.host {
-                HostSpec::InstanceTypes(names) => names.iter().any(|n| *n == it.name),
+                HostSpec::InstanceTypes(names) => names.contains(&it.name),
                 HostSpec::Family {
                     family_prefixes,
                     min_vcpus,

@@ -88,7 +88,7 @@ pub fn merge(
     data_date: &str,
 ) -> (CloudCatalog, usize) {
     // (size, region) -> (on-demand, spot); BTreeMap keeps the output order stable.
-    let mut by_key: BTreeMap<(&str, &str), (Option<f64>, Option<f64>)> = BTreeMap::new();
+    let mut by_key: BTreeMap<(&str, &str), PricePair> = BTreeMap::new();
     let mut unknown: Vec<&str> = Vec::new();
     for p in prices {
         if embedded.instance_type_index(&p.size).is_none() {
@@ -150,6 +150,9 @@ pub fn merge(
     }
     (out, unknown.len())
 }
+
+/// (on-demand, spot) USD per hour.
+type PricePair = (Option<f64>, Option<f64>);
 
 fn index(i: usize) -> u32 {
     u32::try_from(i).expect("fewer than 4 billion entries")
