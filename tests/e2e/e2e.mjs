@@ -87,6 +87,15 @@ class Session {
     await wd("POST", this.p(`/element/${el}/clear`), {});
     await wd("POST", this.p(`/element/${el}/value`), { text });
   }
+  /// Replaces a field's whole text at once, as a paste does: WebKitWebDriver drops newlines
+  /// from typed keys, so multi-line YAML cannot be typed.
+  async paste(css, text) {
+    await this.exec(
+      "const el = document.querySelector(arguments[0]); el.focus(); el.value = arguments[1]; el.dispatchEvent(new Event('input', { bubbles: true }))",
+      css,
+      text,
+    );
+  }
   async text(css) {
     return wd("GET", this.p(`/element/${await this.find(css)}/text`));
   }
@@ -95,11 +104,16 @@ class Session {
   }
   async waitFor(js, what, timeoutMs = 10000, ...args) {
     const end = Date.now() + timeoutMs;
+    let last = "";
     while (Date.now() < end) {
-      if (await this.exec(js, ...args)) return true;
+      try {
+        if (await this.exec(js, ...args)) return true;
+      } catch (e) {
+        last = e.message;
+      }
       await sleep(100);
     }
-    throw new Error(`timed out waiting for ${what}`);
+    throw new Error(`timed out waiting for ${what} ${last}`);
   }
   async page(route) {
     await this.click(`#nav-${route}`);
@@ -189,12 +203,12 @@ async function main() {
     await s.type("#task-run", "echo hello from e2e");
     const yaml = await s.value("#task-yaml");
     check("form fields appear in the YAML", yaml.includes("name: e2e-task") && yaml.includes("cpus: 4+") && yaml.includes("use_spot: true"), JSON.stringify(yaml));
-    await s.type("#task-yaml", "name: from-yaml\nnum_nodes: 0\nresources:\n  accelerators: V100:1\n");
+    await s.paste("#task-yaml", "name: from-yaml\nnum_nodes: 0\nresources:\n  accelerators: V100:1\n");
     check("YAML edits appear in the form", (await s.value("#task-name")) === "from-yaml" && (await s.value("#task-accelerators")) === "V100:1");
     check("a field error shows at the field", (await s.text("#task-num-nodes-error")).includes("at least 1"));
     check("a field error shows its line", (await s.text("#task-yaml-errors")).includes("line 2"));
     await s.screenshot("04-new-task-errors");
-    await s.type("#task-yaml", "name: e2e-task\nresources:\n  cpus: 4+\n  use_spot: true\nrun: |\n  echo hello from e2e\n");
+    await s.paste("#task-yaml", "name: e2e-task\nresources:\n  cpus: 4+\n  use_spot: true\nrun: |\n  echo hello from e2e\n");
     await s.screenshot("05-new-task-filled");
 
     for (const [n, route] of [["06", "compare"], ["07", "launch"], ["08", "clusters"], ["09", "jobs"], ["10", "report"]]) {
@@ -209,6 +223,12 @@ async function main() {
       metrics.idle_rss_with_webkit_children_mb = +(mem.treeKb / 1024).toFixed(1);
       metrics.processes = mem.processes;
     }
+  } catch (e) {
+    // Leave evidence: what the window showed and held when the run went wrong.
+    await s.screenshot("failure").catch(() => {});
+    const html = await s.exec("return document.documentElement.outerHTML.slice(0, 2000)").catch((x) => x.message);
+    console.log(`page at failure: ${html}`);
+    throw e;
   } finally {
     await wd("DELETE", `/session/${s.id}`).catch((e) => console.error(`closing session: ${e.message}`));
   }

@@ -23,7 +23,7 @@ if [[ "${1:-}" != "--inside" ]]; then
   done
   echo "e2e: building ui and app"
   (cd ui && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build)
-  cargo build -p sky-desktop
+  cargo build -p sky-desktop --features custom-protocol
   # The keychain test binary is built here, outside the throwaway session, and run inside it.
   cargo test -p sky-core --lib --no-run credentials 2>&1 | tee "$CARGO_TARGET_DIR/.e2e-core-build.log" | tail -n 3
   CORE_TEST=$(grep -o '(.*deps/sky_core-[0-9a-f]*)' "$CARGO_TARGET_DIR/.e2e-core-build.log" | tr -d '()' | tail -n 1)
