@@ -283,14 +283,19 @@ impl Sky {
     ) -> Result<(), SkyError> {
         let _lock = self.lock(name, sink).await?;
         let rec = self.require(name)?;
-        let result = match self.provider_of(&rec) {
-            Ok(provider) => stage(sink, name, Stage::Terminate, provider.terminate(name))
-                .await
-                .map_err(|source| SkyError::Provider {
-                    cluster: name.into(),
-                    source,
-                }),
-            Err(e) => Err(e),
+        let result = if rec.launchable.is_none() {
+            // A launch died before recording where its nodes went: ask every provider.
+            self.terminate_everywhere(name, sink).await
+        } else {
+            match self.provider_of(&rec) {
+                Ok(provider) => stage(sink, name, Stage::Terminate, provider.terminate(name))
+                    .await
+                    .map_err(|source| SkyError::Provider {
+                        cluster: name.into(),
+                        source,
+                    }),
+                Err(e) => Err(e),
+            }
         };
         match result {
             Ok(()) => {}
@@ -312,6 +317,22 @@ impl Sky {
             cluster: name.into(),
             status: None,
         });
+        Ok(())
+    }
+
+    /// Terminates whatever any provider has under `name`.
+    async fn terminate_everywhere(&self, name: &str, sink: &dyn EventSink) -> Result<(), SkyError> {
+        for provider in self.registry.providers() {
+            let err = |source| SkyError::Provider {
+                cluster: name.into(),
+                source,
+            };
+            if !provider.query(name).await.map_err(err)?.is_empty() {
+                stage(sink, name, Stage::Terminate, provider.terminate(name))
+                    .await
+                    .map_err(err)?;
+            }
+        }
         Ok(())
     }
 
@@ -479,3 +500,6 @@ async fn stage<T, E>(
     });
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

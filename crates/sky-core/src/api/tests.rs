@@ -1,0 +1,172 @@
+//! Facade behaviour that needs no agent, against `FakeCloud`: refresh reconciliation, stop and
+//! down, and the errors front ends branch on.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::events::RecordingSink;
+use crate::provision::{ClusterInfo, NodeState, Provider, ProvisionRequest};
+use crate::testing::{FakeCloud, ManualClock, launchable};
+
+struct World {
+    _home: tempfile::TempDir,
+    fake: Arc<FakeCloud>,
+    clock: Arc<ManualClock>,
+    sky: Sky,
+}
+
+fn world() -> World {
+    let home = tempfile::tempdir().expect("tmp");
+    let fake = Arc::new(FakeCloud::new(CloudId::Aws));
+    let clock = Arc::new(ManualClock::new(1_000));
+    let registry = Registry::new().with(fake.clone());
+    let sky = Sky::open(
+        Paths::with_home(home.path()),
+        registry,
+        clock.clone(),
+        SkyOptions::default(),
+    )
+    .expect("sky");
+    World {
+        _home: home,
+        fake,
+        clock,
+        sky,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A cluster that is UP on the fake, as a finished launch leaves it.
+fn up_cluster(w: &World, name: &str) {
+    let l = launchable(
+        CloudId::Aws,
+        "us-east-1",
+        Some("us-east-1a"),
+        "m6i.large",
+        0.1,
+    );
+    let req = ProvisionRequest {
+        cluster_name: name.into(),
+        num_nodes: 2,
+        launchable: l.clone(),
+        resume_stopped: false,
+    };
+    let info: ClusterInfo = rt().block_on(async {
+        w.fake.run_instances(&req).await.expect("fake run");
+        w.fake.wait_instances(name).await.expect("fake wait")
+    });
+    let mut db = w.sky.db().expect("db");
+    db.create(name, 2, None, "test", w.clock.now())
+        .expect("create");
+    db.set_provisioned(name, &l, &info, w.clock.now())
+        .expect("provisioned");
+    db.set_status(name, ClusterStatus::Up, w.clock.now(), "test")
+        .expect("up");
+}
+
+#[test]
+fn refresh_follows_the_provider_and_says_what_changed() {
+    let w = world();
+    for name in ["same", "stopped", "gone"] {
+        up_cluster(&w, name);
+    }
+    w.fake.set_node_state("stopped", NodeState::Stopped);
+    w.fake.forget("gone");
+    let sink = RecordingSink::default();
+    let view = rt()
+        .block_on(w.sky.status(&[], true, &sink))
+        .expect("status");
+    let changes: Vec<(String, Option<ClusterStatus>)> = view
+        .changes
+        .iter()
+        .map(|c| (c.cluster.clone(), c.to))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("gone".to_owned(), None),
+            ("stopped".to_owned(), Some(ClusterStatus::Stopped))
+        ]
+    );
+    let names: Vec<(String, ClusterStatus)> = view
+        .clusters
+        .iter()
+        .map(|c| (c.name.clone(), c.status))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("same".to_owned(), ClusterStatus::Up),
+            ("stopped".to_owned(), ClusterStatus::Stopped)
+        ]
+    );
+}
+
+#[test]
+fn stop_then_down_reach_the_provider_and_cost_is_kept() {
+    let w = world();
+    up_cluster(&w, "c");
+    let sink = RecordingSink::default();
+    w.clock.advance(1800);
+    rt().block_on(w.sky.stop("c", &sink)).expect("stop");
+    assert_eq!(
+        w.fake.live().get("c").map(|(_, s)| *s),
+        Some(NodeState::Stopped)
+    );
+    w.clock.advance(3600);
+    rt().block_on(w.sky.down("c", false, &sink)).expect("down");
+    assert!(w.fake.live().is_empty());
+    let report = w.sky.cost_report().expect("report");
+    assert_eq!(report.clusters.len(), 1);
+    assert_eq!(
+        report.clusters[0].running_seconds, 1800,
+        "stopped time is not billed"
+    );
+    assert!((report.total_cost - 0.1 * 2.0 * 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn errors_carry_their_codes() {
+    let w = world();
+    let sink = RecordingSink::default();
+    let err = rt()
+        .block_on(w.sky.stop("nope", &sink))
+        .expect_err("unknown");
+    assert_eq!(err.code(), ErrorCode::ClusterNotFound);
+    let err = w.sky.list(&["nope".into()]).expect_err("unknown");
+    assert_eq!(
+        err.to_string(),
+        "cluster 'nope' not found (see `sky status`)"
+    );
+    up_cluster(&w, "held");
+    let _held = ClusterLock::acquire(
+        &w.sky.paths.sky_home().join("locks"),
+        "held",
+        Duration::ZERO,
+        || {},
+    )
+    .expect("lock");
+    let busy = Sky::open(
+        Paths::with_home(w.sky.paths.sky_home()),
+        Registry::new().with(w.fake.clone()),
+        w.clock.clone(),
+        SkyOptions {
+            lock_timeout: Duration::ZERO,
+            ..SkyOptions::default()
+        },
+    )
+    .expect("second facade");
+    let err = rt()
+        .block_on(busy.down("held", false, &sink))
+        .expect_err("busy");
+    assert_eq!(err.code(), ErrorCode::ClusterBusy);
+    assert!(sink.events().contains(&Event::WaitingForLock {
+        cluster: "held".into()
+    }));
+}
