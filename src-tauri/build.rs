@@ -8,6 +8,7 @@ const COMMANDS: &[&str] = &[
     "credentials_delete",
     "credentials_import",
     "price_chart",
+    "plan",
 ];
 
 /// `tauri::generate_context!` needs `frontendDist` to exist. When the UI has not been built (a

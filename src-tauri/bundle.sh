@@ -16,5 +16,5 @@ cargo build --release -p sky-agent --target "$TARGET"
 mkdir -p src-tauri/resources/agents
 ARCH=${TARGET%%-*}
 cp "$CARGO_TARGET_DIR/$TARGET/release/sky-agent" "src-tauri/resources/agents/sky-agent-$ARCH-linux"
-(cd ui && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; })
+(cd ui && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build)
 ui/node_modules/.bin/tauri build --bundles "$BUNDLES" --config src-tauri/tauri.bundle.json

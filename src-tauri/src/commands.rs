@@ -107,3 +107,10 @@ pub async fn credentials_import(
 pub fn price_chart(bars: Vec<PriceBar>) -> UiResult<String> {
     Ok(chart::price_chart(&bars)?)
 }
+
+/// The ranked candidates for a task, on-demand vs spot, with the chart and "why not cheaper".
+#[tauri::command]
+pub async fn plan(state: State<'_, AppState>, yaml: String) -> UiResult<crate::plan::PlanView> {
+    let catalog = state.catalog()?;
+    blocking(move || crate::plan::plan(&catalog, &yaml)).await
+}

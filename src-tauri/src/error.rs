@@ -7,11 +7,14 @@ use serde::Serialize;
 use sky_core::ErrorCode;
 use sky_core::credentials::CredentialError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct UiError {
     pub code: &'static str,
     pub message: String,
+    /// For invalid tasks: the field path and line, so the page can point at them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<crate::plan::TaskErrorView>,
 }
 
 impl UiError {
@@ -19,6 +22,7 @@ impl UiError {
         UiError {
             code: code.as_str(),
             message: message.into(),
+            task: None,
         }
     }
 

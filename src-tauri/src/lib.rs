@@ -4,6 +4,7 @@
 //! - [`commands`]: the thin `#[tauri::command]`s the page invokes.
 //! - [`state`]: `AppState`, built once at start-up.
 //! - [`views`]: the only types that cross to the page.
+//! - [`plan`]: the cost comparison (task parser + optimizer, on-demand vs spot).
 //! - [`chart`]: the cost chart, drawn with plotters as SVG.
 //! - [`error`]: `UiError { code, message }`.
 //!
@@ -14,6 +15,7 @@
 pub mod chart;
 pub mod commands;
 pub mod error;
+pub mod plan;
 pub mod state;
 pub mod views;
 
@@ -32,6 +34,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::credentials_delete,
             commands::credentials_import,
             commands::price_chart,
+            commands::plan,
         ])
 }
 

@@ -211,7 +211,17 @@ async function main() {
     await s.paste("#task-yaml", "name: e2e-task\nresources:\n  cpus: 4+\n  use_spot: true\nrun: |\n  echo hello from e2e\n");
     await s.screenshot("05-new-task-filled");
 
-    for (const [n, route] of [["06", "compare"], ["07", "launch"], ["08", "clusters"], ["09", "jobs"], ["10", "report"]]) {
+    // Cost comparison of that task: the chart drawn in Rust, the ranked table, any row pickable.
+    await s.page("compare");
+    check("comparison shows no error", (await s.exec("return document.querySelector('#compare-error')?.textContent ?? ''")) === "");
+    check("comparison chart is drawn", await s.exec("return !!document.querySelector('#compare-chart svg rect')"));
+    const rows = await s.exec("return document.querySelectorAll('#compare-table tbody tr').length");
+    check("comparison table ranks candidates", rows > 1, `rows=${rows}`);
+    await s.click("#compare-table tbody tr[data-rank='2'] button");
+    check("any candidate can be picked", (await s.text("#compare-picked")).startsWith("Picked:"));
+    await s.screenshot("06-compare");
+
+    for (const [n, route] of [["07", "launch"], ["08", "clusters"], ["09", "jobs"], ["10", "report"]]) {
       await s.page(route);
       await s.screenshot(`${n}-${route}`);
     }

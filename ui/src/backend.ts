@@ -7,6 +7,7 @@ export type CloudId = "aws" | "gcp" | "azure" | "local";
 export interface UiError {
   code: string;
   message: string;
+  task?: { path: string; line: number | null; column: number | null; message: string };
 }
 
 export function isUiError(e: unknown): e is UiError {
@@ -49,7 +50,30 @@ export interface PriceBar {
   spot: number | null;
 }
 
+export interface PlanRow {
+  rank: number;
+  cloud: CloudId;
+  region: string;
+  zone: string | null;
+  instance_type: string;
+  accelerators: string | null;
+  vcpus: number | null;
+  memory_gib: number | null;
+  on_demand: number;
+  spot: number | null;
+}
+
+export interface PlanView {
+  num_nodes: number;
+  use_spot: boolean;
+  rows: PlanRow[];
+  total_candidates: number;
+  chart_svg: string;
+  why_not_cheaper: string[];
+}
+
 export const backend = {
+  plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
   credentialsList: () => invoke<CredentialStatus[]>("credentials_list"),
   credentialsSave: (credentials: CloudCredentials) =>

@@ -2,13 +2,6 @@
 // needs, and shows no invented data.
 import { unavailable } from "../dom";
 
-export const comparePage = () =>
-  unavailable(
-    "Cost comparison",
-    "Every candidate across clouds, regions and instance types, on-demand vs spot, ranked, with why a cheaper one does not fit.",
-    "This build has no optimizer behind the desktop app yet, so no prices are shown.",
-  );
-
 export const clustersPage = () =>
   unavailable(
     "Clusters",
