@@ -140,7 +140,7 @@ fn render_plan(plan: &Plan, color: bool) -> String {
                 rows.push(c);
             }
         }
-        if !rows.iter().any(|r| *r == &task.chosen) {
+        if !rows.contains(&&task.chosen) {
             // In a chain the chosen row may not be its cloud's cheapest (egress pulled it).
             rows.retain(|r| r.cloud != task.chosen.cloud);
             rows.push(&task.chosen);

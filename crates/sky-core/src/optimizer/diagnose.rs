@@ -359,7 +359,7 @@ pub(super) fn no_feasible(
         "no offer in the catalog satisfies {}: {} (searched {})",
         task.label(),
         wanted.join(" | "),
-        cloud_names(inputs.enabled_clouds)
+        cloud_names(&priced_clouds(inputs))
     );
     let Some(first) = options.first() else {
         return OptimizeError::NoFeasibleResources {
@@ -398,6 +398,16 @@ pub(super) fn no_feasible(
             continue;
         }
         found.sort_by(|a, b| a.total_hourly_price.total_cmp(&b.total_hourly_price));
+        // One line per (cloud, instance type): its cheapest placement.
+        let mut seen: Vec<(CloudId, String)> = Vec::new();
+        found.retain(|c| {
+            let key = (c.cloud, c.instance_type.clone());
+            let fresh = !seen.contains(&key);
+            if fresh {
+                seen.push(key);
+            }
+            fresh
+        });
         found.truncate(3);
         message.push_str(&format!(
             "\nnothing satisfies {constraint}; nearest offers without it:"
@@ -415,6 +425,16 @@ pub(super) fn no_feasible(
         message,
         nearest: Vec::new(),
     }
+}
+
+/// The enabled clouds that have a price catalog (the ones actually searched).
+fn priced_clouds(inputs: Inputs<'_, '_>) -> Vec<CloudId> {
+    inputs
+        .enabled_clouds
+        .iter()
+        .copied()
+        .filter(|c| inputs.index.cloud(*c).is_some())
+        .collect()
 }
 
 fn accelerator_offered(

@@ -306,15 +306,10 @@ fn candidates_for_task(
     if all.is_empty() {
         return Err(diagnose::no_feasible(inputs, task, &usable));
     }
-    let runtime = task.runtime_secs();
-    match inputs.target {
-        Target::Cost => all.sort_by(|a, b| a.total_hourly_price.total_cmp(&b.total_hourly_price)),
-        // Every placement takes the same estimated runtime; the cheapest goes first.
-        Target::Time => all.sort_by(|a, b| {
-            let _ = runtime;
-            a.total_hourly_price.total_cmp(&b.total_hourly_price)
-        }),
-    }
+    // Best first under either target: a task's placements all share its estimated runtime
+    // (nothing models per-instance speed), so for `Time` too the cheapest comes first, and the
+    // chain step only adds egress time. The sort is stable, so equal prices keep SkyPilot's order.
+    all.sort_by(|a, b| a.total_hourly_price.total_cmp(&b.total_hourly_price));
     Ok(all)
 }
 

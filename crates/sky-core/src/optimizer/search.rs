@@ -399,12 +399,15 @@ fn feasible_attached(
     }
 }
 
+/// A region with its zones (`None` on zone-less clouds) and their prices, in SkyPilot's order.
+type RegionZones = (u32, Vec<(Option<u32>, f64)>);
+
 /// Rows as `(region, zone, price)`, grouped the way SkyPilot orders them: rows sorted by price,
 /// then region and zone name; regions in order of their cheapest row, zones likewise.
 fn group_regions(
     ci: &CloudIndex<'_>,
     mut rows: Vec<(u32, Option<u32>, f64)>,
-) -> Vec<(u32, Vec<(Option<u32>, f64)>)> {
+) -> Vec<RegionZones> {
     rows.sort_by(|a, b| {
         a.2.total_cmp(&b.2)
             .then_with(|| ci.region_name(a.0).cmp(ci.region_name(b.0)))
@@ -413,7 +416,7 @@ fn group_regions(
                     .cmp(&b.1.map(|z| ci.zone_name(z)))
             })
     });
-    let mut regions: Vec<(u32, Vec<(Option<u32>, f64)>)> = Vec::new();
+    let mut regions: Vec<RegionZones> = Vec::new();
     for (region, zone, price) in rows {
         match regions.iter_mut().find(|(r, _)| *r == region) {
             Some((_, zones)) => zones.push((zone, price)),
