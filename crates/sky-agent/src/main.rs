@@ -70,6 +70,8 @@ fn daemon(home: PathBuf) -> anyhow::Result<()> {
     // hand from a shell's job control), which is fine.
     let _ = nix::unistd::setsid();
     std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    // Do not pin the caller's working directory (a temp dir, a mount) for the daemon's lifetime.
+    std::env::set_current_dir(&home).with_context(|| format!("entering {}", home.display()))?;
     let log_path = sky_agent::paths::Home::new(&home).agent_log();
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -56,7 +56,7 @@ impl ClientError {
         match self {
             ClientError::Agent(e) => match e.kind {
                 WireErrorKind::JobNotFound => ErrorCode::JobNotFound,
-                WireErrorKind::DoesNotFit => ErrorCode::NoFeasibleResources,
+                WireErrorKind::DoesNotFit => ErrorCode::TaskDoesNotFit,
                 WireErrorKind::BadRequest => ErrorCode::InvalidTask,
                 _ => ErrorCode::Internal,
             },
