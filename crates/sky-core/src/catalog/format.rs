@@ -25,6 +25,8 @@ pub const MAGIC: &[u8; 8] = b"SKYCAT\0\0";
 pub const FORMAT_VERSION: u32 = 1;
 
 const NONE_INDEX: u32 = u32::MAX;
+/// Bytes of one encoded offer: instance type, region, zone (u32 each), price, spot (f64 each).
+const OFFER_RECORD_LEN: usize = 4 + 4 + 4 + 8 + 8;
 
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,14 +203,26 @@ pub fn decode(bytes: &[u8]) -> Result<CloudCatalog, DecodeError> {
         });
     }
     let n_offers = r.len()?;
+    let offer_bytes = n_offers
+        .checked_mul(OFFER_RECORD_LEN)
+        .ok_or_else(|| DecodeError::Corrupt(format!("offer count {n_offers} overflows")))?;
     let mut offers = Vec::with_capacity(n_offers);
-    for _ in 0..n_offers {
+    // Offers are most of the file: read fixed-size records straight from one slice.
+    for record in r.take(offer_bytes)?.chunks_exact(OFFER_RECORD_LEN) {
+        let u32_at =
+            |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
+        let f64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&record[i..i + 8]);
+            let v = f64::from_le_bytes(b);
+            (!v.is_nan()).then_some(v)
+        };
         offers.push(Offer {
-            instance_type: check_index(r.u32()?, n_types, "offer instance type")?,
-            region: check_index(r.u32()?, n_regions, "offer region")?,
-            zone: opt_index(r.u32()?, n_zones, "offer zone")?,
-            price: r.opt_f64()?,
-            spot_price: r.opt_f64()?,
+            instance_type: check_index(u32_at(0), n_types, "offer instance type")?,
+            region: check_index(u32_at(4), n_regions, "offer region")?,
+            zone: opt_index(u32_at(8), n_zones, "offer zone")?,
+            price: f64_at(12),
+            spot_price: f64_at(20),
         });
     }
     let n_attachable = r.len()?;
