@@ -79,6 +79,9 @@ pub struct TermSink {
     spinner: Mutex<Option<indicatif::ProgressBar>>,
     tty: bool,
     quiet: bool,
+    /// `SKY_MINIMIZE_LOGGING=1`: no spinners and no per-stage lines, only what needs attention
+    /// (failed attempts, notes) and the job's own output.
+    minimize: bool,
 }
 
 impl TermSink {
@@ -87,6 +90,7 @@ impl TermSink {
             spinner: Mutex::new(None),
             tty: std::io::stderr().is_terminal(),
             quiet,
+            minimize: crate::telemetry::minimize_logging(),
         }
     }
 
@@ -107,6 +111,9 @@ impl TermSink {
     }
 
     fn start_spinner(&self, message: String) {
+        if self.minimize {
+            return;
+        }
         if !self.tty || self.quiet {
             self.say(&format!("{message}..."));
             return;
@@ -133,7 +140,9 @@ impl TermSink {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        self.say(&message);
+        if !self.minimize {
+            self.say(&message);
+        }
     }
 }
 
@@ -169,6 +178,7 @@ impl EventSink for TermSink {
                     None => format!("{}/{}", a.cloud.as_str(), a.region),
                 };
                 match a.outcome {
+                    AttemptOutcome::Succeeded if self.minimize => {}
                     AttemptOutcome::Succeeded => self.say(&format!(
                         "  attempt {}: {} in {place}: ok",
                         a.number, a.instance_type
