@@ -10,6 +10,7 @@ install_system_packages
 step "building the UI"
 (cd ui && npm ci --no-audit --no-fund && npm run build)
 step "building sky, sky-agent and the desktop app"
-cargo build --release --locked -p sky-cli -p sky-agent -p sky-desktop
+# The same profile and features as scripts/test.sh, so either command reuses the other's build.
+cargo build --locked -p sky-cli -p sky-agent -p sky-desktop --features sky-desktop/custom-protocol
 step "starting Sky"
-exec target/release/sky-desktop "$@"
+exec target/debug/sky-desktop "$@"

@@ -17,16 +17,14 @@ SYSTEM_PACKAGES=(
 )
 
 install_system_packages() {
-  local missing=()
-  for p in "${SYSTEM_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
-  # The machine may ship its own Node.js outside dpkg; it is enough when new enough.
-  if command -v node >/dev/null && command -v npm >/dev/null; then
-    missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
-  fi
   local wanted=()
-  for p in "${missing[@]}"; do [ -n "$p" ] && wanted+=("$p"); done
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    # A machine may ship its own Node.js outside dpkg (Vite needs a newer one than Debian's).
+    if [[ "$p" == nodejs || "$p" == npm ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+      continue
+    fi
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || wanted+=("$p")
+  done
   [ "${#wanted[@]}" -eq 0 ] && return 0
   step "installing system packages: ${wanted[*]}"
   as_root apt-get update -qq
@@ -34,5 +32,7 @@ install_system_packages() {
 }
 
 install_cargo_tools() {
+  export PATH="$HOME/.cargo/bin:$PATH"
   command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+  command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 }

@@ -15,26 +15,26 @@ install_cargo_tools
 # Tests must never touch the real home: CI asserts ~/.sky stays absent.
 home_sky_before=$(test -e "$HOME/.sky" && echo yes || echo no)
 
+# The desktop app embeds ui/dist at compile time, so the UI is built before any cargo step, and
+# every cargo step uses the same features so that one compile serves lint, tests and the e2e run.
+FEATURES=(--features sky-desktop/custom-protocol)
+
+step "ui: install, typecheck, unit tests, build"
+(cd ui && npm ci --no-audit --no-fund && npm run typecheck && npm test && npm run build)
+
 step "format"
 cargo fmt --all --check
 
 step "lint"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
 
 step "unit and integration tests"
-# One build serves the sky binary, the agent and every test binary.
-cargo build --locked --bins -p sky-cli -p sky-agent
-cargo nextest run --workspace --locked --no-fail-fast
-cargo test --workspace --doc --locked
+cargo nextest run --workspace --locked "${FEATURES[@]}" --no-fail-fast
+cargo test --workspace --doc --locked "${FEATURES[@]}"
 
-if [ -f ui/package.json ]; then
-  step "ui unit tests"
-  (cd ui && npm ci --no-audit --no-fund && npm test)
-fi
-
-if [ "${SKY_TEST_SKIP_GUI:-0}" != 1 ] && [ -x tests/e2e/run.sh ]; then
-  step "desktop app in a real window"
-  tests/e2e/run.sh
+if [ "${SKY_TEST_SKIP_GUI:-0}" != 1 ]; then
+  step "desktop app in a real window (Xvfb, D-Bus, gnome-keyring, tauri-driver)"
+  bash tests/e2e/run.sh
 fi
 
 step "hermeticity"
