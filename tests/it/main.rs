@@ -1,7 +1,7 @@
 //! Cross-crate end-to-end tests. One binary; one module per area.
 mod catalog;
 mod dryrun;
-mod optimizer;
+mod jobs;
 mod lifecycle;
 mod local_cloud;
-mod jobs;
+mod optimizer;

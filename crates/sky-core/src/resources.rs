@@ -131,6 +131,9 @@ pub struct ResourceChoice {
 
 impl Default for ResourceChoice {
     fn default() -> Self {
-        ResourceChoice { kind: ChoiceKind::AnyOf, options: vec![Resources::default()] }
+        ResourceChoice {
+            kind: ChoiceKind::AnyOf,
+            options: vec![Resources::default()],
+        }
     }
 }

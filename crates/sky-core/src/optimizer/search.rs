@@ -404,10 +404,7 @@ type RegionZones = (u32, Vec<(Option<u32>, f64)>);
 
 /// Rows as `(region, zone, price)`, grouped the way SkyPilot orders them: rows sorted by price,
 /// then region and zone name; regions in order of their cheapest row, zones likewise.
-fn group_regions(
-    ci: &CloudIndex<'_>,
-    mut rows: Vec<(u32, Option<u32>, f64)>,
-) -> Vec<RegionZones> {
+fn group_regions(ci: &CloudIndex<'_>, mut rows: Vec<(u32, Option<u32>, f64)>) -> Vec<RegionZones> {
     rows.sort_by(|a, b| {
         a.2.total_cmp(&b.2)
             .then_with(|| ci.region_name(a.0).cmp(ci.region_name(b.0)))
