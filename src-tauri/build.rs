@@ -9,6 +9,11 @@ const COMMANDS: &[&str] = &[
     "credentials_import",
     "price_chart",
     "plan",
+    "clusters_status",
+    "cluster_stop",
+    "cluster_start",
+    "cluster_down",
+    "cluster_autostop",
 ];
 
 /// `tauri::generate_context!` needs `frontendDist` to exist. When the UI has not been built (a

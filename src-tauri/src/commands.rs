@@ -6,7 +6,11 @@
 //! in `capabilities/main.json`.
 
 use sky_core::CloudId;
+use sky_core::api::Sky;
+use sky_core::api::views::StatusView;
 use sky_core::credentials::{self, CloudCredentials};
+use sky_core::events::NullSink;
+use sky_core::state::Autostop;
 use tauri::State;
 
 use crate::chart::{self, PriceBar};
@@ -113,4 +117,65 @@ pub fn price_chart(bars: Vec<PriceBar>) -> UiResult<String> {
 pub async fn plan(state: State<'_, AppState>, yaml: String) -> UiResult<crate::plan::PlanView> {
     let catalog = state.catalog()?;
     blocking(move || crate::plan::plan(&catalog, &yaml)).await
+}
+
+/// Runs a facade future on the blocking pool: the facade's futures hold its database lock across
+/// awaits, so they are driven to completion on their own thread rather than on the event loop.
+async fn facade<T: Send + 'static, F>(
+    state: &AppState,
+    f: impl FnOnce(std::sync::Arc<Sky>) -> F + Send + 'static,
+) -> UiResult<T>
+where
+    F: std::future::Future<Output = Result<T, sky_core::api::SkyError>>,
+{
+    let sky = state.sky()?;
+    blocking(move || Ok(tauri::async_runtime::block_on(f(sky))?)).await
+}
+
+/// Every cluster; with `refresh`, each first reconciled with its provider.
+#[tauri::command]
+pub async fn clusters_status(state: State<'_, AppState>, refresh: bool) -> UiResult<StatusView> {
+    facade(&state, move |sky| async move {
+        sky.status(&[], refresh, &NullSink).await
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn cluster_stop(state: State<'_, AppState>, name: String) -> UiResult<()> {
+    facade(&state, move |sky| async move {
+        sky.stop(&name, &NullSink).await
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn cluster_start(state: State<'_, AppState>, name: String) -> UiResult<()> {
+    facade(&state, move |sky| async move {
+        sky.start(&name, &NullSink).await
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn cluster_down(state: State<'_, AppState>, name: String) -> UiResult<()> {
+    facade(&state, move |sky| async move {
+        sky.down(&name, false, &NullSink).await
+    })
+    .await
+}
+
+/// Sets autostop after `idle_minutes` idle (stop, or down with `down`); `null` cancels it.
+#[tauri::command]
+pub async fn cluster_autostop(
+    state: State<'_, AppState>,
+    name: String,
+    idle_minutes: Option<u32>,
+    down: bool,
+) -> UiResult<()> {
+    let setting = idle_minutes.map(|idle_minutes| Autostop { idle_minutes, down });
+    facade(&state, move |sky| async move {
+        sky.autostop(&name, setting, &NullSink).await
+    })
+    .await
 }

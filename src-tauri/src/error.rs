@@ -38,4 +38,10 @@ impl From<CredentialError> for UiError {
     }
 }
 
+impl From<sky_core::api::SkyError> for UiError {
+    fn from(e: sky_core::api::SkyError) -> Self {
+        UiError::new(e.code(), e.to_string())
+    }
+}
+
 pub type UiResult<T> = Result<T, UiError>;

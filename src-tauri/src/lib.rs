@@ -35,6 +35,11 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::credentials_import,
             commands::price_chart,
             commands::plan,
+            commands::clusters_status,
+            commands::cluster_stop,
+            commands::cluster_start,
+            commands::cluster_down,
+            commands::cluster_autostop,
         ])
 }
 

@@ -11,6 +11,9 @@ pub struct AppState {
     /// Loaded on first use: start-up stays fast and a broken override shows on the page.
     catalog: std::sync::OnceLock<std::sync::Arc<sky_core::catalog::Catalog>>,
     credentials: Result<CredentialStore, UiError>,
+    /// The cluster facade over `sky_home`, opened on first use (its database lives there).
+    sky: std::sync::OnceLock<std::sync::Arc<sky_core::api::Sky>>,
+    sky_home: std::path::PathBuf,
     /// Home directory and environment the importers read, fixed at start-up so tests inject theirs.
     pub import_env: ImportEnv,
 }
@@ -20,8 +23,36 @@ impl AppState {
         AppState {
             catalog: std::sync::OnceLock::new(),
             credentials,
+            sky: std::sync::OnceLock::new(),
+            sky_home: sky_core::config::Paths::from_env().sky_home(),
             import_env,
         }
+    }
+
+    /// Points the cluster facade at another `SKY_HOME` (tests use a temp dir).
+    pub fn with_sky_home(mut self, home: impl Into<std::path::PathBuf>) -> Self {
+        self.sky_home = home.into();
+        self
+    }
+
+    /// The same facade the CLI opens, over the same `SKY_HOME`, so both see the same clusters.
+    pub fn sky(&self) -> UiResult<std::sync::Arc<sky_core::api::Sky>> {
+        if let Some(s) = self.sky.get() {
+            return Ok(s.clone());
+        }
+        let paths = sky_core::config::Paths::with_home(&self.sky_home);
+        let config = sky_core::config::SkyConfig::load(&paths)
+            .map_err(|e| UiError::new(e.code(), e.to_string()))?;
+        let options = sky_core::api::SkyOptions {
+            // The head agent runs `sky stop|down` when autostop fires: the CLI beside this app.
+            sky_program: sky_program(),
+            allowed_clouds: config.enabled_clouds(),
+            ..Default::default()
+        };
+        let registry = sky_clouds::registry(&self.sky_home);
+        let clock = std::sync::Arc::new(sky_core::clock::SystemClock);
+        let sky = sky_core::api::Sky::open(paths, registry, clock, options)?;
+        Ok(self.sky.get_or_init(|| std::sync::Arc::new(sky)).clone())
     }
 
     /// The platform keychain and the real environment.
@@ -51,4 +82,14 @@ impl AppState {
     pub fn credentials(&self) -> UiResult<CredentialStore> {
         self.credentials.clone()
     }
+}
+
+/// `SKY_PROGRAM`, else a `sky` next to this executable, else none (autostop then says why).
+fn sky_program() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("SKY_PROGRAM") {
+        return Some(p.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let sky = exe.with_file_name(if cfg!(windows) { "sky.exe" } else { "sky" });
+    sky.exists().then_some(sky)
 }

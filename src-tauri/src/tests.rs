@@ -137,3 +137,34 @@ fn commands_not_granted_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn clusters_status_and_stop_go_through_the_facade() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let sky_home = home.path().join("sky");
+    let store = CredentialStore::with_store(sky_core_mock_store(), "mock");
+    let env = ImportEnv {
+        home: home.path().to_owned(),
+        vars: Default::default(),
+    };
+    let state = AppState::new(Ok(store), env).with_sky_home(&sky_home);
+    let app = run_app(mock_builder(), state)
+        .build(tauri::generate_context!())
+        .expect("app builds on the mock runtime");
+    let w = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("main window");
+
+    let status = invoke(&w, "clusters_status", serde_json::json!({"refresh": false}))
+        .expect("status of an empty SKY_HOME");
+    assert_eq!(status["clusters"], serde_json::json!([]));
+    assert_eq!(status["changes"], serde_json::json!([]));
+
+    let err = invoke(&w, "cluster_stop", serde_json::json!({"name": "nope"}))
+        .expect_err("stopping an unknown cluster fails");
+    assert_eq!(err["code"], "cluster_not_found", "{err}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.contains("nope")),
+        "{err}"
+    );
+}

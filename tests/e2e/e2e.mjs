@@ -11,6 +11,7 @@ const env = (name) => {
 };
 const BASE = `http://127.0.0.1:${env("SKY_E2E_PORT")}`;
 const APP = env("SKY_E2E_APP");
+const SKY = env("SKY_E2E_SKY");
 const TMP = env("SKY_E2E_TMP");
 const ARTIFACTS = env("SKY_E2E_ARTIFACTS");
 const SHOTS = join(ARTIFACTS, "screenshots");
@@ -221,10 +222,48 @@ async function main() {
     check("any candidate can be picked", (await s.text("#compare-picked")).startsWith("Picked:"));
     await s.screenshot("06-compare");
 
-    for (const [n, route] of [["07", "launch"], ["08", "clusters"], ["09", "jobs"], ["10", "report"]]) {
+    for (const [n, route] of [["07", "launch"], ["09", "jobs"], ["10", "report"]]) {
       await s.page(route);
       await s.screenshot(`${n}-${route}`);
     }
+
+    // Clusters: a cluster made by the real CLI over the same SKY_HOME shows UP in the window;
+    // autostop, stop and down from the window reach the facade, and the CLI sees the result.
+    const CLUSTER = "e2e-c1";
+    const launched = execFileSync(SKY, ["launch", "-y", "-c", CLUSTER, "--cloud", "local", "echo hello"], {
+      encoding: "utf8",
+      timeout: 180000,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    check("the CLI launched a local cluster that ran `echo hello`", launched.includes("hello"), JSON.stringify(launched.slice(-300)));
+    const row = `#clusters-table tr[data-cluster='${CLUSTER}']`;
+    await s.page("clusters");
+    await s.waitFor("return document.querySelector(arguments[0])?.dataset.status === 'UP'", "cluster UP in the table", 15000, row);
+    check("the cluster shows UP in the Clusters table", (await s.text(row)).includes("LOCAL"));
+    await s.screenshot("08-clusters-up");
+
+    await s.type(`${row} input[type=number]`, "45");
+    await s.click(`${row} button[data-action=autostop]`);
+    await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('45m')", "autostop set", 30000, row);
+    check("autostop set from the window shows in the table", true);
+
+    await s.click(`${row} button[data-action=stop]`);
+    check("stop asks for confirmation first", (await s.text("#clusters-confirm-text")).includes(CLUSTER));
+    check("nothing is stopped before the answer", (await s.exec("return document.querySelector(arguments[0]).dataset.status", row)) === "UP");
+    await s.screenshot("08b-clusters-confirm-stop");
+    await s.click("#clusters-confirm-yes");
+    await s.waitFor("return document.querySelector(arguments[0])?.dataset.status === 'STOPPED'", "cluster STOPPED", 60000, row);
+    check("stop from the window stops the cluster", true);
+    await s.screenshot("08c-clusters-stopped");
+
+    await s.click(`${row} button[data-action=down]`);
+    check("down asks for confirmation first", (await s.text("#clusters-confirm-text")).includes("cannot be undone"));
+    await s.click("#clusters-confirm-yes");
+    await s.waitFor("return !document.querySelector(arguments[0])", "cluster gone from the table", 60000, row);
+    const after = JSON.parse(execFileSync(SKY, ["status", "-o", "json"], { encoding: "utf8" }));
+    const names = (Array.isArray(after) ? after : (after.clusters ?? [])).map((c) => c.name);
+    check("down from the window removes the cluster for the CLI too", !names.includes(CLUSTER), JSON.stringify(after));
+    await s.screenshot("08d-clusters-empty");
 
     await sleep(1000);
     const mem = processTree("sky-desktop");

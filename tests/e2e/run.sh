@@ -24,6 +24,16 @@ if [[ "${1:-}" != "--inside" ]]; then
   echo "e2e: building ui and app"
   (cd ui && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build)
   cargo build -p sky-desktop --features custom-protocol
+  # The real CLI and agent: the test makes a cluster with `sky`; the app's start and autostop find
+  # `sky-agent` and `sky` next to their own executable, or on PATH / SKY_PROGRAM as set below.
+  # SKY_E2E_BIN_DIR reuses already built ones (they must come from the same commit).
+  if [[ -n "${SKY_E2E_BIN_DIR:-}" ]]; then
+    BIN_DIR=$SKY_E2E_BIN_DIR
+  else
+    cargo build -p sky-cli -p sky-agent
+    BIN_DIR=$CARGO_TARGET_DIR/debug
+  fi
+  export PATH="$BIN_DIR:$PATH" SKY_PROGRAM="$BIN_DIR/sky" SKY_E2E_SKY="$BIN_DIR/sky"
   # The keychain test binary is built here, outside the throwaway session, and run inside it.
   cargo test -p sky-core --lib --no-run credentials 2>&1 | tee "$CARGO_TARGET_DIR/.e2e-core-build.log" | tail -n 3
   CORE_TEST=$(grep -o '(.*deps/sky_core-[0-9a-f]*)' "$CARGO_TARGET_DIR/.e2e-core-build.log" | tr -d '()' | tail -n 1)

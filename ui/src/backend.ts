@@ -72,6 +72,30 @@ export interface PlanView {
   why_not_cheaper: string[];
 }
 
+export type ClusterStatus = "INIT" | "UP" | "STOPPED";
+
+export interface ClusterView {
+  name: string;
+  status: ClusterStatus;
+  cloud: CloudId | null;
+  region: string | null;
+  zone: string | null;
+  instance_type: string | null;
+  num_nodes: number;
+  use_spot: boolean;
+  hourly_price: number | null;
+  launched_at: number;
+  last_use_at: number;
+  last_use_command: string;
+  autostop: { idle_minutes: number; down: boolean } | null;
+  head_ip: string | null;
+}
+
+export interface StatusView {
+  clusters: ClusterView[];
+  changes: { cluster: string; from: ClusterStatus | null; to: ClusterStatus | null; message: string }[];
+}
+
 export const backend = {
   plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
@@ -82,4 +106,10 @@ export const backend = {
   credentialsImport: (request: ImportRequest) =>
     invoke<CredentialStatus>("credentials_import", { request }),
   priceChart: (bars: PriceBar[]) => invoke<string>("price_chart", { bars }),
+  clustersStatus: (refresh: boolean) => invoke<StatusView>("clusters_status", { refresh }),
+  clusterStop: (name: string) => invoke<null>("cluster_stop", { name }),
+  clusterStart: (name: string) => invoke<null>("cluster_start", { name }),
+  clusterDown: (name: string) => invoke<null>("cluster_down", { name }),
+  clusterAutostop: (name: string, idleMinutes: number | null, down: boolean) =>
+    invoke<null>("cluster_autostop", { name, idleMinutes, down }),
 };

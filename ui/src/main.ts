@@ -3,7 +3,8 @@ import "./style.css";
 import { h } from "./dom";
 import { credentialsPage } from "./pages/credentials";
 import { taskPage } from "./pages/task";
-import { clustersPage, jobsPage, launchPage, reportPage } from "./pages/others";
+import { jobsPage, launchPage, reportPage } from "./pages/others";
+import { clustersPage } from "./pages/clusters";
 import { comparePage } from "./pages/compare";
 
 type Page = () => HTMLElement | Promise<HTMLElement>;

@@ -2,13 +2,6 @@
 // needs, and shows no invented data.
 import { unavailable } from "../dom";
 
-export const clustersPage = () =>
-  unavailable(
-    "Clusters",
-    "Your clusters, live: status, cloud and region, instance, nodes, $/h, uptime, autostop; start, stop, down, exec and logs.",
-    "This build has no cluster state behind the desktop app yet.",
-  );
-
 export const jobsPage = () =>
   unavailable("Jobs & logs", "Each cluster's job queue and a live log stream.", "This build has no job queue client behind the desktop app yet.");
 

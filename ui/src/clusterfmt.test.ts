@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import type { ClusterView } from "./backend";
+import { actionsFor, autostop, duration, place, price, uptime } from "./clusterfmt";
+
+const base: ClusterView = {
+  name: "c1",
+  status: "UP",
+  cloud: "local",
+  region: "local",
+  zone: null,
+  instance_type: "local",
+  num_nodes: 1,
+  use_spot: false,
+  hourly_price: 0,
+  launched_at: 1000,
+  last_use_at: 1000,
+  last_use_command: "sky launch",
+  autostop: null,
+  head_ip: null,
+};
+
+describe("cluster formatting", () => {
+  it("formats durations by their largest units", () => {
+    expect(duration(42)).toBe("42s");
+    expect(duration(125)).toBe("2m");
+    expect(duration(3 * 3600 + 5 * 60)).toBe("3h 5m");
+    expect(duration(2 * 86400 + 3600)).toBe("2d 1h");
+  });
+  it("counts uptime only while UP", () => {
+    expect(uptime(base, 1000 + 90)).toBe("1m");
+    expect(uptime({ ...base, status: "STOPPED" }, 5000)).toBe("—");
+  });
+  it("shows place, price and autostop", () => {
+    expect(place(base)).toBe("LOCAL local");
+    expect(place({ ...base, cloud: null })).toBe("—");
+    expect(price({ ...base, hourly_price: 1.5 })).toBe("$1.5000");
+    expect(autostop(base)).toBe("off");
+    expect(autostop({ ...base, autostop: { idle_minutes: 10, down: true } })).toBe("10m idle → down");
+  });
+  it("enables only the actions the status allows", () => {
+    expect(actionsFor(base)).toEqual({ start: false, stop: true, down: true, autostop: true });
+    expect(actionsFor({ ...base, status: "STOPPED" })).toEqual({ start: true, stop: false, down: true, autostop: false });
+  });
+});

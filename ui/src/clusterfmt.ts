@@ -1,0 +1,41 @@
+// Pure formatting for the Clusters table, kept apart from the DOM so it is unit-tested.
+import type { ClusterView } from "./backend";
+
+export function duration(seconds: number): string {
+  if (seconds < 0) return "—";
+  const m = Math.floor(seconds / 60);
+  if (m < 1) return `${Math.floor(seconds)}s`;
+  if (m < 60) return `${m}m`;
+  const hours = Math.floor(m / 60);
+  if (hours < 24) return `${hours}h ${m % 60}m`;
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+export function place(c: ClusterView): string {
+  if (!c.cloud) return "—";
+  return `${c.cloud.toUpperCase()} ${c.zone ?? c.region ?? ""}`.trim();
+}
+
+export function price(c: ClusterView): string {
+  return c.hourly_price === null ? "—" : `$${c.hourly_price.toFixed(4)}`;
+}
+
+/// Uptime counts only while UP: a stopped cluster is not running up a compute bill.
+export function uptime(c: ClusterView, nowSeconds: number): string {
+  return c.status === "UP" ? duration(nowSeconds - c.launched_at) : "—";
+}
+
+export function autostop(c: ClusterView): string {
+  if (!c.autostop) return "off";
+  return `${c.autostop.idle_minutes}m idle → ${c.autostop.down ? "down" : "stop"}`;
+}
+
+/// Which actions make sense in a status; the others are disabled rather than failing.
+export function actionsFor(c: ClusterView): { start: boolean; stop: boolean; down: boolean; autostop: boolean } {
+  return {
+    start: c.status !== "UP",
+    stop: c.status === "UP",
+    down: true,
+    autostop: c.status === "UP",
+  };
+}
