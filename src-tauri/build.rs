@@ -14,6 +14,8 @@ const COMMANDS: &[&str] = &[
     "cluster_start",
     "cluster_down",
     "cluster_autostop",
+    "cluster_queue",
+    "job_logs",
 ];
 
 /// `tauri::generate_context!` needs `frontendDist` to exist. When the UI has not been built (a

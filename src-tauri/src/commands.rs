@@ -12,9 +12,11 @@ use sky_core::credentials::{self, CloudCredentials};
 use sky_core::events::NullSink;
 use sky_core::state::Autostop;
 use tauri::State;
+use tauri::ipc::Channel;
 
 use crate::chart::{self, PriceBar};
 use crate::error::{UiError, UiResult};
+use crate::logs::{self, JobView, LogMessage};
 use crate::state::AppState;
 use crate::views::{AppInfo, CredentialStatus, ImportRequest};
 
@@ -178,4 +180,23 @@ pub async fn cluster_autostop(
         sky.autostop(&name, setting, &NullSink).await
     })
     .await
+}
+
+/// The job queue of an UP cluster, oldest first.
+#[tauri::command]
+pub async fn cluster_queue(state: State<'_, AppState>, name: String) -> UiResult<Vec<JobView>> {
+    let sky = state.sky()?;
+    blocking(move || tauri::async_runtime::block_on(logs::queue(&sky, &name))).await
+}
+
+/// Streams a job's log (the latest job when `job` is null) until it ends.
+#[tauri::command]
+pub async fn job_logs(
+    state: State<'_, AppState>,
+    name: String,
+    job: Option<u64>,
+    channel: Channel<LogMessage>,
+) -> UiResult<()> {
+    let sky = state.sky()?;
+    blocking(move || tauri::async_runtime::block_on(logs::follow(&sky, &name, job, &channel))).await
 }

@@ -6,6 +6,7 @@
 //! - [`views`]: the only types that cross to the page.
 //! - [`plan`]: the cost comparison (task parser + optimizer, on-demand vs spot).
 //! - [`chart`]: the cost chart, drawn with plotters as SVG.
+//! - [`logs`]: job queues and live log streams.
 //! - [`error`]: `UiError { code, message }`.
 //!
 //! The shell holds no domain logic; it wires `sky-core` to the window. Security posture: the page
@@ -15,6 +16,7 @@
 pub mod chart;
 pub mod commands;
 pub mod error;
+pub mod logs;
 pub mod plan;
 pub mod state;
 pub mod views;
@@ -40,6 +42,8 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::cluster_start,
             commands::cluster_down,
             commands::cluster_autostop,
+            commands::cluster_queue,
+            commands::job_logs,
         ])
 }
 

@@ -222,7 +222,7 @@ async function main() {
     check("any candidate can be picked", (await s.text("#compare-picked")).startsWith("Picked:"));
     await s.screenshot("06-compare");
 
-    for (const [n, route] of [["07", "launch"], ["09", "jobs"], ["10", "report"]]) {
+    for (const [n, route] of [["07", "launch"], ["10", "report"]]) {
       await s.page(route);
       await s.screenshot(`${n}-${route}`);
     }
@@ -241,6 +241,17 @@ async function main() {
     await s.waitFor("return document.querySelector(arguments[0])?.dataset.status === 'UP'", "cluster UP in the table", 15000, row);
     check("the cluster shows UP in the Clusters table", (await s.text(row)).includes("LOCAL"));
     await s.screenshot("08-clusters-up");
+
+    // Jobs & logs: the CLI's job is in the queue and its log streams into the window.
+    await s.page("jobs");
+    await s.waitFor("return !!document.querySelector('#jobs-table tr[data-job]')", "a job in the queue", 15000);
+    await s.click("#jobs-table tr[data-job] button[data-action=logs]");
+    await s.waitFor("return document.querySelector('#jobs-log')?.dataset.state === 'ended'", "the log stream to end", 30000);
+    check("the job's log streams `hello` into the window", (await s.text("#jobs-log")).includes("hello"));
+    check("the log title shows the job succeeded", (await s.text("#jobs-log-title")).includes("SUCCEEDED"));
+    await s.screenshot("09-jobs-logs");
+    await s.page("clusters");
+    await s.waitFor("return !!document.querySelector(arguments[0])", "cluster row", 10000, row);
 
     await s.type(`${row} input[type=number]`, "45");
     await s.click(`${row} button[data-action=autostop]`);

@@ -1,6 +1,6 @@
 // Typed wrappers over the Tauri commands. The page talks to Rust only through this module, and
 // every failure arrives as a UiError {code, message}.
-import { invoke } from "@tauri-apps/api/core";
+import { invoke, type Channel } from "@tauri-apps/api/core";
 
 export type CloudId = "aws" | "gcp" | "azure" | "local";
 
@@ -96,6 +96,23 @@ export interface StatusView {
   changes: { cluster: string; from: ClusterStatus | null; to: ClusterStatus | null; message: string }[];
 }
 
+export interface JobView {
+  id: number;
+  name: string | null;
+  status: string;
+  exit_code: number | null;
+  message: string | null;
+  submitted_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  num_nodes: number;
+  run: string;
+}
+
+export type LogMessage =
+  | { kind: "lines"; lines: string[] }
+  | { kind: "end"; job: number; status: string; exit_code: number | null };
+
 export const backend = {
   plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
@@ -107,6 +124,9 @@ export const backend = {
     invoke<CredentialStatus>("credentials_import", { request }),
   priceChart: (bars: PriceBar[]) => invoke<string>("price_chart", { bars }),
   clustersStatus: (refresh: boolean) => invoke<StatusView>("clusters_status", { refresh }),
+  clusterQueue: (name: string) => invoke<JobView[]>("cluster_queue", { name }),
+  jobLogs: (name: string, job: number | null, channel: Channel<LogMessage>) =>
+    invoke<null>("job_logs", { name, job, channel }),
   clusterStop: (name: string) => invoke<null>("cluster_stop", { name }),
   clusterStart: (name: string) => invoke<null>("cluster_start", { name }),
   clusterDown: (name: string) => invoke<null>("cluster_down", { name }),

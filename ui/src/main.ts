@@ -3,7 +3,8 @@ import "./style.css";
 import { h } from "./dom";
 import { credentialsPage } from "./pages/credentials";
 import { taskPage } from "./pages/task";
-import { jobsPage, launchPage, reportPage } from "./pages/others";
+import { launchPage, reportPage } from "./pages/others";
+import { jobsPage } from "./pages/jobs";
 import { clustersPage } from "./pages/clusters";
 import { comparePage } from "./pages/compare";
 

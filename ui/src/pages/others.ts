@@ -2,9 +2,6 @@
 // needs, and shows no invented data.
 import { unavailable } from "../dom";
 
-export const jobsPage = () =>
-  unavailable("Jobs & logs", "Each cluster's job queue and a live log stream.", "This build has no job queue client behind the desktop app yet.");
-
 export const launchPage = () =>
   unavailable(
     "Launch",
