@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "cluster_autostop",
     "cluster_queue",
     "job_logs",
+    "cost_report",
 ];
 
 /// `tauri::generate_context!` needs `frontendDist` to exist. When the UI has not been built (a

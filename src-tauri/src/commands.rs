@@ -7,7 +7,7 @@
 
 use sky_core::CloudId;
 use sky_core::api::Sky;
-use sky_core::api::views::StatusView;
+use sky_core::api::views::{CostReportView, StatusView};
 use sky_core::credentials::{self, CloudCredentials};
 use sky_core::events::NullSink;
 use sky_core::state::Autostop;
@@ -199,4 +199,11 @@ pub async fn job_logs(
 ) -> UiResult<()> {
     let sky = state.sky()?;
     blocking(move || tauri::async_runtime::block_on(logs::follow(&sky, &name, job, &channel))).await
+}
+
+/// What every launch so far has cost, gone clusters included.
+#[tauri::command]
+pub async fn cost_report(state: State<'_, AppState>) -> UiResult<CostReportView> {
+    let sky = state.sky()?;
+    blocking(move || Ok(sky.cost_report()?)).await
 }

@@ -44,6 +44,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::cluster_autostop,
             commands::cluster_queue,
             commands::job_logs,
+            commands::cost_report,
         ])
 }
 

@@ -222,7 +222,7 @@ async function main() {
     check("any candidate can be picked", (await s.text("#compare-picked")).startsWith("Picked:"));
     await s.screenshot("06-compare");
 
-    for (const [n, route] of [["07", "launch"], ["10", "report"]]) {
+    for (const [n, route] of [["07", "launch"]]) {
       await s.page(route);
       await s.screenshot(`${n}-${route}`);
     }
@@ -275,6 +275,11 @@ async function main() {
     const names = (Array.isArray(after) ? after : (after.clusters ?? [])).map((c) => c.name);
     check("down from the window removes the cluster for the CLI too", !names.includes(CLUSTER), JSON.stringify(after));
     await s.screenshot("08d-clusters-empty");
+
+    // Cost report: the downed cluster is still listed, as terminated.
+    await s.page("report");
+    check("the cost report lists the downed cluster", (await s.text("#report-table tr[data-cluster='e2e-c1']")).includes("terminated"));
+    await s.screenshot("10-report");
 
     await sleep(1000);
     const mem = processTree("sky-desktop");

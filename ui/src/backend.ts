@@ -113,6 +113,21 @@ export type LogMessage =
   | { kind: "lines"; lines: string[] }
   | { kind: "end"; job: number; status: string; exit_code: number | null };
 
+export interface CostLineView {
+  name: string;
+  alive: boolean;
+  cloud: CloudId;
+  region: string;
+  instance_type: string;
+  num_nodes: number;
+  use_spot: boolean;
+  hourly_price: number;
+  launched_at: number;
+  terminated_at: number | null;
+  running_seconds: number;
+  cost: number;
+}
+
 export const backend = {
   plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
@@ -127,6 +142,7 @@ export const backend = {
   clusterQueue: (name: string) => invoke<JobView[]>("cluster_queue", { name }),
   jobLogs: (name: string, job: number | null, channel: Channel<LogMessage>) =>
     invoke<null>("job_logs", { name, job, channel }),
+  costReport: () => invoke<{ clusters: CostLineView[]; total_cost: number }>("cost_report"),
   clusterStop: (name: string) => invoke<null>("cluster_stop", { name }),
   clusterStart: (name: string) => invoke<null>("cluster_start", { name }),
   clusterDown: (name: string) => invoke<null>("cluster_down", { name }),

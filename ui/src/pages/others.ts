@@ -8,6 +8,3 @@ export const launchPage = () =>
     "Optimizing → provisioning (each failover attempt and why) → setup → running, cancellable.",
     "This build cannot launch from the desktop app yet.",
   );
-
-export const reportPage = () =>
-  unavailable("Cost report", "Spend per cluster and over time.", "This build records no cluster history for the desktop app yet.");
