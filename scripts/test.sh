@@ -29,6 +29,9 @@ step "lint"
 cargo clippy --workspace --all-targets --locked "${FEATURES[@]}" -- -D warnings
 
 step "unit and integration tests"
+# The end-to-end tests run the real `sky` and `sky-agent` binaries, which a test build alone does
+# not produce for packages without integration tests of their own.
+cargo build --workspace --bins --locked "${FEATURES[@]}"
 cargo nextest run --workspace --locked "${FEATURES[@]}" --no-fail-fast
 cargo test --workspace --doc --locked "${FEATURES[@]}"
 
