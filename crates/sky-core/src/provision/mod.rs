@@ -121,7 +121,14 @@ pub struct CheckResult {
 pub trait Provider: Send + Sync {
     fn cloud(&self) -> CloudId;
     fn capabilities(&self) -> Capabilities;
+    /// Whether the provider is configured (credentials present and well-formed); must not touch
+    /// the network, since ranking calls it on every plan.
     fn check(&self) -> CheckResult;
+    /// Asks the cloud itself whether the credentials work (one cheap authenticated call), for
+    /// `sky check`. Providers without a remote API keep the default, which is [`Provider::check`].
+    async fn verify(&self) -> CheckResult {
+        self.check()
+    }
     /// A candidate this provider offers on its own, outside the price catalog (the local machine
     /// when the task fits it): `Some(Err(why))` when it does not fit. Most providers return `None`
     /// and are ranked from the catalog by the optimizer.
