@@ -49,7 +49,7 @@ impl AppState {
             allowed_clouds: config.enabled_clouds(),
             ..Default::default()
         };
-        let registry = sky_clouds::registry(&self.sky_home);
+        let registry = sky_clouds::registry(&paths, &config);
         let clock = std::sync::Arc::new(sky_core::clock::SystemClock);
         let sky = sky_core::api::Sky::open(paths, registry, clock, options)?;
         Ok(self.sky.get_or_init(|| std::sync::Arc::new(sky)).clone())

@@ -22,7 +22,7 @@ pub fn open_sky(json: bool) -> Result<Sky, CodedError> {
         message: e.to_string(),
         json,
     })?;
-    let registry = sky_clouds::registry(&paths.sky_home());
+    let registry = sky_clouds::registry(&paths, &config);
     let options = SkyOptions {
         // The agent runs this same binary when autostop fires.
         sky_program: std::env::current_exe().ok(),

@@ -7,12 +7,14 @@
 
 pub mod local;
 
-use std::path::Path;
 use std::sync::Arc;
 
+use sky_core::config::{Paths, SkyConfig};
 use sky_core::provision::Registry;
 
-/// Every provider this build has, for a front end's composition root.
-pub fn registry(sky_home: &Path) -> Registry {
-    Registry::new().with(Arc::new(local::LocalCloud::new(sky_home)))
+/// Every provider this build has, for a front end's composition root. Cloud providers read their
+/// endpoint overrides from `config` and their credentials lazily, on first use, so building the
+/// registry costs nothing for commands that never reach a cloud.
+pub fn registry(paths: &Paths, _config: &SkyConfig) -> Registry {
+    Registry::new().with(Arc::new(local::LocalCloud::new(&paths.sky_home())))
 }

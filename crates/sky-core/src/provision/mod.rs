@@ -144,6 +144,12 @@ pub trait Provider: Send + Sync {
         &self,
         cluster_name: &str,
     ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError>;
+    /// Every cluster this provider finds tagged as Sky's in the account (any region), with its
+    /// nodes, so `sky status --refresh` can report clusters the database does not know (orphans
+    /// of a crashed launch). Providers that cannot list keep the default: none.
+    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+        Ok(Vec::new())
+    }
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError>;
     async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError>;
     /// Connects to the head node's agent (starting it if it is not running), over whatever
