@@ -74,6 +74,8 @@ pub enum SkyError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("launch of cluster '{cluster}' cancelled{}", if *torn_down { "; the nodes it created were terminated" } else { "" })]
+    Cancelled { cluster: String, torn_down: bool },
 }
 
 impl SkyError {
@@ -95,6 +97,7 @@ impl SkyError {
                 _ => ErrorCode::ResourcesUnavailable,
             },
             SkyError::Agent { source, .. } => source.code(),
+            SkyError::Cancelled { .. } => ErrorCode::Cancelled,
             SkyError::State(StateError::NotFound(_)) => ErrorCode::ClusterNotFound,
             SkyError::Provider { .. } | SkyError::State(_) => ErrorCode::Internal,
         }

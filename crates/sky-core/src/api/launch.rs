@@ -20,6 +20,7 @@ use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions
 use crate::provision::{ClusterInfo, Launchable, ProvisionErrorKind, ProvisionRequest};
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
 use crate::task::{Task, Workdir};
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LaunchOptions {
@@ -137,6 +138,21 @@ impl Sky {
         opts: &LaunchOptions,
         sink: &dyn EventSink,
     ) -> Result<RunOutcome, SkyError> {
+        self.launch_cancellable(task, opts, sink, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Sky::launch`] that stops at the next safe point once `cancel` fires, never inside a
+    /// provider call: before anything exists, after provisioning, after setup (a cluster this
+    /// launch created is then torn down, a reused one left as it is), or right after submission
+    /// (the job is cancelled and the cluster stays UP with a consistent record).
+    pub async fn launch_cancellable(
+        &self,
+        task: &Task,
+        opts: &LaunchOptions,
+        sink: &dyn EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, SkyError> {
         let name = match &opts.cluster_name {
             Some(n) => n.clone(),
             None => self.generate_name(),
@@ -144,7 +160,16 @@ impl Sky {
         validate_cluster_name(&name)?;
         check_secrets(task)?;
         let lock = self.lock(&name, sink).await?;
+        if cancel.is_cancelled() {
+            return Err(SkyError::Cancelled {
+                cluster: name,
+                torn_down: false,
+            });
+        }
         let existing = self.db()?.get(&name)?;
+        let creates = existing
+            .as_ref()
+            .is_none_or(|r| r.status == ClusterStatus::Init);
         let rec = match existing {
             Some(rec) => {
                 self.check_fits(task, &rec)?;
@@ -186,6 +211,10 @@ impl Sky {
                 self.provision_new(task, &name, opts, sink).await?
             }
         };
+        if cancel.is_cancelled() {
+            drop(lock);
+            return self.cancelled(&name, creates, sink).await;
+        }
         let client = self.agent_of(&rec).await?;
         let agent_err = |source| SkyError::Agent {
             cluster: name.clone(),
@@ -196,6 +225,11 @@ impl Sky {
             let _ = client.close().await;
             drop(lock);
             return self.finish(&name, failed, opts, sink).await;
+        }
+        if cancel.is_cancelled() {
+            let _ = client.close().await;
+            drop(lock);
+            return self.cancelled(&name, creates, sink).await;
         }
         if opts.down && opts.detach_run {
             client
@@ -231,6 +265,10 @@ impl Sky {
             )?;
         }
         let job = self.submit(task, &rec, &client, "sky launch", sink).await?;
+        if let (true, Some(job)) = (cancel.is_cancelled(), job) {
+            // Following then reports the job CANCELLED, as a later cancel from outside would.
+            client.cancel(Some(&[job])).await.map_err(agent_err)?;
+        }
         // Following logs must not keep other commands (queue, cancel, stop) off the cluster.
         drop(lock);
         let outcome = self
@@ -472,6 +510,22 @@ impl Sky {
             status: Some(ClusterStatus::Up),
         });
         self.require(name)
+    }
+
+    /// Ends a cancelled launch: a cluster it created is torn down so no node outlives the cancel.
+    async fn cancelled<T>(
+        &self,
+        name: &str,
+        created: bool,
+        sink: &dyn EventSink,
+    ) -> Result<T, SkyError> {
+        if created {
+            self.down(name, false, sink).await?;
+        }
+        Err(SkyError::Cancelled {
+            cluster: name.into(),
+            torn_down: created,
+        })
     }
 
     fn autostop_hook(&self, name: &str) -> Option<AutostopHook> {

@@ -170,3 +170,28 @@ fn errors_carry_their_codes() {
         cluster: "held".into()
     }));
 }
+
+#[test]
+fn a_launch_cancelled_before_it_starts_creates_nothing() {
+    let w = world();
+    let vocab = crate::task::StaticVocabulary::default();
+    let task = crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
+        .expect("task")
+        .remove(0);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel();
+    let opts = LaunchOptions {
+        cluster_name: Some("never".into()),
+        ..LaunchOptions::default()
+    };
+    let err = rt()
+        .block_on(
+            w.sky
+                .launch_cancellable(&task, &opts, &RecordingSink::default(), &cancel),
+        )
+        .expect_err("cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+    assert_eq!(err.to_string(), "launch of cluster 'never' cancelled");
+    assert!(w.sky.db().expect("db").get("never").expect("get").is_none());
+    assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
+}
