@@ -10,12 +10,15 @@
 //!   accelerators, zones and spot prices; new ones get region-level on-demand offers.
 //! - Azure Retail Prices API: on-demand and spot prices per size and region, but no vCPUs or
 //!   memory, so only sizes whose shape the snapshot knows can be refreshed.
-//! - GCP Cloud Billing Catalog API: needs an API key (`SKY_GCP_API_KEY`); see [`http`].
+//! - GCP Cloud Billing Catalog API: needs an API key (`SKY_GCP_API_KEY`); per-vCPU and per-GiB
+//!   prices per machine family and region, and per-GPU prices. Only machine types and GPUs the
+//!   snapshot knows are re-priced; the rest keep their snapshot prices and are counted.
 //!
 //! What this module does not do: write files (see `load::write_override`) or guess shapes.
 
 pub mod aws;
 pub mod azure;
+pub mod gcp;
 #[cfg(feature = "fetch")]
 pub mod http;
 

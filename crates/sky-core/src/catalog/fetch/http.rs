@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{FetchError, aws, azure};
+use super::{FetchError, aws, azure, gcp};
 use crate::catalog::{Catalog, write_override};
 use crate::cloud::CloudId;
 
@@ -32,10 +32,13 @@ pub fn update_cloud(
             message: e.to_string(),
         })?;
     let get = |url: &str| -> Result<Vec<u8>, FetchError> {
-        tracing::info!(%url, "downloading");
+        // The GCP URL carries the API key: only the redacted form is logged or reported, and
+        // reqwest's own message is stripped of the URL.
+        let shown = gcp::redact_key(url);
+        tracing::info!(url = %shown, "downloading");
         let http = |e: reqwest::Error| FetchError::Http {
-            url: url.to_owned(),
-            message: e.to_string(),
+            url: shown.clone(),
+            message: e.without_url().to_string(),
         };
         let response = client.get(url).send().map_err(http)?;
         let response = response.error_for_status().map_err(http)?;
@@ -78,16 +81,34 @@ pub fn update_cloud(
                      Billing API enabled) and set {GCP_API_KEY_ENV}"
                 )));
             }
-            return Err(FetchError::NotBuilt(
-                "refreshing GCP prices from the Cloud Billing Catalog API is not implemented \
-                 yet; the embedded snapshot stays in use"
-                    .into(),
-            ));
+            let api_key = std::env::var(GCP_API_KEY_ENV).map_err(|_| {
+                FetchError::CredentialsMissing(format!("{GCP_API_KEY_ENV} is not valid UTF-8"))
+            })?;
+            let mut prices = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = gcp::parse_page(&get(&gcp::skus_url(&api_key, token.as_deref()))?)?;
+                prices.extend(page.prices);
+                match page.next_page_token {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
+            }
+            let (catalog, report) = gcp::merge(snapshot, &prices, today);
+            if report.skipped > 0 {
+                tracing::warn!(
+                    skipped = report.skipped,
+                    repriced = report.repriced,
+                    "GCP offers without a core/RAM or GPU SKU kept their snapshot prices"
+                );
+            }
+            catalog
         }
         CloudId::Local => {
-            return Err(FetchError::NotBuilt(
-                "the local cloud has no price catalog".into(),
-            ));
+            return Err(FetchError::NotBuilt(format!(
+                "the {} cloud has no price catalog",
+                cloud.as_str()
+            )));
         }
     };
     Ok(write_override(sky_home, &refreshed)?)

@@ -191,3 +191,152 @@ fn malformed_bodies_name_what_was_being_read() {
         crate::ErrorCode::CredentialsMissing
     );
 }
+
+const GCP_PAGE1: &[u8] = include_bytes!("../../../tests/fixtures/catalog/gcp_skus_page1.json");
+const GCP_PAGE2: &[u8] = include_bytes!("../../../tests/fixtures/catalog/gcp_skus_page2.json");
+
+fn gcp_snapshot() -> CloudCatalog {
+    // asia-east1 has no SKU in the samples, e2-micro is shared-core and T4 has no SKU: all three
+    // must keep their snapshot prices.
+    let csv = "\
+InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone
+n2-standard-2,,,2,8,,0.09,0.02,us-central1,us-central1-a
+n2-standard-2,,,2,8,,0.09,0.02,us-central1,us-central1-b
+n2-standard-2,,,2,8,,0.11,,asia-east1,asia-east1-a
+n1-standard-8,,,8,30,,0.38,0.08,us-central1,us-central1-a
+e2-micro,,,0.25,1,,0.0084,0.0025,us-central1,us-central1-a
+,V100,1,,,,2.4,0.7,us-central1,us-central1-a
+,V100,2,,,,4.8,1.4,us-central1,us-central1-a
+,T4,1,,,,0.35,0.11,us-central1,us-central1-a
+";
+    v8csv::parse_cloud(CloudId::Gcp, source(), csv.as_bytes(), None, vec![]).expect("valid")
+}
+
+fn gcp_prices() -> Vec<gcp::SkuPrice> {
+    let mut prices = gcp::parse_page(GCP_PAGE1).expect("page 1").prices;
+    prices.extend(gcp::parse_page(GCP_PAGE2).expect("page 2").prices);
+    prices
+}
+
+#[test]
+fn gcp_pages_keep_predefined_core_ram_and_gpu_skus_and_follow_tokens() {
+    let page1 = gcp::parse_page(GCP_PAGE1).expect("page 1");
+    assert_eq!(
+        page1.next_page_token.as_deref(),
+        Some("CiAKGjBpNDd2Nmp2Zml2cXRwYjBpOXA")
+    );
+    let sku = |kind, spot, price| gcp::SkuPrice {
+        kind,
+        regions: vec!["us-central1".to_owned()],
+        spot,
+        price,
+    };
+    // Custom, commitment and network SKUs are dropped.
+    assert_eq!(
+        page1.prices,
+        [
+            sku(gcp::SkuKind::Core("n2".into()), false, 0.031611),
+            sku(gcp::SkuKind::Ram("n2".into()), false, 0.004237),
+            sku(gcp::SkuKind::Core("n2".into()), true, 0.00765),
+            sku(gcp::SkuKind::Ram("n2".into()), true, 0.001025),
+        ]
+    );
+    let page2 = gcp::parse_page(GCP_PAGE2).expect("page 2");
+    assert_eq!(page2.next_page_token, None);
+    assert_eq!(
+        page2.prices,
+        [
+            sku(gcp::SkuKind::Core("n1".into()), false, 0.031611),
+            sku(gcp::SkuKind::Ram("n1".into()), false, 0.004237),
+            sku(gcp::SkuKind::Gpu("V100".into()), false, 2.48),
+            sku(gcp::SkuKind::Gpu("V100".into()), true, 0.74),
+        ]
+    );
+}
+
+#[test]
+fn gcp_merge_prices_machines_from_core_and_ram_and_counts_what_it_skips() {
+    let (merged, report) = gcp::merge(&gcp_snapshot(), &gcp_prices(), "2026-11-29");
+    assert_eq!(
+        report,
+        gcp::MergeReport {
+            repriced: 5,
+            skipped: 3
+        }
+    );
+    assert_eq!(merged.source.data_date, "2026-11-29");
+    assert!(
+        merged
+            .source
+            .partial_coverage
+            .as_deref()
+            .is_some_and(|p| p.starts_with("3 of 8 offers")),
+        "{:?}",
+        merged.source.partial_coverage
+    );
+    let offers = |name: &str| -> Vec<_> {
+        let idx = merged.instance_type_index(name).expect("known type");
+        merged
+            .offers_of(idx)
+            .map(|o| (o.zone.map(|z| merged.zone_name(z)), o.price, o.spot_price))
+            .collect()
+    };
+    // 2 x 0.031611 + 8 x 0.004237 on demand; 2 x 0.00765 + 8 x 0.001025 spot.
+    assert_eq!(
+        offers("n2-standard-2"),
+        [
+            (Some("us-central1-a"), Some(0.097118), Some(0.0235)),
+            (Some("us-central1-b"), Some(0.097118), Some(0.0235)),
+            (Some("asia-east1-a"), Some(0.11), None),
+        ]
+    );
+    // No N1 spot SKU in the samples: the snapshot's spot price stays.
+    assert_eq!(
+        offers("n1-standard-8"),
+        [(Some("us-central1-a"), Some(0.379998), Some(0.08))]
+    );
+    assert_eq!(
+        offers("e2-micro"),
+        [(Some("us-central1-a"), Some(0.0084), Some(0.0025))]
+    );
+    let gpus: Vec<_> = merged
+        .attachable_accelerators
+        .iter()
+        .map(|a| {
+            (
+                a.accelerator.name.as_str(),
+                a.accelerator.count,
+                a.price,
+                a.spot_price,
+            )
+        })
+        .collect();
+    assert_eq!(
+        gpus,
+        [
+            ("V100", 1.0, Some(2.48), Some(0.74)),
+            ("V100", 2.0, Some(4.96), Some(1.48)),
+            ("T4", 1.0, Some(0.35), Some(0.11)),
+        ]
+    );
+    let decoded = crate::catalog::format::decode(&crate::catalog::format::encode(&merged))
+        .expect("round trip");
+    assert_eq!(decoded.offers, merged.offers);
+}
+
+#[test]
+fn gcp_bad_bodies_are_named_and_the_api_key_is_redacted() {
+    let err = gcp::parse_page(b"{\"skus\": 3}").expect_err("bad");
+    assert!(
+        err.to_string().starts_with("GCP Cloud Billing SKUs page"),
+        "{err}"
+    );
+    let url = gcp::skus_url("secret-key", Some("tok"));
+    assert_eq!(
+        url,
+        "https://cloudbilling.googleapis.com/v1/services/6F81-5844-456A/skus?key=secret-key&pageToken=tok"
+    );
+    let shown = gcp::redact_key(&url);
+    assert!(!shown.contains("secret-key"), "{shown}");
+    assert!(shown.ends_with("key=REDACTED&pageToken=tok"), "{shown}");
+}
