@@ -8,6 +8,7 @@
 
 mod fit;
 mod launch;
+mod placement;
 mod refresh;
 mod sync;
 pub mod views;

@@ -91,46 +91,6 @@ impl Sky {
         })
     }
 
-    /// Every placement that can run `task` now, best first: offers from providers outside the
-    /// catalog (this machine), ranked by price.
-    pub fn candidates(&self, task: &Task) -> Result<Vec<Launchable>, SkyError> {
-        let mut out: Vec<Launchable> = Vec::new();
-        let mut misfits = Vec::new();
-        for provider in self.registry.providers() {
-            let cloud = provider.cloud();
-            if !self.options.allowed_clouds.contains(&cloud) || !provider.check().enabled {
-                continue;
-            }
-            for option in &task.resources.options {
-                match provider.offer(option, task.num_nodes) {
-                    Some(Ok(l)) if !out.contains(&l) => out.push(l),
-                    Some(Ok(_)) | None => {}
-                    Some(Err(why)) => misfits.push(format!("{cloud}: {why}")),
-                }
-            }
-        }
-        if task.resources.kind == crate::resources::ChoiceKind::AnyOf {
-            out.sort_by(|a, b| a.hourly_price.total_cmp(&b.hourly_price));
-        }
-        if out.is_empty() {
-            let disabled: Vec<String> = self
-                .check()
-                .into_iter()
-                .filter(|c| !c.enabled)
-                .map(|c| c.cloud.to_string())
-                .collect();
-            misfits.push(format!(
-                "{}: not enabled (see `sky check`)",
-                disabled.join(", ")
-            ));
-            return Err(SkyError::NoFeasibleResources(format!(
-                "no enabled cloud can run this task: {}",
-                misfits.join("; ")
-            )));
-        }
-        Ok(out)
-    }
-
     /// Launches `task` (see the module docs for the steps) and, unless detached, follows the job.
     pub async fn launch(
         &self,
