@@ -1,0 +1,317 @@
+//! Credentials, settings and the Compute Engine clients.
+//!
+//! Credentials are looked up once, on first use: the OS keychain (what `sky` stored or imported),
+//! else the service-account key file named by `GOOGLE_APPLICATION_CREDENTIALS` (its `project_id`
+//! names the project). The key goes straight into `google-cloud-auth`, which signs its own JWTs;
+//! nothing here logs or formats it. This module does not decide what to call; it only hands out
+//! configured clients.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use google_cloud_compute_v1::client::{Firewalls, Instances};
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use sky_core::cloud::CloudId;
+use sky_core::config::SkyConfig;
+use sky_core::credentials::{CloudCredentials, CredentialStore, GcpCredentials, gcp_from_json};
+use sky_core::provision::{ProvisionError, ProvisionErrorKind};
+use tokio::sync::OnceCell;
+
+/// Where the provider gets its credentials.
+#[derive(Debug, Clone)]
+pub enum CredentialSource {
+    /// Keychain first, then `GOOGLE_APPLICATION_CREDENTIALS` (what the front ends use).
+    Platform,
+    /// Exactly these (tests, or a caller that already holds them).
+    Fixed(GcpCredentials),
+}
+
+/// Credentials as found, or why there are none (exactly what is missing, never a value).
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found {
+        creds: GcpCredentials,
+        from: &'static str,
+    },
+    Missing(String),
+}
+
+/// Finds credentials per `source`; does not touch the network.
+pub fn lookup(source: &CredentialSource) -> Lookup {
+    match source {
+        CredentialSource::Fixed(c) => Lookup::Found {
+            creds: c.clone(),
+            from: "given",
+        },
+        CredentialSource::Platform => {
+            let keychain = match CredentialStore::open_platform() {
+                Ok(store) => match store.load(CloudId::Gcp) {
+                    Ok(Some(CloudCredentials::Gcp(c))) => {
+                        return Lookup::Found {
+                            creds: c,
+                            from: "keychain",
+                        };
+                    }
+                    Ok(_) => "no GCP entry in the keychain".to_owned(),
+                    Err(e) => format!("keychain unreadable ({e})"),
+                },
+                Err(e) => format!("no keychain ({e})"),
+            };
+            from_key_file(
+                std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
+                &keychain,
+            )
+        }
+    }
+}
+
+/// Credentials from a service-account key file; `keychain` says why the keychain had none.
+pub fn from_key_file(path: Option<PathBuf>, keychain: &str) -> Lookup {
+    let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
+        return Lookup::Missing(format!(
+            "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS is not set; \
+             run `sky credentials import gcp` or point it at a service-account key file"
+        ));
+    };
+    let json = match std::fs::read_to_string(&path) {
+        Ok(json) => json,
+        Err(e) => {
+            return Lookup::Missing(format!(
+                "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS={} cannot be read ({})",
+                path.display(),
+                e.kind()
+            ));
+        }
+    };
+    match gcp_from_json(&json, None) {
+        Ok(CloudCredentials::Gcp(creds)) => Lookup::Found {
+            creds,
+            from: "GOOGLE_APPLICATION_CREDENTIALS",
+        },
+        Ok(_) => Lookup::Missing("key file holds no GCP credentials".to_owned()),
+        Err(e) => Lookup::Missing(format!(
+            "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS={}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// The `gcp:` section of `config.yaml` that this provider reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Compute Engine API root (a local fake in tests); `None` is Google's.
+    pub endpoint: Option<String>,
+    /// First wait between polls of an operation or of booting instances; later waits grow.
+    pub poll_interval: Duration,
+    /// Longest `wait_instances` waits for every node to run.
+    pub boot_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            endpoint: None,
+            poll_interval: Duration::from_secs(1),
+            boot_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `gcp.endpoint_url`, `gcp.poll_interval_ms` and `gcp.boot_timeout_secs`; a value of the
+    /// wrong type is an error naming the key.
+    pub fn from_config(config: &SkyConfig) -> Result<Settings, String> {
+        let mut s = Settings::default();
+        let Some(section) = config.other.get("gcp") else {
+            return Ok(s);
+        };
+        let Some(map) = section.as_object() else {
+            return Err(format!("gcp: expected a mapping, got {section}"));
+        };
+        if let Some(v) = map.get("endpoint_url") {
+            let url = v
+                .as_str()
+                .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+                .ok_or_else(|| format!("gcp.endpoint_url: expected an http(s) URL, got {v}"))?;
+            s.endpoint = Some(url.trim_end_matches('/').to_owned());
+        }
+        if let Some(v) = map.get("poll_interval_ms") {
+            let ms = v
+                .as_u64()
+                .filter(|ms| (1..=60_000).contains(ms))
+                .ok_or_else(|| {
+                    format!("gcp.poll_interval_ms: expected 1 to 60000 milliseconds, got {v}")
+                })?;
+            s.poll_interval = Duration::from_millis(ms);
+        }
+        if let Some(v) = map.get("boot_timeout_secs") {
+            let secs = v.as_u64().filter(|s| *s >= 1).ok_or_else(|| {
+                format!("gcp.boot_timeout_secs: expected a positive number of seconds, got {v}")
+            })?;
+            s.boot_timeout = Duration::from_secs(secs);
+        }
+        Ok(s)
+    }
+}
+
+/// The Compute Engine clients of one project, built on first use.
+pub struct Clients {
+    source: CredentialSource,
+    settings: Settings,
+    lookup: OnceLock<Lookup>,
+    built: OnceCell<Built>,
+}
+
+/// What one successful credential lookup yields.
+#[derive(Clone)]
+pub struct Built {
+    pub project: String,
+    pub instances: Instances,
+    pub firewalls: Firewalls,
+}
+
+impl Clients {
+    pub fn new(source: CredentialSource, settings: Settings) -> Self {
+        Clients {
+            source,
+            settings,
+            lookup: OnceLock::new(),
+            built: OnceCell::new(),
+        }
+    }
+
+    pub fn lookup(&self) -> &Lookup {
+        self.lookup.get_or_init(|| lookup(&self.source))
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The clients, or an auth error saying what is missing.
+    pub async fn get(&self) -> Result<&Built, ProvisionError> {
+        self.built.get_or_try_init(|| self.build()).await
+    }
+
+    async fn build(&self) -> Result<Built, ProvisionError> {
+        let creds = match self.lookup() {
+            Lookup::Found { creds, .. } => creds.clone(),
+            Lookup::Missing(why) => {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Auth,
+                    format!("GCP credentials: {why}"),
+                ));
+            }
+        };
+        let key: serde_json::Value = serde_json::from_str(creds.service_account_json.expose())
+            .map_err(|e| {
+                ProvisionError::new(
+                    ProvisionErrorKind::Auth,
+                    format!(
+                        "GCP service-account key is not JSON (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ),
+                )
+            })?;
+        let build_creds = || {
+            google_cloud_auth::credentials::service_account::Builder::new(key.clone())
+                .build()
+                .map_err(|e| {
+                    // The builder's message describes the key's shape, never its contents.
+                    ProvisionError::new(
+                        ProvisionErrorKind::Auth,
+                        format!("GCP service-account key rejected: {e}"),
+                    )
+                })
+        };
+        let interval = self.settings.poll_interval;
+        let poll = || {
+            ExponentialBackoffBuilder::new()
+                .with_initial_delay(interval)
+                .with_maximum_delay(interval * 5)
+                .with_scaling(1.5)
+                .build()
+                .map_err(|e| ProvisionError::fatal(format!("GCP polling policy: {e}")))
+        };
+        let mut ib = Instances::builder()
+            .with_credentials(build_creds()?)
+            .with_polling_backoff_policy(poll()?);
+        let mut fb = Firewalls::builder()
+            .with_credentials(build_creds()?)
+            .with_polling_backoff_policy(poll()?);
+        if let Some(endpoint) = &self.settings.endpoint {
+            ib = ib.with_endpoint(endpoint.clone());
+            fb = fb.with_endpoint(endpoint.clone());
+        }
+        let instances = ib.build().await.map_err(client_error)?;
+        let firewalls = fb.build().await.map_err(client_error)?;
+        Ok(Built {
+            project: creds.project_id.clone(),
+            instances,
+            firewalls,
+        })
+    }
+}
+
+fn client_error(e: google_cloud_gax::client_builder::Error) -> ProvisionError {
+    ProvisionError::new(
+        ProvisionErrorKind::Auth,
+        format!("cannot build the Compute Engine client: {e}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(yaml: &str) -> SkyConfig {
+        SkyConfig::parse(yaml, "test").expect("config parses")
+    }
+
+    #[test]
+    fn settings_read_the_gcp_section() {
+        let s = Settings::from_config(&config(
+            "gcp:\n  endpoint_url: http://127.0.0.1:9/\n  poll_interval_ms: 5\n",
+        ))
+        .expect("valid");
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(s.poll_interval, Duration::from_millis(5));
+        assert_eq!(
+            Settings::from_config(&config("{}")).expect("empty"),
+            Settings::default()
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_the_key_and_value() {
+        let e = Settings::from_config(&config("gcp:\n  endpoint_url: ftp://x\n"))
+            .expect_err("ftp is not http");
+        assert!(
+            e.contains("gcp.endpoint_url") && e.contains("ftp://x"),
+            "{e}"
+        );
+        let e = Settings::from_config(&config("gcp:\n  poll_interval_ms: 0\n"))
+            .expect_err("zero interval");
+        assert!(e.contains("gcp.poll_interval_ms"), "{e}");
+    }
+
+    #[test]
+    fn missing_key_file_says_what_to_do() {
+        match from_key_file(None, "no GCP entry in the keychain") {
+            Lookup::Missing(why) => {
+                assert!(why.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{why}");
+                assert!(why.contains("sky credentials import gcp"), "{why}");
+            }
+            Lookup::Found { .. } => panic!("nothing to find"),
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("key.json");
+        std::fs::write(&path, "{not json").expect("write");
+        match from_key_file(Some(path), "k") {
+            Lookup::Missing(why) => assert!(why.contains("gcp.service_account_json"), "{why}"),
+            Lookup::Found { .. } => panic!("not a key"),
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Sky's GCP provider: Compute Engine instances through `google-cloud-compute-v1` (REST + JSON).
+//!
+//! A cluster is a set of instances labelled with the cluster's GCP-safe id and each node's rank,
+//! in one zone, behind one firewall rule (SSH plus task ports). Nothing is remembered between
+//! calls: every operation finds the cluster's instances by label across all zones, so a crashed
+//! launch is still found by `query`, `terminate` and `list_clusters`. Inserts go out one per node,
+//! concurrently, each with a request id fixed per cluster, rank and attempt. Errors are mapped to
+//! [`ProvisionErrorKind`] in [`errors`]; every finished operation is checked for `error`, since
+//! the SDK's poller reports failed operations as `Ok`.
+//!
+//! What it does not do: choose zones (failover does), price anything (the catalog does), or run
+//! jobs on the nodes (that needs the SSH runtime, see [`GcpProvider::connect_agent`]).
+
+pub mod client;
+pub mod errors;
+pub mod ops;
+pub mod spec;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sky_core::catalog::Catalog;
+use sky_core::cloud::CloudId;
+use sky_core::config::{Paths, SkyConfig};
+use sky_core::jobs::client::AgentClient;
+use sky_core::provision::{
+    Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
+    ProvisionErrorKind, ProvisionRequest,
+};
+use tokio::task::JoinSet;
+
+use crate::client::{Clients, CredentialSource, Lookup, Settings};
+use crate::ops::{Action, Node};
+use crate::spec::NodeSpec;
+
+/// The GCP provider for a front end's registry: endpoint and polling from `config`'s `gcp:`
+/// section, credentials from the keychain or `GOOGLE_APPLICATION_CREDENTIALS` on first use.
+pub fn provider(paths: &Paths, config: &SkyConfig) -> Arc<dyn Provider> {
+    let (settings, config_error) = match Settings::from_config(config) {
+        Ok(s) => (s, None),
+        Err(e) => (Settings::default(), Some(e)),
+    };
+    let mut p = GcpProvider::new(paths.sky_home(), CredentialSource::Platform, settings);
+    p.config_error = config_error;
+    Arc::new(p)
+}
+
+pub struct GcpProvider {
+    sky_home: PathBuf,
+    clients: Clients,
+    config_error: Option<String>,
+    /// Distinguishes this process's launches, so request ids differ between runs but repeat
+    /// within one attempt.
+    nonce: String,
+    attempts: AtomicU64,
+    images: OnceLock<Result<Vec<(String, String)>, String>>,
+}
+
+impl GcpProvider {
+    pub fn new(sky_home: PathBuf, source: CredentialSource, settings: Settings) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        GcpProvider {
+            sky_home,
+            clients: Clients::new(source, settings),
+            config_error: None,
+            nonce: format!("{nanos:x}-{}", std::process::id()),
+            attempts: AtomicU64::new(0),
+            images: OnceLock::new(),
+        }
+    }
+
+    fn settings(&self) -> &Settings {
+        self.clients.settings()
+    }
+
+    /// The image for a node: SkyPilot's default GCP image for CPU or GPU nodes, from the catalog.
+    fn image(&self, gpu: bool) -> Result<String, ProvisionError> {
+        let images = self.images.get_or_init(|| {
+            let catalog = Catalog::load(&self.sky_home).map_err(|e| e.to_string())?;
+            let cloud = catalog
+                .cloud(CloudId::Gcp)
+                .ok_or_else(|| "the catalog has no GCP section".to_owned())?;
+            Ok(cloud
+                .images
+                .iter()
+                .map(|i| (i.tag.clone(), i.image_id.clone()))
+                .collect())
+        });
+        let images = images
+            .as_ref()
+            .map_err(|e| ProvisionError::fatal(format!("GCP images: {e}")))?;
+        let tag = if gpu {
+            spec::GPU_IMAGE_TAG
+        } else {
+            spec::CPU_IMAGE_TAG
+        };
+        images
+            .iter()
+            .find(|(t, _)| t == tag)
+            .map(|(_, id)| id.clone())
+            .ok_or_else(|| {
+                ProvisionError::new(
+                    ProvisionErrorKind::InvalidRequest,
+                    format!("the GCP catalog has no image tagged {tag}"),
+                )
+            })
+    }
+
+    async fn nodes(&self, cluster_name: &str) -> Result<Vec<Node>, ProvisionError> {
+        let built = self.clients.get().await?;
+        let id = spec::cluster_id(cluster_name);
+        ops::list(&built.instances, &built.project, Some(&id)).await
+    }
+
+    /// Runs `action` on every node concurrently; returns the first failure after all finished.
+    async fn act_all(&self, nodes: &[Node], action: Action) -> Result<(), ProvisionError> {
+        let built = self.clients.get().await?;
+        let mut set = JoinSet::new();
+        for n in nodes {
+            set.spawn(ops::act(
+                built.instances.clone(),
+                built.project.clone(),
+                n.zone.clone(),
+                n.name.clone(),
+                action,
+            ));
+        }
+        first_error(set).await
+    }
+}
+
+/// Waits for every task and returns the first error (by completion), so nothing is left running.
+async fn first_error(mut set: JoinSet<Result<(), ProvisionError>>) -> Result<(), ProvisionError> {
+    let mut first: Option<ProvisionError> = None;
+    while let Some(joined) = set.join_next().await {
+        let result =
+            joined.unwrap_or_else(|e| Err(ProvisionError::fatal(format!("GCP task failed: {e}"))));
+        if let Err(e) = result {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// Sky's SSH public key (`$SKY_HOME/ssh/sky-key.pub`), installed on every node.
+// The SSH runtime (sky_core::ssh) will own creating this key; until it lands, a launch needs it
+// to exist already.
+pub fn user_public_key(sky_home: &Path) -> Result<String, ProvisionError> {
+    let path = sky_home.join("ssh").join("sky-key.pub");
+    match std::fs::read_to_string(&path) {
+        Ok(key) if key.trim().starts_with("ssh-") || key.trim().starts_with("ecdsa-") => {
+            Ok(key.trim().to_owned())
+        }
+        Ok(_) => Err(ProvisionError::new(
+            ProvisionErrorKind::Auth,
+            format!("{} is not an OpenSSH public key", path.display()),
+        )),
+        Err(e) => Err(ProvisionError::new(
+            ProvisionErrorKind::Auth,
+            format!(
+                "GCP nodes need Sky's SSH key, and {} cannot be read ({})",
+                path.display(),
+                e.kind()
+            ),
+        )),
+    }
+}
+
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+#[async_trait::async_trait]
+impl Provider for GcpProvider {
+    fn cloud(&self) -> CloudId {
+        CloudId::Gcp
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            stop: true,
+            spot: true,
+            multi_node: true,
+            zones: true,
+        }
+    }
+
+    fn check(&self) -> CheckResult {
+        if let Some(e) = &self.config_error {
+            return CheckResult {
+                enabled: false,
+                reason: format!("config.yaml: {e}"),
+            };
+        }
+        match self.clients.lookup() {
+            Lookup::Found { creds, from } => CheckResult {
+                enabled: true,
+                reason: format!("project {} (credentials from {from})", creds.project_id),
+            },
+            Lookup::Missing(why) => CheckResult {
+                enabled: false,
+                reason: why.clone(),
+            },
+        }
+    }
+
+    async fn verify(&self) -> CheckResult {
+        let offline = self.check();
+        if !offline.enabled {
+            return offline;
+        }
+        let result = match self.clients.get().await {
+            Ok(built) => ops::probe(&built.instances, &built.project).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => CheckResult {
+                enabled: true,
+                reason: format!("{}; Compute Engine answered", offline.reason),
+            },
+            Err(e) => CheckResult {
+                enabled: false,
+                reason: e.message,
+            },
+        }
+    }
+
+    async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError> {
+        let l = &req.launchable;
+        let zone = l.zone.clone().ok_or_else(|| {
+            ProvisionError::new(
+                ProvisionErrorKind::InvalidRequest,
+                format!(
+                    "GCP needs a zone for region {}, the candidate has none",
+                    l.region
+                ),
+            )
+        })?;
+        let built = self.clients.get().await?.clone();
+        let existing = self.nodes(&req.cluster_name).await?;
+        if let Some(elsewhere) = existing.iter().find(|n| n.zone != zone) {
+            return Err(ProvisionError::new(
+                ProvisionErrorKind::InvalidRequest,
+                format!(
+                    "cluster {} already has node {} in zone {}, not {zone}; run `sky down {}` first",
+                    req.cluster_name, elsewhere.name, elsewhere.zone, req.cluster_name
+                ),
+            ));
+        }
+        if req.resume_stopped {
+            let stopped: Vec<Node> = existing
+                .iter()
+                .filter(|n| n.state() == NodeState::Stopped)
+                .cloned()
+                .collect();
+            self.act_all(&stopped, Action::Start).await?;
+        }
+        let missing: Vec<u32> = (0..req.num_nodes)
+            .filter(|r| !existing.iter().any(|n| n.rank == *r))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let ssh_public_key = user_public_key(&self.sky_home)?;
+        let image = self.image(l.accelerators.is_some())?;
+        ops::ensure_firewall(
+            &built.firewalls,
+            &built.project,
+            spec::firewall_body(&req.cluster_name, &[]),
+        )
+        .await?;
+        let attempt = format!(
+            "{}-{}",
+            self.nonce,
+            self.attempts.fetch_add(1, Ordering::Relaxed)
+        );
+        let user = local_user();
+        let mut set = JoinSet::new();
+        for rank in missing.iter().copied() {
+            let node = NodeSpec {
+                cluster_name: req.cluster_name.clone(),
+                rank,
+                user: user.clone(),
+                image: image.clone(),
+                disk_size_gb: spec::DEFAULT_DISK_GB,
+                disk_type: spec::DEFAULT_DISK_TYPE.to_owned(),
+                ssh_public_key: ssh_public_key.clone(),
+            };
+            set.spawn(ops::insert(
+                built.instances.clone(),
+                built.project.clone(),
+                zone.clone(),
+                spec::instance_body(l, &zone, &node),
+                spec::request_id(&req.cluster_name, rank, &attempt, "insert"),
+                self.settings().poll_interval,
+            ));
+        }
+        let Err(error) = first_error(set).await else {
+            return Ok(());
+        };
+        // A partial launch bills for the nodes that did come up: remove what this call created.
+        let created: Vec<Node> = self
+            .nodes(&req.cluster_name)
+            .await?
+            .into_iter()
+            .filter(|n| missing.contains(&n.rank))
+            .collect();
+        if let Err(cleanup) = self.act_all(&created, Action::Delete).await {
+            return Err(ProvisionError::fatal(format!(
+                "{}; then deleting the {} nodes already created failed, they may be left \
+                 behind (run `sky down {}`): {}",
+                error.message,
+                created.len(),
+                req.cluster_name,
+                cleanup.message
+            )));
+        }
+        Err(error)
+    }
+
+    async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
+        let deadline = Instant::now() + self.settings().boot_timeout;
+        let mut gap = self.settings().poll_interval;
+        loop {
+            let nodes = self.nodes(cluster_name).await?;
+            if nodes.is_empty() {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Capacity,
+                    format!(
+                        "GCP cluster {cluster_name} has no instances (preempted or deleted while starting)"
+                    ),
+                ));
+            }
+            if let Some(gone) = nodes
+                .iter()
+                .find(|n| matches!(n.state(), NodeState::Stopped | NodeState::Stopping))
+            {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Capacity,
+                    format!(
+                        "GCP node {} in {} stopped while starting (spot preemption or a stop)",
+                        gone.name, gone.zone
+                    ),
+                ));
+            }
+            let ready = nodes
+                .iter()
+                .all(|n| n.state() == NodeState::Running && n.internal_ip.is_some());
+            if ready {
+                return Ok(ClusterInfo::new(nodes.iter().map(Node::handle).collect()));
+            }
+            if Instant::now() >= deadline {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Transient,
+                    format!(
+                        "GCP cluster {cluster_name}: nodes not running after {}s",
+                        self.settings().boot_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(gap).await;
+            gap = (gap * 3 / 2).min(Duration::from_secs(10));
+        }
+    }
+
+    async fn query(
+        &self,
+        cluster_name: &str,
+    ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError> {
+        Ok(self
+            .nodes(cluster_name)
+            .await?
+            .iter()
+            .map(|n| (n.handle(), n.state()))
+            .collect())
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+        let built = self.clients.get().await?;
+        let nodes = ops::list(&built.instances, &built.project, None).await?;
+        let mut clusters: Vec<(String, Vec<NodeHandle>)> = Vec::new();
+        for n in nodes {
+            match clusters
+                .iter_mut()
+                .find(|(name, _)| *name == n.cluster_name)
+            {
+                Some((_, handles)) => handles.push(n.handle()),
+                None => clusters.push((n.cluster_name.clone(), vec![n.handle()])),
+            }
+        }
+        clusters.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(clusters)
+    }
+
+    async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let nodes: Vec<Node> = self
+            .nodes(cluster_name)
+            .await?
+            .into_iter()
+            .filter(|n| n.state() != NodeState::Stopped)
+            .collect();
+        self.act_all(&nodes, Action::Stop).await
+    }
+
+    async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let nodes = self.nodes(cluster_name).await?;
+        self.act_all(&nodes, Action::Delete).await?;
+        let left = self.nodes(cluster_name).await?;
+        if let Some(n) = left.first() {
+            return Err(ProvisionError::fatal(format!(
+                "GCP still lists {} of cluster {cluster_name} after deleting it",
+                n.name
+            )));
+        }
+        let built = self.clients.get().await?;
+        ops::delete_firewall(
+            &built.firewalls,
+            &built.project,
+            &spec::firewall_name(&spec::cluster_id(cluster_name)),
+        )
+        .await
+    }
+
+    async fn connect_agent(
+        &self,
+        cluster_name: &str,
+        _info: &ClusterInfo,
+    ) -> Result<AgentClient, ProvisionError> {
+        Err(ProvisionError::fatal(format!(
+            "cluster {cluster_name} is up on GCP, but running jobs on GCP nodes needs Sky's SSH \
+             runtime, which this build does not have yet"
+        )))
+    }
+}

@@ -1,0 +1,696 @@
+//! A local fake of the Compute Engine REST API (v1), enough for Sky's provider: zonal instances
+//! (insert with `requestId` deduplication, get, list, aggregated list with label filters, stop,
+//! start, delete), zonal and global operations that finish after a number of polls (GET) or at
+//! once (`wait`), and firewalls. Shapes follow the API reference: camelCase fields, operations
+//! with `status`/`error.errors[].code`/`httpErrorStatusCode`, errors as
+//! `{"error":{"code":..,"message":..,"errors":[{"reason":..}]}}`.
+//!
+//! Faults are injected per zone: an insert can end in an operation error (capacity, quota) or be
+//! refused outright over HTTP (quota 403, auth 403, 500). Every request must carry a bearer token
+//! (any token: the real SDK signs its own JWT offline). It deliberately does not model networks,
+//! disks, images, IAM or regions beyond the zone name.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+/// What an insert in a zone does instead of succeeding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Operation ends with `ZONE_RESOURCE_POOL_EXHAUSTED` (HTTP 503 inside the operation).
+    Capacity,
+    /// Operation ends with `ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS`.
+    CapacityDetails,
+    /// Operation ends with `QUOTA_EXCEEDED` (HTTP 403 inside the operation).
+    Quota,
+    /// The insert call itself answers 403 `quotaExceeded`.
+    QuotaHttp,
+    /// The insert call itself answers 403 `forbidden` (permission missing).
+    Auth,
+    /// The insert call answers 503 `backendError`.
+    Unavailable,
+    /// The insert is carried out but its answer is lost (503); fires once.
+    LostAnswer,
+}
+
+#[derive(Debug, Clone)]
+struct Fault {
+    zone: String,
+    kind: FaultKind,
+    /// Inserts in the zone that still succeed before the fault applies (partial launches).
+    skip: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Effect {
+    None,
+    Create { zone: String, name: String },
+    Stop { zone: String, name: String },
+    Start { zone: String, name: String },
+    Delete { zone: String, name: String },
+}
+
+#[derive(Debug)]
+struct Op {
+    json: Value,
+    polls_left: u32,
+    effect: Effect,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// (zone, name) → instance JSON.
+    instances: BTreeMap<(String, String), Value>,
+    firewalls: BTreeMap<String, Value>,
+    ops: HashMap<String, Op>,
+    request_ids: HashMap<String, String>,
+    faults: Vec<Fault>,
+    inserts_by_zone: HashMap<String, u32>,
+    next_id: u64,
+    /// Polls an operation stays RUNNING before it reports DONE.
+    op_polls: u32,
+    /// Every request as `METHOD path`, for assertions on what the client called.
+    pub calls: Vec<String>,
+    /// Insert calls that carried a `requestId` already seen.
+    pub duplicate_inserts: u32,
+}
+
+#[derive(Clone)]
+pub struct FakeGce {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeGce {
+    /// Starts the fake on a free local port, on the current tokio runtime.
+    pub async fn start() -> FakeGce {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let addr = listener.local_addr().expect("local addr");
+        let state = Arc::new(Mutex::new(State {
+            op_polls: 1,
+            ..State::default()
+        }));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(state.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        FakeGce { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("fake state")
+    }
+
+    pub fn fail_zone(&self, zone: &str, kind: FaultKind) {
+        self.fail_zone_after(zone, kind, 0);
+    }
+
+    pub fn fail_zone_after(&self, zone: &str, kind: FaultKind, skip: u32) {
+        self.state().faults.push(Fault {
+            zone: zone.to_owned(),
+            kind,
+            skip,
+        });
+    }
+
+    pub fn set_op_polls(&self, polls: u32) {
+        self.state().op_polls = polls;
+    }
+
+    /// Names of the instances that exist, as `zone/name`.
+    pub fn instances(&self) -> Vec<String> {
+        self.state()
+            .instances
+            .keys()
+            .map(|(z, n)| format!("{z}/{n}"))
+            .collect()
+    }
+
+    pub fn instance(&self, zone: &str, name: &str) -> Option<Value> {
+        self.state()
+            .instances
+            .get(&(zone.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    pub fn firewalls(&self) -> Vec<String> {
+        self.state().firewalls.keys().cloned().collect()
+    }
+
+    /// Sets an instance's status directly (spot preemption, an outside stop).
+    pub fn set_status(&self, zone: &str, name: &str, status: &str) {
+        if let Some(i) = self
+            .state()
+            .instances
+            .get_mut(&(zone.to_owned(), name.to_owned()))
+        {
+            i["status"] = json!(status);
+        }
+    }
+
+    /// Requests exactly `METHOD path`.
+    pub fn count_exact(&self, call: &str) -> usize {
+        self.state().calls.iter().filter(|c| *c == call).count()
+    }
+
+    pub fn count_calls(&self, prefix: &str) -> usize {
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.starts_with(prefix))
+            .count()
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: u16, body: Value) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+/// An API error in Compute Engine's JSON shape.
+fn api_error(code: u16, reason: &str, message: &str) -> Reply {
+    reply(
+        code,
+        json!({"error": {"code": code, "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}]}}),
+    )
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn query(req: &Request<Incoming>) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// `labels.KEY = "VALUE"` or `labels.KEY:*`; anything else matches everything.
+fn matches_filter(instance: &Value, filter: Option<&String>) -> bool {
+    let Some(f) = filter.map(|f| f.trim()).filter(|f| !f.is_empty()) else {
+        return true;
+    };
+    let Some(rest) = f.strip_prefix("labels.") else {
+        return true;
+    };
+    if let Some(key) = rest.strip_suffix(":*") {
+        return instance["labels"].get(key.trim()).is_some();
+    }
+    match rest.split_once('=') {
+        Some((k, v)) => {
+            let v = v.trim().trim_matches('"');
+            instance["labels"][k.trim()].as_str() == Some(v)
+        }
+        None => true,
+    }
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Reply, hyper::Error> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let q = query(&req);
+    let authorized = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.starts_with("Bearer ") && h.len() > 7);
+    let body = req.into_body().collect().await?.to_bytes();
+    let mut st = state.lock().expect("fake state");
+    st.calls.push(format!("{method} {path}"));
+    if !authorized {
+        return Ok(api_error(
+            401,
+            "required",
+            "Request is missing required authentication credential.",
+        ));
+    }
+    let Some(rest) = path.strip_prefix("/compute/v1/projects/") else {
+        return Ok(api_error(404, "notFound", &format!("no such path {path}")));
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let project = parts[0].to_owned();
+    let out = match (method, &parts[1..]) {
+        (Method::GET, ["aggregated", "instances"]) => aggregated(&st, &project, &q),
+        (Method::POST, ["zones", zone, "instances"]) => insert(&mut st, &project, zone, &q, &body),
+        (Method::GET, ["zones", zone, "instances"]) => {
+            let items: Vec<Value> = st
+                .instances
+                .iter()
+                .filter(|((z, _), i)| z == zone && matches_filter(i, q.get("filter")))
+                .map(|(_, i)| i.clone())
+                .collect();
+            reply(200, json!({"kind": "compute#instanceList", "items": items}))
+        }
+        (Method::GET, ["zones", zone, "instances", name]) => {
+            match st.instances.get(&(zone.to_string(), name.to_string())) {
+                Some(i) => reply(200, i.clone()),
+                None => not_found(&project, zone, name),
+            }
+        }
+        (Method::DELETE, ["zones", zone, "instances", name]) => {
+            instance_action(&mut st, &project, zone, name, "delete")
+        }
+        (Method::POST, ["zones", zone, "instances", name, verb @ ("stop" | "start")]) => {
+            instance_action(&mut st, &project, zone, name, verb)
+        }
+        (Method::GET, ["zones", _zone, "operations", op]) => poll(&mut st, op, false),
+        (Method::POST, ["zones", _zone, "operations", op, "wait"]) => poll(&mut st, op, true),
+        (Method::GET, ["global", "operations", op]) => poll(&mut st, op, false),
+        (Method::POST, ["global", "firewalls"]) => firewall_insert(&mut st, &project, &body),
+        (Method::DELETE, ["global", "firewalls", name]) => {
+            if st.firewalls.remove(*name).is_none() {
+                api_error(
+                    404,
+                    "notFound",
+                    &format!(
+                        "The resource 'projects/{project}/global/firewalls/{name}' was not found"
+                    ),
+                )
+            } else {
+                let op = new_op(&mut st, &project, None, "delete", name, Effect::None);
+                reply(200, op)
+            }
+        }
+        (m, _) => api_error(404, "notFound", &format!("fake has no {m} {path}")),
+    };
+    Ok(out)
+}
+
+fn not_found(project: &str, zone: &str, name: &str) -> Reply {
+    api_error(
+        404,
+        "notFound",
+        &format!("The resource 'projects/{project}/zones/{zone}/instances/{name}' was not found"),
+    )
+}
+
+fn aggregated(st: &State, project: &str, q: &HashMap<String, String>) -> Reply {
+    let mut items: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let max: usize = q
+        .get("maxResults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(usize::MAX);
+    for ((zone, _), i) in &st.instances {
+        if matches_filter(i, q.get("filter")) {
+            let list = items.entry(format!("zones/{zone}")).or_default();
+            if list.len() < max {
+                list.push(i.clone());
+            }
+        }
+    }
+    let items: serde_json::Map<String, Value> = items
+        .into_iter()
+        .map(|(k, v)| (k, json!({"instances": v})))
+        .collect();
+    reply(
+        200,
+        json!({"kind": "compute#instanceAggregatedList",
+            "id": format!("projects/{project}/aggregated/instances"), "items": items}),
+    )
+}
+
+fn new_op(
+    st: &mut State,
+    project: &str,
+    zone: Option<&str>,
+    kind: &str,
+    target: &str,
+    effect: Effect,
+) -> Value {
+    st.next_id += 1;
+    let name = format!("operation-{}-{:x}", st.next_id, st.next_id * 7919);
+    let scope = match zone {
+        Some(z) => format!("projects/{project}/zones/{z}"),
+        None => format!("projects/{project}/global"),
+    };
+    let base = format!("https://www.googleapis.com/compute/v1/{scope}");
+    let mut json = json!({
+        "kind": "compute#operation",
+        "id": st.next_id.to_string(),
+        "name": name,
+        "operationType": kind,
+        "targetLink": format!("{base}/{target}"),
+        "status": "RUNNING",
+        "progress": 0,
+        "insertTime": "2026-11-29T12:00:00.000-08:00",
+        "selfLink": format!("{base}/operations/{name}"),
+    });
+    if let Some(z) = zone {
+        json["zone"] = json!(format!(
+            "https://www.googleapis.com/compute/v1/projects/{project}/zones/{z}"
+        ));
+    }
+    let polls = st.op_polls;
+    st.ops.insert(
+        name,
+        Op {
+            json: json.clone(),
+            polls_left: polls,
+            effect,
+        },
+    );
+    json
+}
+
+fn fail_op(op: &mut Value, code: &str, message: &str, http: u16, http_msg: &str) {
+    op["error"] = json!({"errors": [{"code": code, "message": message}]});
+    op["httpErrorStatusCode"] = json!(http);
+    op["httpErrorMessage"] = json!(http_msg);
+}
+
+fn insert(
+    st: &mut State,
+    project: &str,
+    zone: &str,
+    q: &HashMap<String, String>,
+    body: &[u8],
+) -> Reply {
+    if let Some(rid) = q.get("requestId") {
+        if let Some(op) = st.request_ids.get(rid).and_then(|n| st.ops.get(n)) {
+            let json = op.json.clone();
+            st.duplicate_inserts += 1;
+            return reply(200, json);
+        }
+    }
+    let Ok(mut inst) = serde_json::from_slice::<Value>(body) else {
+        return api_error(
+            400,
+            "parseError",
+            "This API does not support parsing form-encoded input.",
+        );
+    };
+    let Some(name) = inst["name"].as_str().map(str::to_owned) else {
+        return api_error(
+            400,
+            "required",
+            "Required field 'resource.name' not specified",
+        );
+    };
+    if st.instances.contains_key(&(zone.to_owned(), name.clone())) {
+        return api_error(
+            409,
+            "alreadyExists",
+            &format!(
+                "The resource 'projects/{project}/zones/{zone}/instances/{name}' already exists"
+            ),
+        );
+    }
+    let done = *st.inserts_by_zone.get(zone).unwrap_or(&0);
+    let fault = st
+        .faults
+        .iter()
+        .find(|f| f.zone == zone && done >= f.skip)
+        .map(|f| f.kind);
+    *st.inserts_by_zone.entry(zone.to_owned()).or_default() += 1;
+    let target = format!("instances/{name}");
+    match fault {
+        Some(FaultKind::QuotaHttp) => {
+            return api_error(
+                403,
+                "quotaExceeded",
+                "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1.",
+            );
+        }
+        Some(FaultKind::Auth) => {
+            return api_error(
+                403,
+                "forbidden",
+                &format!(
+                    "Required 'compute.instances.create' permission for 'projects/{project}/zones/{zone}/instances/{name}'"
+                ),
+            );
+        }
+        Some(FaultKind::Unavailable) => {
+            return api_error(503, "backendError", "Backend Error");
+        }
+        Some(kind @ (FaultKind::Capacity | FaultKind::CapacityDetails | FaultKind::Quota)) => {
+            let mut op = new_op(st, project, Some(zone), "insert", &target, Effect::None);
+            let op_name = op["name"].as_str().unwrap_or_default().to_owned();
+            match kind {
+                FaultKind::Quota => fail_op(
+                    &mut op,
+                    "QUOTA_EXCEEDED",
+                    "Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1.",
+                    403,
+                    "FORBIDDEN",
+                ),
+                FaultKind::CapacityDetails => fail_op(
+                    &mut op,
+                    "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
+                    &format!(
+                        "The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  '(resource type:compute)'."
+                    ),
+                    503,
+                    "SERVICE UNAVAILABLE",
+                ),
+                _ => fail_op(
+                    &mut op,
+                    "ZONE_RESOURCE_POOL_EXHAUSTED",
+                    &format!(
+                        "The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later."
+                    ),
+                    503,
+                    "SERVICE UNAVAILABLE",
+                ),
+            }
+            // The failure shows once the operation is polled to DONE; until then it runs.
+            if let Some(stored) = st.ops.get_mut(&op_name) {
+                stored.json = op.clone();
+            }
+            record_request(st, q, &op_name);
+            return reply(200, running_view(&op));
+        }
+        Some(FaultKind::LostAnswer) | None => {}
+    }
+    let lost = fault == Some(FaultKind::LostAnswer);
+    if lost {
+        st.faults.retain(|f| f.kind != FaultKind::LostAnswer);
+    }
+    st.next_id += 1;
+    inst["id"] = json!(st.next_id.to_string());
+    inst["kind"] = json!("compute#instance");
+    inst["status"] = json!("PROVISIONING");
+    inst["zone"] = json!(format!(
+        "https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}"
+    ));
+    inst["selfLink"] = json!(format!(
+        "https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}/instances/{name}"
+    ));
+    st.instances.insert((zone.to_owned(), name.clone()), inst);
+    let op = new_op(
+        st,
+        project,
+        Some(zone),
+        "insert",
+        &target,
+        Effect::Create {
+            zone: zone.to_owned(),
+            name,
+        },
+    );
+    let op_name = op["name"].as_str().unwrap_or_default().to_owned();
+    record_request(st, q, &op_name);
+    if lost {
+        return api_error(503, "backendError", "Backend Error");
+    }
+    reply(200, op)
+}
+
+/// A running operation never shows its error yet.
+fn running_view(op: &Value) -> Value {
+    let mut v = op.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("error");
+        o.remove("httpErrorStatusCode");
+        o.remove("httpErrorMessage");
+    }
+    v
+}
+
+fn record_request(st: &mut State, q: &HashMap<String, String>, op_name: &str) {
+    if let Some(rid) = q.get("requestId") {
+        st.request_ids.insert(rid.clone(), op_name.to_owned());
+    }
+}
+
+fn instance_action(st: &mut State, project: &str, zone: &str, name: &str, verb: &str) -> Reply {
+    let key = (zone.to_owned(), name.to_owned());
+    let Some(inst) = st.instances.get_mut(&key) else {
+        return not_found(project, zone, name);
+    };
+    let (effect, status) = match verb {
+        "stop" => (
+            Effect::Stop {
+                zone: zone.into(),
+                name: name.into(),
+            },
+            "STOPPING",
+        ),
+        "start" => (
+            Effect::Start {
+                zone: zone.into(),
+                name: name.into(),
+            },
+            "STAGING",
+        ),
+        _ => (
+            Effect::Delete {
+                zone: zone.into(),
+                name: name.into(),
+            },
+            "STOPPING",
+        ),
+    };
+    inst["status"] = json!(status);
+    let op = new_op(
+        st,
+        project,
+        Some(zone),
+        verb,
+        &format!("instances/{name}"),
+        effect,
+    );
+    reply(200, op)
+}
+
+fn firewall_insert(st: &mut State, project: &str, body: &[u8]) -> Reply {
+    let Ok(fw) = serde_json::from_slice::<Value>(body) else {
+        return api_error(400, "parseError", "bad firewall body");
+    };
+    let Some(name) = fw["name"].as_str().map(str::to_owned) else {
+        return api_error(
+            400,
+            "required",
+            "Required field 'resource.name' not specified",
+        );
+    };
+    if st.firewalls.contains_key(&name) {
+        return api_error(
+            409,
+            "alreadyExists",
+            &format!("The resource 'projects/{project}/global/firewalls/{name}' already exists"),
+        );
+    }
+    st.firewalls.insert(name.clone(), fw);
+    let op = new_op(
+        st,
+        project,
+        None,
+        "insert",
+        &format!("firewalls/{name}"),
+        Effect::None,
+    );
+    reply(200, op)
+}
+
+fn poll(st: &mut State, name: &str, wait: bool) -> Reply {
+    let Some(op) = st.ops.get_mut(name) else {
+        return api_error(
+            404,
+            "notFound",
+            &format!("The resource 'operations/{name}' was not found"),
+        );
+    };
+    if op.json["status"] == "DONE" {
+        return reply(200, op.json.clone());
+    }
+    if !wait && op.polls_left > 0 {
+        op.polls_left -= 1;
+        return reply(200, running_view(&op.json));
+    }
+    op.json["status"] = json!("DONE");
+    op.json["progress"] = json!(100);
+    let effect = std::mem::replace(&mut op.effect, Effect::None);
+    let json = op.json.clone();
+    apply(st, effect);
+    reply(200, json)
+}
+
+fn apply(st: &mut State, effect: Effect) {
+    match effect {
+        Effect::None => {}
+        Effect::Create { zone, name } | Effect::Start { zone, name } => {
+            st.next_id += 1;
+            let n = st.next_id;
+            if let Some(i) = st.instances.get_mut(&(zone, name)) {
+                i["status"] = json!("RUNNING");
+                // A new external address on every start, as GCP gives ephemeral IPs.
+                i["networkInterfaces"][0]["networkIP"] =
+                    json!(format!("10.128.{}.{}", n / 250, n % 250 + 2));
+                i["networkInterfaces"][0]["accessConfigs"][0]["natIP"] =
+                    json!(format!("34.1.{}.{}", n / 250, n % 250 + 2));
+            }
+        }
+        Effect::Stop { zone, name } => {
+            if let Some(i) = st.instances.get_mut(&(zone, name)) {
+                i["status"] = json!("TERMINATED");
+                if let Some(ac) = i["networkInterfaces"][0]["accessConfigs"][0].as_object_mut() {
+                    ac.remove("natIP");
+                }
+            }
+        }
+        Effect::Delete { zone, name } => {
+            st.instances.remove(&(zone, name));
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! The GCP provider through the real `google-cloud-compute-v1` client against the local fake of
+//! the Compute Engine API: launch, spot, stop/start, down, reconcile, orphans, request-id
+//! deduplication, and failover across zones, regions and clouds with injected faults. Every test
+//! ends by checking that the fake holds no instance it should not.
+
+mod fake;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize};
+use base64::Engine as _;
+use fake::{FakeGce, FaultKind};
+use sky_core::cloud::CloudId;
+use sky_core::credentials::GcpCredentials;
+use sky_core::credentials::Secret;
+use sky_core::events::{AttemptOutcome, NullSink};
+use sky_core::provision::failover::{Blocklist, FailoverError, FailoverOptions, provision};
+use sky_core::provision::{
+    Launchable, NodeState, Provider, ProvisionErrorKind, ProvisionRequest, Registry,
+};
+use sky_core::testing::FakeCloud;
+use sky_gcp::GcpProvider;
+use sky_gcp::client::{CredentialSource, Settings};
+
+/// A service-account key made up for this run (never committed): a fresh RSA key, so the real
+/// auth crate signs real JWTs offline.
+fn service_account() -> GcpCredentials {
+    let key = KeyPair::generate(KeySize::Rsa2048).expect("generate RSA key");
+    let der = key.as_der().expect("PKCS#8 DER");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.join("\n")
+    );
+    let json = serde_json::json!({
+        "type": "service_account",
+        "project_id": "sky-test",
+        "private_key_id": "test-key-1",
+        "private_key": pem,
+        "client_email": "sky@sky-test.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    });
+    GcpCredentials {
+        service_account_json: Secret::new(json.to_string()),
+        project_id: "sky-test".into(),
+    }
+}
+
+struct Env {
+    fake: FakeGce,
+    provider: Arc<GcpProvider>,
+    _home: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let fake = FakeGce::start().await;
+    let home = tempfile::tempdir().expect("temp SKY_HOME");
+    std::fs::create_dir_all(home.path().join("ssh")).expect("ssh dir");
+    std::fs::write(
+        home.path().join("ssh").join("sky-key.pub"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests sky\n",
+    )
+    .expect("public key");
+    let settings = Settings {
+        endpoint: Some(fake.url()),
+        poll_interval: Duration::from_millis(5),
+        boot_timeout: Duration::from_secs(10),
+    };
+    let provider = Arc::new(GcpProvider::new(
+        home.path().to_path_buf(),
+        CredentialSource::Fixed(service_account()),
+        settings,
+    ));
+    Env {
+        fake,
+        provider,
+        _home: home,
+    }
+}
+
+fn gcp(region: &str, zone: &str) -> Launchable {
+    Launchable {
+        cloud: CloudId::Gcp,
+        region: region.into(),
+        zone: Some(zone.into()),
+        instance_type: "n2-standard-8".into(),
+        use_spot: false,
+        vcpus: 8.0,
+        memory_gib: 32.0,
+        accelerators: None,
+        hourly_price: 0.39,
+    }
+}
+
+fn request(cluster: &str, nodes: u32, l: Launchable) -> ProvisionRequest {
+    ProvisionRequest {
+        cluster_name: cluster.into(),
+        num_nodes: nodes,
+        launchable: l,
+        resume_stopped: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_node_launch_query_and_idempotent_down() {
+    let e = env().await;
+    // Operations stay RUNNING for three polls, as real inserts do for a while.
+    e.fake.set_op_polls(3);
+    let p = &e.provider;
+    assert!(p.check().enabled, "{}", p.check().reason);
+    assert!(p.verify().await.enabled);
+    p.run_instances(&request("train", 3, gcp("us-central1", "us-central1-a")))
+        .await
+        .expect("launch");
+    let info = p.wait_instances("train").await.expect("running");
+    assert_eq!(info.nodes.len(), 3);
+    assert_eq!(info.head().map(|h| h.rank), Some(0));
+    assert!(info.nodes.iter().all(|n| n.external_ip.is_some()));
+    let head = e
+        .fake
+        .instance("us-central1-a", "train-0")
+        .expect("head exists");
+    assert_eq!(head["labels"]["sky-cluster"], "train");
+    assert_eq!(head["labels"]["sky-node-type"], "head");
+    assert_eq!(
+        head["machineType"],
+        "zones/us-central1-a/machineTypes/n2-standard-8"
+    );
+    assert_eq!(head["disks"][0]["initializeParams"]["diskSizeGb"], "256");
+    assert!(
+        head["metadata"]["items"][0]["value"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("sky:ssh-ed25519 "))
+    );
+    assert_eq!(e.fake.firewalls(), ["train-sky"]);
+    let states: Vec<NodeState> = p
+        .query("train")
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, [NodeState::Running; 3]);
+    // One insert per node, each polled through zone operations.
+    assert_eq!(
+        e.fake
+            .count_exact("POST /compute/v1/projects/sky-test/zones/us-central1-a/instances"),
+        3
+    );
+    assert!(
+        e.fake
+            .count_calls("GET /compute/v1/projects/sky-test/zones/us-central1-a/operations/")
+            >= 9
+    );
+
+    p.terminate("train").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+    assert!(e.fake.firewalls().is_empty());
+    p.terminate("train").await.expect("down again is fine");
+    assert!(p.query("train").await.expect("query").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_gpu_nodes_ask_for_spot_and_terminate_on_maintenance() {
+    let e = env().await;
+    let mut l = gcp("us-central1", "us-central1-b");
+    l.instance_type = "n1-standard-8".into();
+    l.use_spot = true;
+    l.accelerators = Some(("T4".into(), 1.0));
+    e.provider
+        .run_instances(&request("spot1", 1, l))
+        .await
+        .expect("spot launch");
+    e.provider.wait_instances("spot1").await.expect("running");
+    let i = e.fake.instance("us-central1-b", "spot1-0").expect("node");
+    assert_eq!(i["scheduling"]["provisioningModel"], "SPOT");
+    assert_eq!(i["scheduling"]["onHostMaintenance"], "TERMINATE");
+    assert_eq!(
+        i["guestAccelerators"][0]["acceleratorType"],
+        "zones/us-central1-b/acceleratorTypes/nvidia-tesla-t4"
+    );
+    assert!(
+        i["disks"][0]["initializeParams"]["sourceImage"]
+            .as_str()
+            .is_some_and(|s| s.contains("gpu")),
+        "{}",
+        i["disks"][0]
+    );
+    e.provider.terminate("spot1").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_then_start_refreshes_addresses() {
+    let e = env().await;
+    let p = &e.provider;
+    let l = gcp("europe-west4", "europe-west4-a");
+    p.run_instances(&request("st", 2, l.clone()))
+        .await
+        .expect("launch");
+    let before = p.wait_instances("st").await.expect("up");
+    p.stop("st").await.expect("stop");
+    let states: Vec<NodeState> = p
+        .query("st")
+        .await
+        .expect("q")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, [NodeState::Stopped; 2]);
+    p.stop("st")
+        .await
+        .expect("stopping a stopped cluster is fine");
+    let mut again = request("st", 2, l);
+    again.resume_stopped = true;
+    p.run_instances(&again).await.expect("start");
+    let after = p.wait_instances("st").await.expect("up again");
+    assert_eq!(after.nodes.len(), 2);
+    assert_ne!(
+        before.nodes[0].external_ip, after.nodes[0].external_ip,
+        "ephemeral IPs change across stop/start"
+    );
+    assert_eq!(
+        e.fake
+            .count_exact("POST /compute/v1/projects/sky-test/zones/europe-west4-a/instances"),
+        2,
+        "no new inserts on start"
+    );
+    p.terminate("st").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("My_Job.1", 2, gcp("us-east1", "us-east1-b")))
+        .await
+        .expect("launch");
+    p.wait_instances("My_Job.1").await.expect("up");
+    p.run_instances(&request("other", 1, gcp("us-west1", "us-west1-a")))
+        .await
+        .expect("launch");
+    p.wait_instances("other").await.expect("up");
+    // A spot preemption, done behind Sky's back.
+    let names = e.fake.instances();
+    let worker = names.iter().find(|n| n.ends_with("-1")).expect("worker");
+    let (zone, name) = worker.split_once('/').expect("zone/name");
+    e.fake.set_status(zone, name, "TERMINATED");
+    let q = p.query("My_Job.1").await.expect("query");
+    assert_eq!(
+        q.iter().map(|(h, s)| (h.rank, *s)).collect::<Vec<_>>(),
+        [(0, NodeState::Running), (1, NodeState::Stopped)]
+    );
+    let clusters = p.list_clusters().await.expect("list");
+    let listed: Vec<(&str, usize)> = clusters
+        .iter()
+        .map(|(c, n)| (c.as_str(), n.len()))
+        .collect();
+    assert_eq!(
+        listed,
+        [("My_Job.1", 2), ("other", 1)],
+        "exact Sky names come back"
+    );
+    p.terminate("My_Job.1").await.expect("down");
+    p.terminate("other").await.expect("down");
+    assert!(p.list_clusters().await.expect("list").is_empty());
+    assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_insert_answer_is_resent_with_the_same_request_id() {
+    let e = env().await;
+    e.fake.fail_zone("us-central1-c", FaultKind::LostAnswer);
+    e.provider
+        .run_instances(&request("dedup", 1, gcp("us-central1", "us-central1-c")))
+        .await
+        .expect("launch survives a lost answer");
+    e.provider.wait_instances("dedup").await.expect("up");
+    assert_eq!(e.fake.instances(), ["us-central1-c/dedup-0"]);
+    assert_eq!(e.fake.state().duplicate_inserts, 1);
+    e.provider.terminate("dedup").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_launch_is_cleaned_up_and_reports_capacity() {
+    let e = env().await;
+    // The first two inserts in the zone work, the third finds the zone exhausted.
+    e.fake
+        .fail_zone_after("us-central1-a", FaultKind::Capacity, 2);
+    let err = e
+        .provider
+        .run_instances(&request("part", 4, gcp("us-central1", "us-central1-a")))
+        .await
+        .expect_err("the zone runs out");
+    assert_eq!(err.kind, ProvisionErrorKind::Capacity, "{err}");
+    assert!(
+        err.message.contains("ZONE_RESOURCE_POOL_EXHAUSTED"),
+        "{err}"
+    );
+    assert!(
+        e.fake.instances().is_empty(),
+        "left: {:?}",
+        e.fake.instances()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_errors_map_to_kinds() {
+    for (fault, kind) in [
+        (FaultKind::Quota, ProvisionErrorKind::Quota),
+        (FaultKind::QuotaHttp, ProvisionErrorKind::Quota),
+        (FaultKind::CapacityDetails, ProvisionErrorKind::Capacity),
+        (FaultKind::Auth, ProvisionErrorKind::Auth),
+        (FaultKind::Unavailable, ProvisionErrorKind::Transient),
+    ] {
+        let e = env().await;
+        e.fake.fail_zone("asia-east1-a", fault);
+        let err = e
+            .provider
+            .run_instances(&request("k", 1, gcp("asia-east1", "asia-east1-a")))
+            .await
+            .expect_err("fault injected");
+        assert_eq!(err.kind, kind, "{fault:?}: {err}");
+        assert!(!err.message.contains("PRIVATE KEY"), "{err}");
+        e.provider.terminate("k").await.expect("cleanup");
+        assert!(e.fake.instances().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_walks_zones_then_regions_then_succeeds() {
+    let e = env().await;
+    e.fake.fail_zone("us-central1-a", FaultKind::Capacity);
+    e.fake
+        .fail_zone("us-central1-b", FaultKind::CapacityDetails);
+    e.fake.fail_zone("us-east1-b", FaultKind::Quota);
+    let candidates = [
+        gcp("us-central1", "us-central1-a"),
+        gcp("us-central1", "us-central1-b"),
+        gcp("us-east1", "us-east1-b"),
+        gcp("us-east1", "us-east1-c"),
+        gcp("us-west1", "us-west1-a"),
+    ];
+    let registry = Registry::new().with(e.provider.clone());
+    let mut blocklist = Blocklist::default();
+    let (chosen, info) = provision(
+        &registry,
+        "fo",
+        2,
+        &candidates,
+        &mut blocklist,
+        FailoverOptions::default(),
+        &NullSink,
+    )
+    .await
+    .expect("lands in us-west1");
+    assert_eq!(chosen.zone.as_deref(), Some("us-west1-a"));
+    assert_eq!(info.nodes.len(), 2);
+    // us-east1-c was skipped: quota in us-east1-b blocks the whole region.
+    assert_eq!(
+        e.fake
+            .count_calls("POST /compute/v1/projects/sky-test/zones/us-east1-c"),
+        0
+    );
+    assert_eq!(e.fake.instances(), ["us-west1-a/fo-0", "us-west1-a/fo-1"]);
+    e.provider.terminate("fo").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_leaves_gcp_on_auth_errors_for_another_cloud() {
+    let e = env().await;
+    e.fake.fail_zone("us-central1-a", FaultKind::Auth);
+    let other = Arc::new(FakeCloud::new(CloudId::Aws));
+    let registry = Registry::new().with(e.provider.clone()).with(other.clone());
+    let mut aws = gcp("us-east-1", "us-east-1a");
+    aws.cloud = CloudId::Aws;
+    let candidates = [
+        gcp("us-central1", "us-central1-a"),
+        gcp("us-central1", "us-central1-b"),
+        aws,
+    ];
+    let mut blocklist = Blocklist::default();
+    let (chosen, _) = provision(
+        &registry,
+        "x",
+        1,
+        &candidates,
+        &mut blocklist,
+        FailoverOptions::default(),
+        &NullSink,
+    )
+    .await
+    .expect("lands on the other cloud");
+    assert_eq!(chosen.cloud, CloudId::Aws);
+    assert_eq!(
+        e.fake
+            .count_calls("POST /compute/v1/projects/sky-test/zones/us-central1-b"),
+        0
+    );
+    assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_zone_out_of_capacity_exhausts_with_nothing_left() {
+    let e = env().await;
+    let zones = ["us-central1-a", "us-central1-b", "us-central1-c"];
+    for z in zones {
+        e.fake.fail_zone_after(z, FaultKind::Capacity, 1);
+    }
+    let candidates: Vec<Launchable> = zones.iter().map(|z| gcp("us-central1", z)).collect();
+    let registry = Registry::new().with(e.provider.clone());
+    let err = provision(
+        &registry,
+        "full",
+        3,
+        &candidates,
+        &mut Blocklist::default(),
+        FailoverOptions::default(),
+        &NullSink,
+    )
+    .await
+    .expect_err("nowhere has room");
+    let FailoverError::Exhausted { attempts } = &err else {
+        panic!("expected exhaustion, got {err}");
+    };
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| matches!(
+        a.outcome,
+        AttemptOutcome::Failed {
+            kind: ProvisionErrorKind::Capacity,
+            cleaned_up: true,
+            ..
+        }
+    )));
+    assert!(
+        e.fake.instances().is_empty(),
+        "left: {:?}",
+        e.fake.instances()
+    );
+}
