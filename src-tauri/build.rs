@@ -17,6 +17,10 @@ const COMMANDS: &[&str] = &[
     "cluster_queue",
     "job_logs",
     "cost_report",
+    "launch",
+    "launch_cancel",
+    "cluster_exec",
+    "spend_chart",
 ];
 
 /// `tauri::generate_context!` needs `frontendDist` to exist. When the UI has not been built (a

@@ -53,7 +53,7 @@ impl From<ChartError> for UiError {
     }
 }
 
-fn ensure_font() {
+pub(crate) fn ensure_font() {
     REGISTER_FONT.call_once(|| {
         // The bytes are compiled in and known good; a failure would show as a Draw error below.
         if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {
@@ -68,6 +68,7 @@ fn cloud_colour(cloud: CloudId) -> RGBColor {
         CloudId::Gcp => RGBColor(0x3b, 0x82, 0xf6),
         CloudId::Azure => RGBColor(0x8b, 0x5c, 0xf6),
         CloudId::Local => RGBColor(0x64, 0x74, 0x8b),
+        CloudId::Ssh => RGBColor(0x10, 0xb9, 0x81),
     }
 }
 

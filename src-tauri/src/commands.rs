@@ -207,3 +207,74 @@ pub async fn cost_report(state: State<'_, AppState>) -> UiResult<CostReportView>
     let sky = state.sky()?;
     blocking(move || Ok(sky.cost_report()?)).await
 }
+
+/// Launches the task on the picked candidate (the local cloud when its cloud is not enabled),
+/// streaming progress events; returns how the job ended.
+#[tauri::command]
+pub async fn launch(
+    state: State<'_, AppState>,
+    request: crate::launch::LaunchRequest,
+    channel: Channel<sky_core::events::Event>,
+) -> UiResult<sky_core::api::RunOutcome> {
+    let task = crate::plan::single_task(&*state.catalog()?, &request.yaml)?;
+    let sky = state.sky()?;
+    let launches = state.launches.clone();
+    blocking(move || {
+        tauri::async_runtime::block_on(crate::launch::launch(
+            &sky, &launches, task, &request, &channel,
+        ))
+    })
+    .await
+}
+
+/// Cancels a running launch at its next safe point; `false` when it had already ended.
+#[tauri::command]
+pub async fn launch_cancel(state: State<'_, AppState>, launch_id: String) -> UiResult<bool> {
+    if !state.launches.is_running(&launch_id) {
+        return Ok(false);
+    }
+    let sky = state.sky()?;
+    let launches = state.launches.clone();
+    blocking(move || {
+        tauri::async_runtime::block_on(crate::launch::cancel(&sky, &launches, &launch_id))
+    })
+    .await
+}
+
+/// Runs `command` on an UP cluster as a new job (SkyPilot's `sky exec CLUSTER CMD`), detached:
+/// the page then follows its log on the Jobs page. Returns the job id.
+#[tauri::command]
+pub async fn cluster_exec(
+    state: State<'_, AppState>,
+    name: String,
+    command: String,
+) -> UiResult<Option<u64>> {
+    if command.trim().is_empty() {
+        return Err(UiError::new(
+            sky_core::ErrorCode::InvalidTask,
+            format!("exec on '{name}': the command is empty; type what to run"),
+        ));
+    }
+    // JSON is YAML: quoting through serde_json keeps any command text a plain `run` string.
+    let yaml = serde_json::json!({ "run": command }).to_string();
+    let task = crate::plan::single_task(&*state.catalog()?, &yaml)?;
+    facade(&state, move |sky| async move {
+        let outcome = sky.exec(&name, &task, true, &NullSink).await?;
+        Ok(outcome.job_id)
+    })
+    .await
+}
+
+/// Cumulative spend over time as SVG; `null` before anything was ever launched.
+#[tauri::command]
+pub async fn spend_chart(state: State<'_, AppState>) -> UiResult<Option<String>> {
+    let sky = state.sky()?;
+    blocking(move || {
+        let report = sky.cost_report()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Ok(crate::spend::spend_chart(&report.clusters, now)?)
+    })
+    .await
+}

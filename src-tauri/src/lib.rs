@@ -6,7 +6,10 @@
 //! - [`views`]: the only types that cross to the page.
 //! - [`plan`]: the cost comparison (task parser + optimizer, on-demand vs spot).
 //! - [`chart`]: the cost chart, drawn with plotters as SVG.
+//! - [`spend`]: the spend-over-time chart of the Cost report.
 //! - [`logs`]: job queues and live log streams.
+//! - [`launch`]: launches from the window, their progress events and cancellation.
+//! - [`watch`]: pushes cluster status to the window as `clusters-changed` events.
 //! - [`error`]: `UiError { code, message }`.
 //!
 //! The shell holds no domain logic; it wires `sky-core` to the window. Security posture: the page
@@ -16,10 +19,13 @@
 pub mod chart;
 pub mod commands;
 pub mod error;
+pub mod launch;
 pub mod logs;
 pub mod plan;
+pub mod spend;
 pub mod state;
 pub mod views;
+pub mod watch;
 
 use tauri::{Builder, Runtime};
 
@@ -45,6 +51,10 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::cluster_queue,
             commands::job_logs,
             commands::cost_report,
+            commands::launch,
+            commands::launch_cancel,
+            commands::cluster_exec,
+            commands::spend_chart,
         ])
 }
 
@@ -58,6 +68,10 @@ pub fn run() {
         .with_writer(std::io::stderr)
         .init();
     let result = run_app(tauri::Builder::default(), AppState::from_platform())
+        .setup(|app| {
+            watch::spawn(app.handle().clone());
+            Ok(())
+        })
         .run(tauri::generate_context!());
     if let Err(e) = result {
         tracing::error!(error = %e, "the desktop app failed to start");

@@ -80,19 +80,25 @@ fn same_place(a: &Candidate, b: &Candidate) -> bool {
         && a.instance_type == b.instance_type
 }
 
-/// Plans a single-task YAML against the catalog.
-pub fn plan(catalog: &Catalog, yaml: &str) -> UiResult<PlanView> {
-    let tasks = sky_core::task::parse_chain(yaml, "task.yaml", catalog)?;
-    let [task] = tasks.as_slice() else {
+/// Parses a YAML that must hold exactly one task (the comparison and launch take one).
+pub fn single_task(catalog: &Catalog, yaml: &str) -> UiResult<sky_core::task::Task> {
+    let mut tasks = sky_core::task::parse_chain(yaml, "task.yaml", catalog)?;
+    if tasks.len() != 1 {
         return Err(UiError::new(
             ErrorCode::InvalidTask,
             format!(
-                "the comparison takes one task, the YAML holds {}",
+                "the desktop app takes one task, the YAML holds {}",
                 tasks.len()
             ),
         ));
-    };
-    let request = TaskRequest::from(task);
+    }
+    Ok(tasks.remove(0))
+}
+
+/// Plans a single-task YAML against the catalog.
+pub fn plan(catalog: &Catalog, yaml: &str) -> UiResult<PlanView> {
+    let task = single_task(catalog, yaml)?;
+    let request = TaskRequest::from(&task);
     let use_spot = request.resources.options.iter().any(|o| o.use_spot);
     let index = CatalogIndex::new(catalog);
     let blocklist = Blocklist::default();

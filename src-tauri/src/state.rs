@@ -16,6 +16,8 @@ pub struct AppState {
     sky_home: std::path::PathBuf,
     /// Home directory and environment the importers read, fixed at start-up so tests inject theirs.
     pub import_env: ImportEnv,
+    /// Launches in flight, so the page can cancel them.
+    pub launches: std::sync::Arc<crate::launch::Launches>,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
             sky: std::sync::OnceLock::new(),
             sky_home: sky_core::config::Paths::from_env().sky_home(),
             import_env,
+            launches: Default::default(),
         }
     }
 

@@ -168,3 +168,68 @@ fn clusters_status_and_stop_go_through_the_facade() {
         "{err}"
     );
 }
+
+fn boot_with_sky_home(
+    home: &std::path::Path,
+) -> (
+    tauri::App<tauri::test::MockRuntime>,
+    WebviewWindow<tauri::test::MockRuntime>,
+) {
+    let store = CredentialStore::with_store(sky_core_mock_store(), "mock");
+    let env = ImportEnv {
+        home: home.to_owned(),
+        vars: Default::default(),
+    };
+    let state = AppState::new(Ok(store), env).with_sky_home(home.join("sky"));
+    let app = run_app(mock_builder(), state)
+        .build(tauri::generate_context!())
+        .expect("app builds on the mock runtime");
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("main window");
+    (app, window)
+}
+
+#[test]
+fn launch_refuses_a_bad_task_at_its_line_and_cancel_of_an_ended_launch_is_false() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_app, w) = boot_with_sky_home(home.path());
+    let err = invoke(
+        &w,
+        "launch",
+        serde_json::json!({
+            "request": {"launch_id": "l1", "yaml": "run: echo hi\nnum_nodes: 0\n", "cluster": null, "pick": null},
+            "channel": "__CHANNEL__:7",
+        }),
+    )
+    .expect_err("invalid task");
+    assert_eq!(err["code"], "invalid_task", "{err}");
+    assert_eq!(err["task"]["line"], 2, "{err}");
+
+    let cancelled = invoke(&w, "launch_cancel", serde_json::json!({"launchId": "l1"}))
+        .expect("cancel of a launch that is not running");
+    assert_eq!(cancelled, serde_json::json!(false));
+}
+
+#[test]
+fn exec_and_spend_chart_go_through_the_facade() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_app, w) = boot_with_sky_home(home.path());
+    let err = invoke(
+        &w,
+        "cluster_exec",
+        serde_json::json!({"name": "nope", "command": "  "}),
+    )
+    .expect_err("empty command");
+    assert_eq!(err["code"], "invalid_task", "{err}");
+    let err = invoke(
+        &w,
+        "cluster_exec",
+        serde_json::json!({"name": "nope", "command": "echo 'a: b' # not yaml"}),
+    )
+    .expect_err("unknown cluster");
+    assert_eq!(err["code"], "cluster_not_found", "{err}");
+
+    let chart = invoke(&w, "spend_chart", serde_json::json!({})).expect("chart");
+    assert_eq!(chart, serde_json::Value::Null, "nothing launched yet");
+}

@@ -222,10 +222,43 @@ async function main() {
     check("any candidate can be picked", (await s.text("#compare-picked")).startsWith("Picked:"));
     await s.screenshot("06-compare");
 
-    for (const [n, route] of [["07", "launch"]]) {
-      await s.page(route);
-      await s.screenshot(`${n}-${route}`);
-    }
+    // Launch from the comparison: a row of a cloud with no account runs on the local cloud, and
+    // the progress page walks the stages to the job's log. Not AWS: the test stored AWS keys.
+    const launchRank = await s.exec(
+      "return [...document.querySelectorAll('#compare-table tbody tr')].find((r) => r.children[1].textContent !== 'AWS')?.dataset.rank",
+    );
+    await s.click(`#compare-table tbody tr[data-rank='${launchRank}'] button[data-action=launch]`);
+    await s.waitFor("return document.querySelector('#content').dataset.page === 'launch'", "the launch page");
+    await s.waitFor("return ['succeeded', 'failed', 'cancelled'].includes(document.querySelector('#launch-stages')?.closest('section').dataset.state)", "the launch to end", 180000);
+    const launchState = await s.exec("return document.querySelector('#launch-stages').closest('section').dataset.state");
+    check("a launch from the comparison succeeds", launchState === "succeeded", `${launchState}: ${await s.text("#launch-result")}`);
+    check("the launch streams the job's log line", (await s.text("#launch-log")).includes("hello from e2e"));
+    const stageStates = await s.exec("return [...document.querySelectorAll('#launch-stages li')].map((l) => l.dataset.stage + '=' + l.dataset.state).join(',')");
+    check("the stages went optimizing -> provisioning -> running", stageStates === "optimizing=done,provisioning=done,setup=skipped,running=done", stageStates);
+    check("the launch says it fell back to the local cloud", (await s.text("#launch-notes")).includes("launching on the local cloud"));
+    check("the failover attempt is listed", (await s.text("#launch-attempts")).includes("LOCAL"));
+    await s.screenshot("07-launch");
+    const launchedName = /Cluster '([^']+)'/.exec(await s.text("#launch-result"))?.[1];
+    check("the launch names its cluster", !!launchedName);
+    if (launchedName) execFileSync(SKY, ["down", "-y", launchedName], { encoding: "utf8", timeout: 120000 });
+
+    // Cancel during setup: the launch stops at the next safe point and tears down what it created.
+    await s.page("task");
+    await s.paste("#task-yaml", "name: slow\nsetup: |\n  echo setting up\n  sleep 4\nrun: |\n  echo should-not-run\n");
+    await s.page("launch");
+    await s.type("#launch-cluster", "e2e-cancel");
+    await s.click("#launch-start");
+    await s.waitFor("return document.querySelector('#launch-stages li[data-stage=setup]')?.dataset.state === 'active'", "setup to start", 60000);
+    await s.click("#launch-cancel");
+    await s.screenshot("07b-launch-cancelling");
+    await s.waitFor("return document.querySelector('#launch-stages').closest('section').dataset.state === 'cancelled'", "the launch to be cancelled", 120000);
+    check("cancel ends the launch as cancelled", (await s.text("#launch-result")).includes("cancelled"));
+    check("cancel tears down the cluster the launch created", (await s.text("#launch-result")).includes("terminated"));
+    check("the cancelled launch never ran its job", !(await s.text("#launch-log")).includes("should-not-run"));
+    const afterCancel = JSON.parse(execFileSync(SKY, ["status", "-o", "json"], { encoding: "utf8" }));
+    const namesAfterCancel = (Array.isArray(afterCancel) ? afterCancel : (afterCancel.clusters ?? [])).map((c) => c.name);
+    check("no cluster is left behind by the cancel", !namesAfterCancel.includes("e2e-cancel"), JSON.stringify(namesAfterCancel));
+    await s.screenshot("07c-launch-cancelled");
 
     // Clusters: a cluster made by the real CLI over the same SKY_HOME shows UP in the window;
     // autostop, stop and down from the window reach the facade, and the CLI sees the result.
@@ -258,6 +291,22 @@ async function main() {
     await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('45m')", "autostop set", 30000, row);
     check("autostop set from the window shows in the table", true);
 
+    // Pushed status: a change made by the CLI shows well before the 30 s fallback poll.
+    execFileSync(SKY, ["autostop", CLUSTER, "-i", "50", "-y"], { encoding: "utf8", timeout: 60000 });
+    await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('50m')", "pushed autostop", 10000, row);
+    check("a CLI change reaches the Clusters page as a pushed event", (await s.text("#clusters-checked")).includes("pushed"));
+
+    // Exec: a command box on the cluster runs a job and opens its log.
+    await s.click(`${row} button[data-action=exec]`);
+    await s.type("#clusters-exec-command", "echo exec-from-window");
+    await s.click("#clusters-exec-run");
+    await s.waitFor("return document.querySelector('#content').dataset.page === 'jobs'", "the jobs page after exec", 30000);
+    await s.waitFor("return document.querySelector('#jobs-log')?.dataset.state === 'ended'", "the exec log to end", 30000);
+    check("exec from the window runs the command and shows its log", (await s.text("#jobs-log")).includes("exec-from-window"));
+    await s.screenshot("09b-exec-logs");
+    await s.page("clusters");
+    await s.waitFor("return !!document.querySelector(arguments[0])", "cluster row", 10000, row);
+
     await s.click(`${row} button[data-action=stop]`);
     check("stop asks for confirmation first", (await s.text("#clusters-confirm-text")).includes(CLUSTER));
     check("nothing is stopped before the answer", (await s.exec("return document.querySelector(arguments[0]).dataset.status", row)) === "UP");
@@ -267,7 +316,10 @@ async function main() {
     check("stop from the window stops the cluster", true);
     await s.screenshot("08c-clusters-stopped");
 
-    await s.click(`${row} button[data-action=down]`);
+    // Down as a bulk action: select the row, one confirmation for the selection.
+    await s.click(`${row} input.select`);
+    await s.click("#clusters-bulk-down");
+    check("bulk down asks once, naming the selection", (await s.text("#clusters-confirm-text")).includes(CLUSTER));
     check("down asks for confirmation first", (await s.text("#clusters-confirm-text")).includes("cannot be undone"));
     await s.click("#clusters-confirm-yes");
     await s.waitFor("return !document.querySelector(arguments[0])", "cluster gone from the table", 60000, row);
@@ -279,6 +331,7 @@ async function main() {
     // Cost report: the downed cluster is still listed, as terminated.
     await s.page("report");
     check("the cost report lists the downed cluster", (await s.text("#report-table tr[data-cluster='e2e-c1']")).includes("terminated"));
+    check("the cost report draws spend over time", await s.exec("return !!document.querySelector('#report-chart svg path, #report-chart svg polygon, #report-chart svg polyline')"));
     await s.screenshot("10-report");
 
     await sleep(1000);

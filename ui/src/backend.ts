@@ -128,7 +128,58 @@ export interface CostLineView {
   cost: number;
 }
 
+/// The comparison row to launch on (the local cloud stands in when its cloud is not enabled).
+export interface Pick {
+  cloud: CloudId;
+  region: string;
+  zone: string | null;
+  instance_type: string;
+  use_spot: boolean;
+}
+
+export interface LaunchRequest {
+  launch_id: string;
+  yaml: string;
+  cluster: string | null;
+  pick: Pick | null;
+}
+
+/// sky-core's progress events (crates/sky-core/src/events.rs), tagged by `event`.
+export type LaunchEvent =
+  | { event: "waiting_for_lock"; cluster: string }
+  | { event: "plan"; cluster: string; num_nodes: number; candidates: unknown[] }
+  | { event: "stage_started" | "stage_finished"; cluster: string; stage: string }
+  | {
+      event: "failover_attempt";
+      number: number;
+      cloud: CloudId;
+      region: string;
+      zone: string | null;
+      instance_type: string;
+      use_spot: boolean;
+      outcome: { result: "succeeded" } | { result: "failed"; kind: string; message: string; blocked: string; cleaned_up: boolean };
+    }
+  | { event: "retry_round"; round: number; wait_secs: number }
+  | { event: "cluster_status"; cluster: string; status: ClusterStatus | null }
+  | { event: "reusing"; cluster: string; status: ClusterStatus }
+  | { event: "job_submitted"; cluster: string; job_id: number }
+  | { event: "log"; cluster: string; line: string }
+  | { event: "note"; message: string };
+
+export interface RunOutcome {
+  cluster: string;
+  job_id: number | null;
+  job_status: string | null;
+  exit_code: number | null;
+  setup_failed: boolean;
+  torn_down: boolean;
+}
+
 export const backend = {
+  launch: (request: LaunchRequest, channel: Channel<LaunchEvent>) => invoke<RunOutcome>("launch", { request, channel }),
+  spendChart: () => invoke<string | null>("spend_chart"),
+  clusterExec: (name: string, command: string) => invoke<number | null>("cluster_exec", { name, command }),
+  launchCancel: (launchId: string) => invoke<boolean>("launch_cancel", { launchId }),
   plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
   credentialsList: () => invoke<CredentialStatus[]>("credentials_list"),

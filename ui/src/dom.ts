@@ -45,3 +45,10 @@ export function unavailable(title: string, what: string, needs: string): HTMLEle
     ),
   );
 }
+
+/// Charts are SVG text made by the app itself (plotters), parsed as an SVG document rather than
+/// injected as HTML, so nothing in them can run.
+export function svgNode(text: string): Node {
+  const doc = new DOMParser().parseFromString(text, "image/svg+xml");
+  return document.importNode(doc.documentElement, true);
+}

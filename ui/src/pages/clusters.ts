@@ -1,14 +1,23 @@
-// Clusters: every cluster in SKY_HOME (the same ones `sky status` shows), refreshed every few
-// seconds while the page is open, with start, stop, down and autostop. Stop and down ask first,
-// in the page itself, naming the cluster and what will be lost.
-import { backend, errorText, type ClusterView } from "../backend";
+// Clusters: every cluster in SKY_HOME (the same ones `sky status` shows), pushed by the app as
+// `clusters-changed` events (with a slow poll as fallback), with start, stop, down, autostop and
+// exec, one by one or on the selected rows. Stop and down ask first, in the page itself, naming
+// the clusters and what will be lost.
+import { listen } from "@tauri-apps/api/event";
+import { backend, errorText, type ClusterView, type StatusView } from "../backend";
 import { h } from "../dom";
 import { actionsFor, autostop, place, price, uptime } from "../clusterfmt";
+import { session } from "../session";
 
-const POLL_MS = 5000;
+/// Only a safety net: the app pushes every change as it sees it.
+const FALLBACK_POLL_MS = 30000;
 
 export async function clustersPage(): Promise<HTMLElement> {
   const message = h("div", { class: "card hint", id: "clusters-message", hidden: true });
+  const selected = new Set<string>();
+  let shown: ClusterView[] = [];
+  const selectAll = h("input", { type: "checkbox", id: "clusters-select-all", "aria-label": "select all" });
+  const bulkMinutes = h("input", { type: "number", min: "1", value: "30", class: "narrow", id: "clusters-bulk-minutes", "aria-label": "idle minutes" });
+  const execBox = h("div", { class: "card", id: "clusters-exec", hidden: true });
   const confirmBox = h("div", { class: "card confirm", id: "clusters-confirm", hidden: true });
   const checked = h("span", { class: "hint", id: "clusters-checked" });
   const body = h("tbody", {});
@@ -18,7 +27,7 @@ export async function clustersPage(): Promise<HTMLElement> {
     h(
       "thead",
       {},
-      h("tr", {}, ...["Name", "Status", "Cloud / region", "Instance", "Nodes", "$/h", "Uptime", "Autostop", "Actions"].map((t) => h("th", {}, t))),
+      h("tr", {}, h("th", {}, selectAll), ...["Name", "Status", "Cloud / region", "Instance", "Nodes", "$/h", "Uptime", "Autostop", "Actions"].map((t) => h("th", {}, t))),
     ),
     body,
   );
@@ -35,8 +44,20 @@ export async function clustersPage(): Promise<HTMLElement> {
       " ",
       checked,
     ),
+    h(
+      "div",
+      { class: "toolbar", id: "clusters-bulk" },
+      "Selected: ",
+      h("button", { class: "small", id: "clusters-bulk-stop", onclick: () => bulk("Stop") }, "Stop"),
+      " ",
+      h("button", { class: "small danger", id: "clusters-bulk-down", onclick: () => bulk("Down") }, "Down"),
+      " ",
+      bulkMinutes,
+      h("button", { class: "small", id: "clusters-bulk-autostop", onclick: () => bulk("Autostop") }, "Set autostop"),
+    ),
     message,
     confirmBox,
+    execBox,
     h("div", { class: "card" }, table, empty),
   );
 
@@ -46,16 +67,90 @@ export async function clustersPage(): Promise<HTMLElement> {
     message.hidden = text === "";
   };
 
+  function show(view: StatusView, how: string) {
+    shown = view.clusters;
+    for (const name of [...selected]) if (!shown.some((c) => c.name === name)) selected.delete(name);
+    body.replaceChildren(...view.clusters.map(row));
+    selectAll.checked = shown.length > 0 && selected.size === shown.length;
+    empty.hidden = view.clusters.length > 0;
+    checked.textContent = `Last checked ${new Date().toLocaleTimeString()} (${how})`;
+    if (view.changes.length > 0) say(view.changes.map((c) => `${c.cluster}: ${c.message}`).join("; "));
+  }
+
   async function load(refresh: boolean) {
     try {
-      const view = await backend.clustersStatus(refresh);
-      body.replaceChildren(...view.clusters.map(row));
-      empty.hidden = view.clusters.length > 0;
-      checked.textContent = `Last checked ${new Date().toLocaleTimeString()}${refresh ? " (asked the clouds)" : ""}`;
-      if (refresh && view.changes.length > 0) say(view.changes.map((c) => `${c.cluster}: ${c.message}`).join("; "));
+      show(await backend.clustersStatus(refresh), refresh ? "asked the clouds" : "read");
     } catch (e) {
       say(errorText(e), true);
     }
+  }
+
+  selectAll.addEventListener("change", () => {
+    for (const c of shown) {
+      if (selectAll.checked) selected.add(c.name);
+      else selected.delete(c.name);
+    }
+    for (const box of body.querySelectorAll<HTMLInputElement>("input.select")) box.checked = selectAll.checked;
+  });
+
+  /// One confirmation for every selected cluster, then each in turn; failures are listed, not fatal.
+  function bulk(label: "Stop" | "Down" | "Autostop") {
+    const names = shown.filter((c) => selected.has(c.name)).map((c) => c.name);
+    if (names.length === 0) {
+      say(`${label}: select clusters first (the boxes in the first column)`, true);
+      return;
+    }
+    const idle = Number.parseInt(bulkMinutes.value, 10);
+    if (label === "Autostop" && (!Number.isInteger(idle) || idle < 1)) {
+      say(`autostop: idle minutes must be a whole number ≥ 1, got '${bulkMinutes.value}'`, true);
+      return;
+    }
+    const one = (n: string) =>
+      label === "Stop" ? backend.clusterStop(n) : label === "Down" ? backend.clusterDown(n) : backend.clusterAutostop(n, idle, false);
+    const question =
+      label === "Down"
+        ? `Tear down ${names.length} cluster(s): ${names.join(", ")}? Their nodes and disks are deleted; this cannot be undone.`
+        : label === "Stop"
+          ? `Stop ${names.length} cluster(s): ${names.join(", ")}? Their processes end; disks are kept.`
+          : `Set autostop after ${idle} idle minutes on ${names.length} cluster(s): ${names.join(", ")}?`;
+    confirm(question, label, names.join(", "), async () => {
+      const failures: string[] = [];
+      for (const n of names) {
+        try {
+          await one(n);
+        } catch (e) {
+          failures.push(`${n}: ${errorText(e)}`);
+        }
+      }
+      if (failures.length > 0) throw new Error(failures.join("; "));
+    });
+  }
+
+  /// A command box for one cluster: runs it as a new job and opens its log on the Jobs page.
+  function openExec(name: string) {
+    const command = h("input", { type: "text", id: "clusters-exec-command", placeholder: "e.g. nvidia-smi", "aria-label": "command" });
+    const error = h("p", { class: "form-error", id: "clusters-exec-error" });
+    const run = async () => {
+      error.textContent = "";
+      try {
+        const job = await backend.clusterExec(name, command.value);
+        session.follow = { cluster: name, job };
+        location.hash = "#/jobs";
+      } catch (e) {
+        error.textContent = errorText(e);
+      }
+    };
+    command.addEventListener("keydown", (e) => {
+      if ((e as KeyboardEvent).key === "Enter") void run();
+    });
+    execBox.replaceChildren(
+      h("h2", {}, `Run a command on ${name}`),
+      h("div", { class: "toolbar" }, command, " ", h("button", { class: "primary", id: "clusters-exec-run", onclick: () => void run() }, "Run"), " ",
+        h("button", { id: "clusters-exec-close", onclick: () => (execBox.hidden = true) }, "Close")),
+      error,
+    );
+    execBox.hidden = false;
+    command.focus();
   }
 
   async function act(label: string, name: string, run: () => Promise<unknown>) {
@@ -97,9 +192,15 @@ export async function clustersPage(): Promise<HTMLElement> {
     const downBox = h("input", { type: "checkbox", "aria-label": "down instead of stop", checked: c.autostop?.down ?? false });
     const btn = (id: string, text: string, enabled: boolean, onclick: () => void, cls = "small") =>
       h("button", { class: cls, "data-action": id, disabled: !enabled, onclick }, text);
+    const pick = h("input", { type: "checkbox", class: "select", "data-cluster": c.name, "aria-label": `select ${c.name}`, checked: selected.has(c.name) });
+    pick.addEventListener("change", () => {
+      if (pick.checked) selected.add(c.name);
+      else selected.delete(c.name);
+    });
     return h(
       "tr",
       { "data-cluster": c.name, "data-status": c.status },
+      h("td", {}, pick),
       h("td", {}, c.name),
       h("td", {}, h("span", { class: `badge status-${c.status.toLowerCase()}` }, c.status)),
       h("td", {}, place(c)),
@@ -111,6 +212,7 @@ export async function clustersPage(): Promise<HTMLElement> {
       h(
         "td",
         { class: "actions" },
+        btn("exec", "Exec", c.status === "UP", () => openExec(c.name)),
         btn("start", "Start", can.start, () => void act("Start", c.name, () => backend.clusterStart(c.name))),
         btn("stop", "Stop", can.stop, () =>
           confirm(`Stop ${c.name}? Its processes end; disks are kept and you can start it again.`, "Stop", c.name, () => backend.clusterStop(c.name)),
@@ -144,10 +246,23 @@ export async function clustersPage(): Promise<HTMLElement> {
   }
 
   await load(false);
-  // Live while shown: the poll stops by itself once the router replaces this page.
+  // Live while shown: both stop by themselves once the router replaces this page.
+  let unlisten: (() => void) | null = null;
+  const stop = () => {
+    clearInterval(timer);
+    unlisten?.();
+  };
   const timer = setInterval(() => {
-    if (!page.isConnected) clearInterval(timer);
+    if (!page.isConnected) stop();
     else void load(false);
-  }, POLL_MS);
+  }, FALLBACK_POLL_MS);
+  listen<StatusView>("clusters-changed", (e) => {
+    if (!page.isConnected) stop();
+    else show(e.payload, "pushed");
+  })
+    .then((u) => {
+      unlisten = u;
+    })
+    .catch((e) => say(`live updates unavailable (${errorText(e)}); the page polls every ${FALLBACK_POLL_MS / 1000}s`, true));
   return page;
 }

@@ -2,17 +2,11 @@
 // on-demand and spot prices side by side, the chart drawn in Rust, and why nothing is cheaper.
 // Any row can be picked, not only the cheapest.
 import { backend, errorText, isUiError, type PlanRow } from "../backend";
-import { h } from "../dom";
+import { h, svgNode } from "../dom";
 import { session } from "../session";
 
 const money = (v: number | null) => (v === null ? "—" : `$${v.toFixed(4)}`);
 
-/// The chart is SVG text made by the app itself (plotters), parsed as an SVG document rather than
-/// injected as HTML, so nothing in it can run.
-function svgNode(text: string): Node {
-  const doc = new DOMParser().parseFromString(text, "image/svg+xml");
-  return document.importNode(doc.documentElement, true);
-}
 
 export async function comparePage(): Promise<HTMLElement> {
   const page = h(
@@ -30,6 +24,16 @@ export async function comparePage(): Promise<HTMLElement> {
     return page;
   }
   const picked = h("p", { class: "picked", id: "compare-picked" }, pickText(plan.rows[0]));
+  const useSpot = plan.use_spot;
+  const pick = (r: PlanRow) => {
+    session.pick = { cloud: r.cloud, region: r.region, zone: r.zone, instance_type: r.instance_type, use_spot: useSpot };
+    picked.textContent = pickText(r);
+  };
+  const launchOn = (r: PlanRow) => {
+    pick(r);
+    session.launchRequested = true;
+    location.hash = "#/launch";
+  };
   const table = h(
     "table",
     { id: "compare-table" },
@@ -50,7 +54,13 @@ export async function comparePage(): Promise<HTMLElement> {
           h("td", {}, r.memory_gib === null ? "—" : String(r.memory_gib)),
           h("td", {}, money(r.on_demand)),
           h("td", {}, money(r.spot)),
-          h("td", {}, h("button", { class: "small", onclick: () => (picked.textContent = pickText(r)) }, "Pick")),
+          h(
+            "td",
+            { class: "actions" },
+            h("button", { class: "small", "data-action": "pick", onclick: () => pick(r) }, "Pick"),
+            " ",
+            h("button", { class: "small primary", "data-action": "launch", onclick: () => launchOn(r) }, "Launch"),
+          ),
         ),
       ),
     ),

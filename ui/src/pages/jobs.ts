@@ -3,6 +3,7 @@
 import { Channel } from "@tauri-apps/api/core";
 import { backend, errorText, type LogMessage } from "../backend";
 import { h } from "../dom";
+import { session } from "../session";
 
 export async function jobsPage(): Promise<HTMLElement> {
   const select = h("select", { id: "jobs-cluster", "aria-label": "cluster" });
@@ -77,8 +78,12 @@ export async function jobsPage(): Promise<HTMLElement> {
     const status = await backend.clustersStatus(false);
     const up = status.clusters.filter((c) => c.status === "UP");
     select.replaceChildren(...up.map((c) => h("option", { value: c.name }, c.name)));
+    const wanted = session.follow;
+    session.follow = null;
+    if (wanted && up.some((c) => c.name === wanted.cluster)) select.value = wanted.cluster;
     if (up.length === 0) select.append(h("option", { value: "" }, "no UP cluster"));
     else await loadQueue();
+    if (wanted && wanted.job !== null && select.value === wanted.cluster) void follow(wanted.cluster, wanted.job);
   } catch (e) {
     fail(e);
   }

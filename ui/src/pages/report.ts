@@ -1,15 +1,25 @@
-// Cost report: what every launch so far has cost (gone clusters included), as `sky cost-report`.
+// Cost report: what every launch so far has cost (gone clusters included), as `sky cost-report`,
+// next to a chart of spend over time drawn in Rust.
 import { backend, errorText } from "../backend";
-import { h } from "../dom";
+import { h, svgNode } from "../dom";
 import { duration } from "../clusterfmt";
 
 export async function reportPage(): Promise<HTMLElement> {
   const page = h("section", { class: "page" }, h("h1", {}, "Cost report"), h("p", { class: "lead" }, "Spend per cluster since launch, gone clusters included."));
   try {
-    const report = await backend.costReport();
+    const [report, chart] = await Promise.all([backend.costReport(), backend.spendChart()]);
+    const chartCard = h(
+      "div",
+      { class: "card chart", id: "report-chart" },
+      chart === null ? h("p", { class: "hint" }, "No spend yet: nothing has been launched.") : svgNode(chart),
+    );
     page.append(
       h("p", { class: "picked", id: "report-total" }, `Total: $${report.total_cost.toFixed(4)}`),
       h(
+        "div",
+        { class: "report-grid" },
+        chartCard,
+        h(
         "div",
         { class: "card" },
         h(
@@ -35,6 +45,7 @@ export async function reportPage(): Promise<HTMLElement> {
             ),
           ),
         ),
+      ),
       ),
     );
   } catch (e) {

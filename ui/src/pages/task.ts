@@ -103,6 +103,19 @@ export function taskPage(): HTMLElement {
       "div",
       { class: "actions" },
       h("a", { class: "button primary", id: "task-compare", href: "#/compare" }, "Compare costs →"),
+      h(
+        "button",
+        {
+          id: "task-launch",
+          onclick: () => {
+            // From here the launch picks its own placement; the comparison page pins one.
+            session.pick = null;
+            session.launchRequested = true;
+            location.hash = "#/launch";
+          },
+        },
+        "Launch",
+      ),
     ),
   );
 }

@@ -113,6 +113,8 @@ pub struct CostLineView {
     pub terminated_at: Option<i64>,
     pub running_seconds: i64,
     pub cost: f64,
+    /// When the nodes ran: `(start, end)`, `None` while still running (spend-over-time charts).
+    pub intervals: Vec<(i64, Option<i64>)>,
 }
 
 impl From<&CostLine> for CostLineView {
@@ -131,6 +133,7 @@ impl From<&CostLine> for CostLineView {
             terminated_at: r.terminated_at,
             running_seconds: l.running_seconds,
             cost: l.cost,
+            intervals: r.intervals.clone(),
         }
     }
 }
