@@ -5,3 +5,5 @@ mod jobs;
 mod lifecycle;
 mod local_cloud;
 mod optimizer;
+mod ssh;
+mod ssh_support;

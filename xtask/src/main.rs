@@ -67,7 +67,9 @@ fn source_for(cloud: CloudId) -> CatalogSource {
             data_date: "2026-05-20".into(),
             partial_coverage: None,
         },
-        CloudId::Local => unreachable!("the local cloud has no price catalog"),
+        CloudId::Local | CloudId::Ssh => {
+            unreachable!("the local and ssh clouds have no price catalog")
+        }
     }
 }
 

@@ -18,6 +18,7 @@ fn config(dir: &Path) -> ClusterConfig {
         nodes: vec![NodeSpec {
             ip: "127.0.0.1".into(),
             dir: dir.join("node-0"),
+            ssh: None,
         }],
         capacity: NodeCapacity {
             cpus: 64.0,

@@ -130,6 +130,7 @@ mod tests {
                 .map(|i| NodeSpec {
                     ip: format!("10.0.0.{i}"),
                     dir: format!("/n{i}").into(),
+                    ssh: None,
                 })
                 .collect(),
             capacity: NodeCapacity {

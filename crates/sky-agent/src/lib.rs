@@ -11,6 +11,7 @@
 pub mod db;
 pub mod env;
 pub mod paths;
+pub mod remote;
 pub mod rpc;
 pub mod runtime;
 pub mod server;

@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use crate::db::Db;
 use crate::env::JobEnv;
 use crate::paths::Home;
-use crate::runtime::{LocalRuntime, NodeRuntime, ProcessSpec, exit_code};
+use crate::runtime::{NodeRuntime, ProcessSpec, exit_code};
 use crate::state::{Agent, Settings, Shared, job_not_found};
 use crate::tail::Tailer;
 
@@ -72,7 +72,8 @@ pub async fn run(home_dir: &Path) -> Result<Started, DaemonError> {
     }
     std::fs::write(home.pid(), format!("{}\n", std::process::id())).map_err(io_err)?;
     let db = Db::open(&home.db())?;
-    let runtime: Arc<dyn NodeRuntime> = Arc::new(LocalRuntime);
+    // Local nodes run here; workers of remote clusters over SSH (see crate::remote).
+    let runtime: Arc<dyn NodeRuntime> = Arc::new(crate::remote::HostRuntime::default());
     let mut agent = Agent::new(home.clone(), db, runtime, Settings::from_env());
     let lost = agent.recover()?;
     if !lost.is_empty() {

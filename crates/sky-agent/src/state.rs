@@ -62,6 +62,8 @@ struct RunningJob {
     pgids: Vec<u32>,
     exits: Vec<Option<i32>>,
     cancel_requested: bool,
+    /// Why the first failing rank failed, when that names a node (lost, killed).
+    failure: Option<String>,
 }
 
 #[derive(Debug)]
@@ -163,6 +165,7 @@ impl Agent {
             .unwrap_or_else(|| NodeSpec {
                 ip: "127.0.0.1".into(),
                 dir: self.home.dir.clone(),
+                ssh: None,
             })
     }
 
@@ -370,6 +373,7 @@ impl Agent {
                 pgids: pids.iter().map(|(_, p)| *p).collect(),
                 exits: vec![None; pids.len()],
                 cancel_requested: false,
+                failure: None,
             },
         );
         for (rank, _, mut child) in children {
@@ -401,6 +405,13 @@ impl Agent {
         if let Some(slot) = job.exits.get_mut(rank as usize) {
             *slot = Some(code);
         }
+        if code != 0
+            && job.failure.is_none()
+            && !job.cancel_requested
+            && let Some(node) = job.nodes.get(rank as usize)
+        {
+            job.failure = crate::remote::describe_exit(node, rank, code);
+        }
         // Leftover background processes of a finished rank would be orphans: end them.
         if let (Some(node), Some(pgid)) =
             (job.nodes.get(rank as usize), job.pgids.get(rank as usize))
@@ -427,7 +438,7 @@ impl Agent {
         let (status, message) = if job.cancel_requested {
             (JobStatus::Cancelled, Some("cancelled by request"))
         } else if first_failure.is_some() {
-            (JobStatus::Failed, None)
+            (JobStatus::Failed, job.failure.as_deref())
         } else {
             (JobStatus::Succeeded, None)
         };

@@ -55,6 +55,7 @@ impl Cluster {
                 .map(|i| NodeSpec {
                     ip: "127.0.0.1".into(),
                     dir: self.path().join(format!("node-{i}")),
+                    ssh: None,
                 })
                 .collect(),
             capacity: NodeCapacity {

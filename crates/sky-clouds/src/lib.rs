@@ -6,6 +6,7 @@
 //! core does both).
 
 pub mod local;
+pub mod ssh_pool;
 
 use std::sync::Arc;
 
@@ -16,5 +17,7 @@ use sky_core::provision::Registry;
 /// endpoint overrides from `config` and their credentials lazily, on first use, so building the
 /// registry costs nothing for commands that never reach a cloud.
 pub fn registry(paths: &Paths, _config: &SkyConfig) -> Registry {
-    Registry::new().with(Arc::new(local::LocalCloud::new(&paths.sky_home())))
+    Registry::new()
+        .with(Arc::new(local::LocalCloud::new(&paths.sky_home())))
+        .with(Arc::new(ssh_pool::SshPoolCloud::new(&paths.sky_home())))
 }

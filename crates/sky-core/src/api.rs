@@ -10,7 +10,7 @@ mod fit;
 mod launch;
 mod placement;
 mod refresh;
-mod sync;
+pub(crate) mod sync;
 pub mod views;
 
 use std::path::PathBuf;

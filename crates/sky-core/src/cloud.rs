@@ -18,12 +18,21 @@ pub enum CloudId {
     Gcp,
     /// This machine: always enabled, needs no credentials, costs nothing.
     Local,
+    /// Machines the user already has, declared as node pools in `$SKY_HOME/ssh_node_pools.yaml`
+    /// (`--infra ssh/POOL`): offered by their provider like `local`, never from a catalog.
+    Ssh,
 }
 
 impl CloudId {
     /// Clouds with a price catalog, i.e. the ones the optimizer compares.
     pub const PRICED: [CloudId; 3] = [CloudId::Aws, CloudId::Azure, CloudId::Gcp];
-    pub const ALL: [CloudId; 4] = [CloudId::Aws, CloudId::Azure, CloudId::Gcp, CloudId::Local];
+    pub const ALL: [CloudId; 5] = [
+        CloudId::Aws,
+        CloudId::Azure,
+        CloudId::Gcp,
+        CloudId::Local,
+        CloudId::Ssh,
+    ];
 
     /// The lowercase id used in YAML, JSON and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +41,7 @@ impl CloudId {
             CloudId::Azure => "azure",
             CloudId::Gcp => "gcp",
             CloudId::Local => "local",
+            CloudId::Ssh => "ssh",
         }
     }
 
@@ -42,6 +52,7 @@ impl CloudId {
             CloudId::Azure => "Azure",
             CloudId::Gcp => "GCP",
             CloudId::Local => "Local",
+            CloudId::Ssh => "SSH",
         }
     }
 }
@@ -53,7 +64,7 @@ impl fmt::Display for CloudId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown cloud '{0}' (allowed: aws, gcp, azure, local)")]
+#[error("unknown cloud '{0}' (allowed: aws, gcp, azure, local, ssh)")]
 pub struct UnknownCloud(pub String);
 
 impl FromStr for CloudId {

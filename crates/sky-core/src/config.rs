@@ -187,7 +187,7 @@ impl SkyConfig {
                             &path,
                             Some(item),
                             format!(
-                                "unknown cloud '{text}'{hint} (allowed: aws, gcp, azure, local)"
+                                "unknown cloud '{text}'{hint} (allowed: aws, gcp, azure, local, ssh)"
                             ),
                         ));
                     }
@@ -257,7 +257,7 @@ mod tests {
             .expect_err("typo");
         assert_eq!(
             err.to_string(),
-            "config.yaml:3:5: allowed_clouds[1]: unknown cloud 'gpc' (did you mean 'gcp'?) (allowed: aws, gcp, azure, local)"
+            "config.yaml:3:5: allowed_clouds[1]: unknown cloud 'gpc' (did you mean 'gcp'?) (allowed: aws, gcp, azure, local, ssh)"
         );
         assert_eq!(err.code(), ErrorCode::InvalidConfig);
         let err = SkyConfig::parse("allowed_clouds: aws\n", "config.yaml").expect_err("not a list");

@@ -308,7 +308,7 @@ impl CredentialStore {
     }
 
     fn entry(&self, cloud: CloudId) -> Result<keyring_core::Entry, CredentialError> {
-        if cloud == CloudId::Local {
+        if matches!(cloud, CloudId::Local | CloudId::Ssh) {
             return Err(CredentialError::NotACloud(cloud));
         }
         keyring_core::Entry::new_in_store(&self.store, SERVICE, cloud.as_str())

@@ -15,6 +15,7 @@
 //! - [`api`]: the `Sky` facade every front end calls.
 //! - [`lock`], [`clock`]: per-cluster locks and the injectable clock.
 //! - [`events`]: progress events and the sink front ends implement.
+//! - [`ssh`]: SSH to remote nodes: keys, host keys, sessions, the head agent, node pools.
 
 pub mod api;
 pub mod catalog;
@@ -30,6 +31,7 @@ pub mod lock;
 pub mod optimizer;
 pub mod provision;
 pub mod resources;
+pub mod ssh;
 pub mod state;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]

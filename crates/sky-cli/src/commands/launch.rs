@@ -52,7 +52,13 @@ pub fn run(args: Args) -> CommandResult {
 }
 
 /// SkyPilot's tie-breaking order between clouds; the optimizer keeps it for equal prices.
-const CLOUD_ORDER: [CloudId; 4] = [CloudId::Aws, CloudId::Gcp, CloudId::Azure, CloudId::Local];
+const CLOUD_ORDER: [CloudId; 5] = [
+    CloudId::Aws,
+    CloudId::Gcp,
+    CloudId::Azure,
+    CloudId::Local,
+    CloudId::Ssh,
+];
 
 fn dryrun(args: &Args) -> CommandResult {
     let json = args.output == Format::Json;

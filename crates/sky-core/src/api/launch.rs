@@ -9,12 +9,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::fit::fits;
-use super::sync::sync_workdir;
 use super::views::RunOutcome;
 use super::{Sky, SkyError, stage};
 use crate::events::{Event, EventSink, Stage};
 use crate::jobs::client::{AgentClient, LogEvent};
-use crate::jobs::wire::{AutostopHook, ClusterConfig, NodeSpec, SetupSpec};
+use crate::jobs::wire::{AutostopHook, ClusterConfig, SetupSpec};
 use crate::jobs::{AutostopSetting, JobId, JobSpec, NodeCapacity, Secrets};
 use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
 use crate::provision::{ClusterInfo, Launchable, ProvisionErrorKind, ProvisionRequest};
@@ -180,7 +179,7 @@ impl Sky {
             cluster: name.clone(),
             source,
         };
-        self.sync_workdir(task, &rec, sink)?;
+        self.sync_workdir(task, &rec, sink).await?;
         if let Some(failed) = self.run_setup(task, &rec, &client, sink).await? {
             let _ = client.close().await;
             drop(lock);
@@ -260,7 +259,7 @@ impl Sky {
         }
         self.check_fits(task, &rec)?;
         let client = self.agent_of(&rec).await?;
-        self.sync_workdir(task, &rec, sink)?;
+        self.sync_workdir(task, &rec, sink).await?;
         let job = self.submit(task, &rec, &client, "sky exec", sink).await?;
         drop(lock);
         let outcome = self
@@ -431,24 +430,28 @@ impl Sky {
                 hint: "it has no recorded nodes".into(),
             });
         };
+        let provider = self.provider_of(&rec)?.clone();
+        // Remote providers give the head's agent its way to the workers here (SSH keys, homes).
+        let nodes = provider
+            .agent_nodes(name, info)
+            .await
+            .map_err(|source| SkyError::Provider {
+                cluster: name.into(),
+                source,
+            })?;
         let config = ClusterConfig {
             cluster_name: name.into(),
             cloud: l.cloud.as_str().into(),
             region: Some(l.region.clone()),
             zone: l.zone.clone(),
-            nodes: info
-                .nodes
-                .iter()
-                .map(|n| NodeSpec {
-                    ip: n.internal_ip.clone(),
-                    dir: n.local_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-                })
-                .collect(),
+            nodes,
             capacity: NodeCapacity {
                 cpus: l.vcpus,
                 accelerators: l.accelerators.clone().into_iter().collect(),
             },
-            autostop_hook: self.autostop_hook(name),
+            autostop_hook: provider
+                .autostop_hook(name)
+                .or_else(|| self.autostop_hook(name)),
         };
         let client = self.agent_of(&rec).await?;
         client
@@ -520,7 +523,7 @@ impl Sky {
         }
     }
 
-    fn sync_workdir(
+    async fn sync_workdir(
         &self,
         task: &Task,
         rec: &ClusterRecord,
@@ -548,12 +551,11 @@ impl Sky {
             cluster: name.into(),
             stage: Stage::SyncWorkdir,
         });
-        for node in &info.nodes {
-            let Some(dir) = &node.local_dir else {
-                return Err(err("syncing to remote nodes is not supported yet".into()));
-            };
-            sync_workdir(&src, dir).map_err(err)?;
-        }
+        let provider = self.provider_of(rec)?.clone();
+        provider
+            .sync_workdir(name, info, &src)
+            .await
+            .map_err(|e| err(e.message))?;
         sink.emit(Event::StageFinished {
             cluster: name.into(),
             stage: Stage::SyncWorkdir,

@@ -2,13 +2,48 @@
 //! `<node dir>/sky_workdir` on every node, honouring `.skyignore` (or, without one, `.gitignore`)
 //! as SkyPilot does.
 //!
-//! What this module does not do: sync to remote nodes (that is an rsync over SSH, to come with the
-//! SSH runner) or sync file mounts.
+//! What this module does not do: send files to remote nodes (`crate::ssh::sync` packs the same
+//! entry list into a tar stream over SSH) or sync file mounts.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::jobs::WORKDIR_NAME;
+
+/// What a workdir sync sends: paths relative to `src` and whether each is a directory, parents
+/// before children, honouring `.skyignore` (else `.gitignore`) and skipping `.git`. Shared by the
+/// local copy and the SSH upload so both send the same files.
+pub(crate) fn workdir_entries(src: &Path) -> Result<Vec<(PathBuf, bool)>, String> {
+    if !src.is_dir() {
+        return Err(format!("{} is not a directory", src.display()));
+    }
+    let has_skyignore = src.join(".skyignore").is_file();
+    let walker = ignore::WalkBuilder::new(src)
+        .hidden(false)
+        .parents(false)
+        .git_global(false)
+        .git_exclude(false)
+        .require_git(false)
+        .ignore(false)
+        .git_ignore(!has_skyignore)
+        .add_custom_ignore_filename(".skyignore")
+        .filter_entry(|e| e.file_name() != ".git")
+        .build();
+    let mut out = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let rel = entry.path().strip_prefix(src).map_err(|e| e.to_string())?;
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        match entry.file_type() {
+            Some(k) if k.is_dir() => out.push((rel.to_path_buf(), true)),
+            Some(k) if k.is_file() => out.push((rel.to_path_buf(), false)),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
 
 /// Replaces `node_dir/sky_workdir` with a filtered copy of `src`; returns the files copied.
 pub(crate) fn sync_workdir(src: &Path, node_dir: &Path) -> Result<usize, String> {
@@ -22,35 +57,17 @@ pub(crate) fn sync_workdir(src: &Path, node_dir: &Path) -> Result<usize, String>
         Err(e) => return Err(format!("cannot clear {}: {e}", dest.display())),
     }
     fs::create_dir_all(&dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
-    let has_skyignore = src.join(".skyignore").is_file();
-    let walker = ignore::WalkBuilder::new(src)
-        .hidden(false)
-        .parents(false)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .ignore(false)
-        .git_ignore(!has_skyignore)
-        .add_custom_ignore_filename(".skyignore")
-        .filter_entry(|e| e.file_name() != ".git")
-        .build();
     let mut copied = 0;
-    for entry in walker {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let rel = entry.path().strip_prefix(src).map_err(|e| e.to_string())?;
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let target: PathBuf = dest.join(rel);
-        let kind = entry.file_type();
-        if kind.is_some_and(|k| k.is_dir()) {
+    for (rel, is_dir) in workdir_entries(src)? {
+        let target: PathBuf = dest.join(&rel);
+        if is_dir {
             fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-        } else if kind.is_some_and(|k| k.is_file()) {
+        } else {
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
             }
-            fs::copy(entry.path(), &target)
-                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+            let from = src.join(&rel);
+            fs::copy(&from, &target).map_err(|e| format!("{}: {e}", from.display()))?;
             copied += 1;
         }
     }

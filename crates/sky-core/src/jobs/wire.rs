@@ -81,6 +81,21 @@ pub enum Request {
 pub struct NodeSpec {
     pub ip: String,
     pub dir: PathBuf,
+    /// How the head's agent reaches this node over SSH; `None` for nodes it runs on itself (the
+    /// head, and every node of the local cloud).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<NodeSsh>,
+}
+
+/// A worker as the head's agent reaches it: with the `ssh` binary on the head, using a key and a
+/// known-hosts file that live on the head (paths on the head, no key material here).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSsh {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_file: PathBuf,
+    pub known_hosts: PathBuf,
 }
 
 /// A command line run when autostop fires. It must carry no secrets: it is stored in the agent DB.

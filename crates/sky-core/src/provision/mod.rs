@@ -10,13 +10,14 @@
 pub mod error;
 pub mod failover;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::CloudId;
 use crate::jobs::client::AgentClient;
+use crate::jobs::wire::{AutostopHook, NodeSpec};
 use crate::resources::Resources;
 
 pub use error::{ProvisionError, ProvisionErrorKind};
@@ -159,6 +160,50 @@ pub trait Provider: Send + Sync {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError>;
+    /// The nodes as the head's agent must see them (its cluster config): where each node's files
+    /// are and how the agent reaches it. The default suits nodes that are directories on this
+    /// machine; providers of remote nodes prepare SSH access from the head to the workers here
+    /// (see `crate::ssh::RemoteCluster::grant_worker_access`).
+    async fn agent_nodes(
+        &self,
+        _cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<Vec<NodeSpec>, ProvisionError> {
+        Ok(info
+            .nodes
+            .iter()
+            .map(|n| NodeSpec {
+                ip: n.internal_ip.clone(),
+                dir: n.local_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+                ssh: None,
+            })
+            .collect())
+    }
+    /// Replaces the task's workdir (`sky_workdir`) on every node with a filtered copy of `src`.
+    /// The default copies into each node's `local_dir`; remote providers upload over SSH.
+    async fn sync_workdir(
+        &self,
+        _cluster_name: &str,
+        info: &ClusterInfo,
+        src: &Path,
+    ) -> Result<(), ProvisionError> {
+        for node in &info.nodes {
+            let Some(dir) = &node.local_dir else {
+                return Err(ProvisionError::fatal(format!(
+                    "node {} is remote and this provider cannot sync workdirs to it",
+                    node.rank
+                )));
+            };
+            crate::api::sync::sync_workdir(src, dir).map_err(ProvisionError::fatal)?;
+        }
+        Ok(())
+    }
+    /// A command line the head's agent runs by itself when autostop fires, for clusters whose
+    /// autostop must not depend on the client machine being on. `None` (the default): the agent
+    /// runs `sky stop`/`sky down` on the machine that launched the cluster.
+    fn autostop_hook(&self, _cluster_name: &str) -> Option<AutostopHook> {
+        None
+    }
 }
 
 /// The providers one front end was built with (its composition root fills it).

@@ -87,7 +87,6 @@ pub(crate) const OTHER_SKYPILOT_CLOUDS: &[&str] = &[
     "primeintellect",
     "do",
     "nebius",
-    "ssh",
     "slurm",
     "hyperbolic",
     "seeweb",

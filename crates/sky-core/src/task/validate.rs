@@ -176,6 +176,11 @@ fn validate_region_zone(
     if r.placement.region.is_none() && r.placement.zone.is_none() {
         return Ok(());
     }
+    // On the ssh cloud the "region" is a node pool of the user's file, which only its provider
+    // knows; it says what is wrong with it when offering.
+    if r.placement.cloud == Some(CloudId::Ssh) {
+        return Ok(());
+    }
     let candidates = clouds_or(r, vocab);
     let mut fits: Vec<(CloudId, String, Option<String>)> = Vec::new();
     let mut first_error: Option<TaskError> = None;

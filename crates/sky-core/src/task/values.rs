@@ -28,9 +28,9 @@ pub(crate) fn parse_infra(text: &str) -> Result<InfraParts, String> {
         ));
     }
     let first = parts[0].to_lowercase();
-    if first == "k8s" || first == "kubernetes" || first == "ssh" {
+    if first == "k8s" || first == "kubernetes" {
         return Err(format!(
-            "infra '{text}': {first} is not supported by Sky (supported: aws, gcp, azure, local)"
+            "infra '{text}': {first} is not supported by Sky (supported: aws, gcp, azure, local, ssh)"
         ));
     }
     if parts.len() > 3 {
@@ -54,13 +54,13 @@ pub(crate) fn parse_cloud(text: &str) -> Result<CloudId, String> {
     let lower = text.trim().to_lowercase();
     if OTHER_SKYPILOT_CLOUDS.contains(&lower.as_str()) {
         return Err(format!(
-            "cloud '{text}' is not supported by Sky (supported: aws, gcp, azure, local)"
+            "cloud '{text}' is not supported by Sky (supported: aws, gcp, azure, local, ssh)"
         ));
     }
     let names: Vec<&str> = CloudId::ALL.iter().map(|c| c.as_str()).collect();
     let hint = super::error::did_you_mean(&lower, names.iter().copied());
     Err(format!(
-        "unknown cloud '{text}'{hint} (allowed: aws, gcp, azure, local)"
+        "unknown cloud '{text}'{hint} (allowed: aws, gcp, azure, local, ssh)"
     ))
 }
 

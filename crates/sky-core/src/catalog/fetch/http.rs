@@ -104,7 +104,7 @@ pub fn update_cloud(
             }
             catalog
         }
-        CloudId::Local => {
+        CloudId::Local | CloudId::Ssh => {
             return Err(FetchError::NotBuilt(format!(
                 "the {} cloud has no price catalog",
                 cloud.as_str()

@@ -1,0 +1,278 @@
+//! Worker nodes over SSH, from the head: [`HostRuntime`] runs processes of nodes without `ssh`
+//! settings locally (the head itself, every local-cloud node) with [`LocalRuntime`], and those of
+//! remote workers through the `ssh` binary on the head, with the key and known-hosts file the
+//! client placed there (see `sky_core::ssh::RemoteCluster::grant_worker_access`).
+//!
+//! A remote process is a local `ssh` child (its own process group, whose pid is the "group id"
+//! the daemon tracks) running a small script on the worker: it exports the environment (sent on
+//! stdin, never on a command line), starts the job under `setsid` so it leads its own group
+//! there, records that group in `~/.sky/procs/<local pid>` and waits for it. Signals go over a
+//! second short `ssh` to `kill -- -<group>`; when the worker cannot be reached the local `ssh` is
+//! signalled instead, so the job still ends. Keepalives make a dead worker end its `ssh` with 255
+//! within ~10 s, which the daemon reports as a lost node.
+//!
+//! What this module does not do: install anything on workers or copy files to them (the client
+//! does), or hold connections open between commands (each is one `ssh`; ControlMaster would be
+//! the optimisation).
+
+use std::process::Stdio;
+
+use nix::sys::signal::Signal;
+use sky_core::jobs::wire::{NodeSpec, NodeSsh};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+
+use crate::runtime::{LocalRuntime, NodeRuntime, ProcessSpec};
+
+/// Exit code of `ssh` itself when the connection failed or dropped.
+pub const SSH_LOST: i32 = 255;
+
+/// The daemon's runtime: local or SSH per node.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HostRuntime {
+    local: LocalRuntime,
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn ssh_command(ssh: &NodeSsh) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.arg("-i")
+        .arg(&ssh.identity_file)
+        .arg("-p")
+        .arg(ssh.port.to_string())
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ServerAliveInterval=3",
+            "-o",
+            "ServerAliveCountMax=3",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", ssh.known_hosts.display()))
+        .arg(format!("{}@{}", ssh.user, ssh.host));
+    cmd
+}
+
+/// The worker-side wrapper, fed to `bash -s`: environment first, then the job under its own
+/// session, its group recorded under the key the head passes (`SKY_PROC_KEY`).
+fn wrapper(spec: &ProcessSpec<'_>) -> String {
+    let mut text = String::new();
+    for (k, v) in spec.env {
+        // Names come from the task and Sky; skip anything a shell could not export.
+        if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            text.push_str(&format!("export {k}={}\n", quote(v)));
+        }
+    }
+    text.push_str(&format!(
+        r#"mkdir -p "$HOME/.sky/procs"
+cd "$HOME/sky_workdir" 2>/dev/null || cd "$HOME"
+setsid /bin/bash -c {} </dev/null &
+pid=$!
+echo "$pid" > "$HOME/.sky/procs/$SKY_PROC_KEY"
+wait "$pid"
+code=$?
+rm -f "$HOME/.sky/procs/$SKY_PROC_KEY"
+exit "$code"
+"#,
+        quote(spec.script)
+    ));
+    text
+}
+
+impl HostRuntime {
+    fn spawn_remote(&self, ssh: &NodeSsh, spec: &ProcessSpec<'_>) -> std::io::Result<Child> {
+        if let Some(parent) = spec.log.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        if let Some(parent) = ssh.known_hosts.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(spec.log)?;
+        let err = log.try_clone()?;
+        // `exec` makes the local bash's pid ($$, expanded here) the ssh's pid: the key under which
+        // the worker records the job's group, known to us as the child's id.
+        let ssh_line = shell_line(&ssh_command(ssh));
+        let mut cmd = Command::new("/bin/bash");
+        cmd.arg("-c")
+            .arg(format!(
+                "exec {ssh_line} \"SKY_PROC_KEY=$$ exec /bin/bash -s\""
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err))
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = cmd.spawn()?;
+        let script = wrapper(spec);
+        if let Some(mut stdin) = child.stdin.take() {
+            // Closing stdin after the script is what lets the worker's `bash -s` run it to the end.
+            tokio::spawn(async move {
+                if let Err(e) = stdin.write_all(script.as_bytes()).await {
+                    tracing::warn!(error = %e, "could not send the job script to a worker");
+                }
+            });
+        }
+        Ok(child)
+    }
+
+    /// `kill -SIG -- -group` on the worker; `None` when the worker could not be reached.
+    fn signal_remote(&self, ssh: &NodeSsh, key: u32, signal: Signal) -> Option<bool> {
+        let script = format!(
+            r#"f="$HOME/.sky/procs/{key}"; [ -f "$f" ] || exit 3; kill -{} -- "-$(cat "$f")" 2>/dev/null || exit 3"#,
+            signal.as_str().trim_start_matches("SIG")
+        );
+        let out = ssh_command(ssh)
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        match out.code() {
+            Some(0) => Some(true),
+            Some(3) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A command as one shell line (each argument quoted).
+fn shell_line(cmd: &std::process::Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl NodeRuntime for HostRuntime {
+    fn spawn(&self, node: &NodeSpec, spec: &ProcessSpec<'_>) -> std::io::Result<Child> {
+        match &node.ssh {
+            None => self.local.spawn(node, spec),
+            Some(ssh) => self.spawn_remote(ssh, spec),
+        }
+    }
+
+    fn signal_group(
+        &self,
+        node: &NodeSpec,
+        pgid: u32,
+        signal: Option<Signal>,
+    ) -> std::io::Result<bool> {
+        let Some(ssh) = &node.ssh else {
+            return self.local.signal_group(node, pgid, signal);
+        };
+        match signal {
+            // The local ssh lives exactly as long as the worker's group leader: checking it is
+            // cheap and needs no round trip.
+            None => self.local.signal_group(node, pgid, None),
+            Some(sig) => match self.signal_remote(ssh, pgid, sig) {
+                Some(true) => Ok(true),
+                // Gone on the worker, or the worker is unreachable: end the local ssh too, so the
+                // daemon sees the rank end.
+                Some(false) | None => self.local.signal_group(node, pgid, Some(sig)),
+            },
+        }
+    }
+}
+
+/// A job's rank on a worker ended with `code`: a message naming the node when that means the
+/// node was lost or the job killed there, for the job's record.
+pub fn describe_exit(node: &NodeSpec, rank: u32, code: i32) -> Option<String> {
+    let name = match &node.ssh {
+        Some(ssh) => format!("node {} ({}:{})", node.ip, ssh.host, ssh.port),
+        None => format!("node {}", node.ip),
+    };
+    if node.ssh.is_some() && code == SSH_LOST {
+        return Some(format!(
+            "rank {rank} lost its connection to {name}: the node died or became unreachable"
+        ));
+    }
+    if code > 128 && code < 128 + 65 {
+        return Some(format!(
+            "rank {rank} on {name} was killed by signal {}",
+            code - 128
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_wrapper_exports_env_quoted_and_never_puts_it_on_the_ssh_line() {
+        let env = vec![
+            ("SKY_NODE_RANK".to_owned(), "1".to_owned()),
+            ("TOKEN".to_owned(), "it's secret".to_owned()),
+            ("bad name".to_owned(), "x".to_owned()),
+        ];
+        let log = Path::new("/tmp/x.log");
+        let spec = ProcessSpec {
+            script: "echo 'hi'",
+            env: &env,
+            log,
+        };
+        let text = wrapper(&spec);
+        assert!(text.contains("export TOKEN='it'\\''s secret'\n"), "{text}");
+        assert!(!text.contains("bad name"));
+        assert!(
+            text.contains(r#"setsid /bin/bash -c 'echo '\''hi'\''' </dev/null &"#),
+            "{text}"
+        );
+        let ssh = NodeSsh {
+            host: "10.0.0.2".into(),
+            port: 2222,
+            user: "u".into(),
+            identity_file: "/h/.sky/agent/ssh/node-1.key".into(),
+            known_hosts: "/h/.sky/agent/ssh/known_hosts".into(),
+        };
+        let line = shell_line(&ssh_command(&ssh));
+        assert!(
+            line.contains("'u@10.0.0.2'") && line.contains("'2222'"),
+            "{line}"
+        );
+        assert!(!line.contains("secret"));
+    }
+
+    #[test]
+    fn lost_nodes_and_kills_are_named() {
+        let node = NodeSpec {
+            ip: "10.0.0.2".into(),
+            dir: "/h".into(),
+            ssh: Some(NodeSsh {
+                host: "10.0.0.2".into(),
+                port: 22,
+                user: "u".into(),
+                identity_file: "/k".into(),
+                known_hosts: "/kh".into(),
+            }),
+        };
+        let lost = describe_exit(&node, 1, 255).expect("lost");
+        assert!(
+            lost.contains("10.0.0.2:22") && lost.contains("unreachable"),
+            "{lost}"
+        );
+        let killed = describe_exit(&node, 1, 137).expect("killed");
+        assert!(killed.contains("signal 9"), "{killed}");
+        assert_eq!(describe_exit(&node, 1, 1), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! SSH to remote nodes, for every provider whose nodes are reachable by SSH (the `ssh` node-pool
+//! cloud today, the clouds' VMs next): the user's key ([`keys`]), host keys per cluster
+//! ([`known_hosts`]), one russh connection per node with many channels ([`session`]), workdir
+//! upload ([`sync`]), node pools ([`pools`]) and the cluster-level entry point [`RemoteCluster`]
+//! ([`remote`]): install and reach the head's `sky-agent`, give it access to the workers, sync
+//! workdirs, release the nodes.
+//!
+//! What this module does not do: create machines (providers do), run jobs (the head's agent
+//! does, reaching workers with its own SSH), or decide which node is the head (rank 0 is).
+
+pub mod keys;
+pub mod known_hosts;
+pub mod pools;
+pub mod remote;
+pub mod session;
+pub mod sync;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use remote::RemoteCluster;
+pub use session::SshSession;
+
+/// How to reach one node: address, port, login and key, optionally through a jump host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshTarget {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// A private key file; `None` means Sky's own key (`$SKY_HOME/ssh/sky-key`).
+    #[serde(default)]
+    pub identity_file: Option<PathBuf>,
+    /// A bastion to tunnel through (a direct-tcpip channel on the jump host's connection).
+    #[serde(default)]
+    pub jump: Option<Box<SshTarget>>,
+}
+
+impl SshTarget {
+    pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>) -> SshTarget {
+        SshTarget {
+            host: host.into(),
+            port,
+            user: user.into(),
+            identity_file: None,
+            jump: None,
+        }
+    }
+}
+
+impl std::fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}:{}", self.user, self.host, self.port)
+    }
+}
+
+/// How patient connecting is. The defaults wait up to 2 minutes for a fresh VM's sshd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Give up on a node after retrying this long.
+    pub total_wait: Duration,
+    /// One attempt (TCP + key exchange + auth) may take this long.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            total_wait: Duration::from_secs(120),
+            attempt_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// The defaults, with `total_wait` overridden by `SKY_SSH_CONNECT_TIMEOUT_SECS` when set
+    /// (tests and slow networks).
+    pub fn from_env() -> ConnectOptions {
+        let mut opts = ConnectOptions::default();
+        if let Some(secs) = std::env::var("SKY_SSH_CONNECT_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            opts.total_wait = Duration::from_secs(secs);
+            opts.attempt_timeout = opts.attempt_timeout.min(Duration::from_secs(secs.max(1)));
+        }
+        opts
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("SSH key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error(
+        "host key of {host} changed: recorded {recorded}, presented {presented} (if the machine was \
+         really replaced, remove its line from {file})"
+    )]
+    HostKeyMismatch {
+        host: String,
+        recorded: String,
+        presented: String,
+        file: String,
+    },
+    #[error("{target} is unreachable after {attempts} attempts over {secs} s: {last}")]
+    Unreachable {
+        target: String,
+        attempts: u32,
+        secs: u64,
+        last: String,
+    },
+    #[error("{target}: {message}")]
+    Protocol { target: String, message: String },
+    #[error("{target}: `{command}` exited with {code}: {stderr}")]
+    Remote {
+        target: String,
+        command: String,
+        code: i32,
+        stderr: String,
+    },
+    #[error("{target}: SFTP {path}: {message}")]
+    Sftp {
+        target: String,
+        path: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Local(String),
+}

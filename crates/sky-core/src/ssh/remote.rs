@@ -1,0 +1,393 @@
+//! A cluster whose nodes are reached by SSH: the entry point providers call from
+//! `Provider::connect_agent` and from their node setup.
+//!
+//! - [`RemoteCluster::connect`] opens one session per node (in parallel, each patient while sshd
+//!   comes up); [`RemoteCluster::connect_head`] only the head's, which is all most commands need.
+//! - [`RemoteCluster::agent`] installs this build's `sky-agent` on the head when missing
+//!   (`~/.sky/agent/sky-agent-<version>-<build>`, by SFTP), restarts a daemon older than this
+//!   client, and returns an [`AgentClient`] speaking over an exec channel running `sky-agent rpc`.
+//! - [`RemoteCluster::grant_worker_access`] copies each worker's key to the head (0600) and
+//!   returns the [`NodeSpec`]s with which the head's agent runs commands on the workers itself,
+//!   so jobs, cancels and kills keep working with the client gone.
+//! - [`RemoteCluster::sync_workdir`] and [`RemoteCluster::release`] (stop the agent and its jobs,
+//!   remove Sky's files from every node, leave the machines alone).
+//!
+//! What this module does not do: create or delete machines, or decide the head (rank 0 is).
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::task::JoinSet;
+
+use super::keys::{self, UserKey};
+use super::known_hosts::KnownHosts;
+use super::session::{SshSession, quote};
+use super::{ConnectOptions, SshError, SshTarget};
+use crate::jobs::client::{AgentClient, find_agent_binary};
+use crate::jobs::wire::{NodeSpec, NodeSsh};
+
+/// Sky's directory on every node, relative to the login's home; `release` removes it.
+pub const REMOTE_ROOT: &str = ".sky";
+const AGENT_DIR: &str = ".sky/agent";
+const AGENT_HOME: &str = ".sky/agent/home";
+const WORKER_KEYS: &str = ".sky/agent/ssh";
+
+/// Environment variables passed from the client to a daemon the `rpc` starts (test knobs; never
+/// secrets).
+const FORWARDED_ENV: [&str; 3] = [
+    "SKY_AGENT_IDLE_UNIT_SECS",
+    "SKY_AGENT_KILL_GRACE_SECS",
+    "SKY_AGENT_LOG",
+];
+
+/// One connected node.
+#[derive(Debug)]
+pub struct RemoteNode {
+    pub target: SshTarget,
+    pub session: SshSession,
+    /// The login's `$HOME` on the node.
+    pub home: String,
+    key: UserKey,
+}
+
+#[derive(Debug)]
+pub struct RemoteCluster {
+    name: String,
+    nodes: Vec<Arc<RemoteNode>>,
+    /// The agent build to install; `None`: [`find_agent_binary`].
+    agent_binary: Option<PathBuf>,
+}
+
+/// The key to log in to `target` with: its own identity file, else Sky's key.
+fn key_for(sky_home: &Path, target: &SshTarget) -> Result<UserKey, SshError> {
+    match &target.identity_file {
+        Some(path) => keys::load(path),
+        None => keys::load_or_create(sky_home),
+    }
+}
+
+async fn connect_node(
+    sky_home: PathBuf,
+    cluster_name: String,
+    target: SshTarget,
+    opts: ConnectOptions,
+) -> Result<RemoteNode, SshError> {
+    let key = key_for(&sky_home, &target)?;
+    let known = KnownHosts::for_cluster(&sky_home, &cluster_name);
+    let session = SshSession::connect(&target, &key.key, &known, opts).await?;
+    let home = session.run("printf %s \"$HOME\"", None).await?;
+    if home.is_empty() {
+        return Err(SshError::Protocol {
+            target: target.to_string(),
+            message: "the login has no $HOME".into(),
+        });
+    }
+    Ok(RemoteNode {
+        target,
+        session,
+        home,
+        key,
+    })
+}
+
+/// A build tag for this agent binary: the crate version plus a hash of the file's size and
+/// modification time, so a rebuilt agent is uploaded again even when the version did not change.
+fn agent_tag(binary: &Path) -> String {
+    let meta = std::fs::metadata(binary).ok();
+    let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in size.to_le_bytes().iter().chain(mtime.to_le_bytes().iter()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}-{:08x}", env!("CARGO_PKG_VERSION"), h as u32)
+}
+
+/// `a.b.c` as numbers, for "is the client newer" (suffixes are ignored).
+fn version_triple(v: &str) -> (u64, u64, u64) {
+    let mut parts = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+/// Keeps the SSH session alive as long as the agent client reads from its channel.
+struct KeepAlive<R> {
+    inner: R,
+    _cluster: Arc<RemoteNode>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for KeepAlive<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl RemoteCluster {
+    /// Connects to every node in parallel; `targets` are in rank order (the head first).
+    pub async fn connect(
+        sky_home: &Path,
+        cluster_name: &str,
+        targets: &[SshTarget],
+        opts: ConnectOptions,
+    ) -> Result<RemoteCluster, SshError> {
+        let mut set = JoinSet::new();
+        for (rank, target) in targets.iter().enumerate() {
+            let fut = connect_node(
+                sky_home.to_path_buf(),
+                cluster_name.to_owned(),
+                target.clone(),
+                opts,
+            );
+            set.spawn(async move { (rank, fut.await) });
+        }
+        let mut nodes: Vec<Option<Arc<RemoteNode>>> = (0..targets.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            let (rank, result) = joined.map_err(|e| SshError::Local(e.to_string()))?;
+            nodes[rank] = Some(Arc::new(result?));
+        }
+        Ok(RemoteCluster {
+            name: cluster_name.to_owned(),
+            nodes: nodes.into_iter().flatten().collect(),
+            agent_binary: None,
+        })
+    }
+
+    /// Connects to the head only (rank 0): enough to talk to the agent.
+    pub async fn connect_head(
+        sky_home: &Path,
+        cluster_name: &str,
+        head: &SshTarget,
+        opts: ConnectOptions,
+    ) -> Result<RemoteCluster, SshError> {
+        Self::connect(sky_home, cluster_name, std::slice::from_ref(head), opts).await
+    }
+
+    /// Installs this agent binary instead of the one [`find_agent_binary`] finds.
+    pub fn with_agent_binary(mut self, path: PathBuf) -> RemoteCluster {
+        self.agent_binary = Some(path);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn nodes(&self) -> &[Arc<RemoteNode>] {
+        &self.nodes
+    }
+
+    fn head(&self) -> Result<&Arc<RemoteNode>, SshError> {
+        self.nodes
+            .first()
+            .ok_or_else(|| SshError::Local(format!("cluster '{}' has no nodes", self.name)))
+    }
+
+    /// Where the head's agent keeps its jobs, logs and socket (absolute, on the head).
+    pub fn agent_home(&self) -> Result<String, SshError> {
+        Ok(format!("{}/{AGENT_HOME}", self.head()?.home))
+    }
+
+    /// Uploads this build's agent to the head unless that exact build is there; returns its path.
+    pub async fn install_agent(&self) -> Result<String, SshError> {
+        let head = self.head()?;
+        let binary = match &self.agent_binary {
+            Some(path) => path.clone(),
+            None => find_agent_binary().map_err(|e| SshError::Local(e.to_string()))?,
+        };
+        let remote = format!("{}/{AGENT_DIR}/sky-agent-{}", head.home, agent_tag(&binary));
+        let present = head
+            .session
+            .exec(&format!("test -x {}", quote(&remote)), None)
+            .await?
+            .code
+            == 0;
+        if !present {
+            head.session
+                .run(
+                    &format!("mkdir -p {}", quote(&format!("{}/{AGENT_DIR}", head.home))),
+                    None,
+                )
+                .await?;
+            tracing::info!(target = %head.target, path = %remote, "uploading sky-agent");
+            head.session.upload(&binary, &remote, 0o755).await?;
+        }
+        Ok(remote)
+    }
+
+    async fn open_agent(&self, binary: &str) -> Result<AgentClient, SshError> {
+        let head = self.head()?;
+        let env: Vec<String> = FORWARDED_ENV
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={}", quote(&v))))
+            .collect();
+        let command = format!(
+            "cd && exec env {} {} rpc --home {}",
+            env.join(" "),
+            quote(binary),
+            quote(&self.agent_home()?)
+        );
+        let stream = head.session.open_stream(&command).await?;
+        let (reader, writer) = tokio::io::split(stream);
+        Ok(AgentClient::new(
+            KeepAlive {
+                inner: reader,
+                _cluster: head.clone(),
+            },
+            writer,
+        ))
+    }
+
+    /// The head's agent, installed or upgraded as needed (see the module docs).
+    pub async fn agent(&self) -> Result<AgentClient, SshError> {
+        let binary = self.install_agent().await?;
+        let client = self.open_agent(&binary).await?;
+        let agent_err = |e: crate::jobs::client::ClientError| SshError::Protocol {
+            target: self.nodes[0].target.to_string(),
+            message: format!("agent: {e}"),
+        };
+        let info = client.info().await.map_err(agent_err)?;
+        if version_triple(&info.agent_version) >= version_triple(env!("CARGO_PKG_VERSION")) {
+            return Ok(client);
+        }
+        tracing::info!(running = %info.agent_version, "restarting an older agent daemon");
+        let _ = client.shutdown(false).await;
+        let _ = client.close().await;
+        self.open_agent(&binary).await
+    }
+
+    /// Gives the head's agent SSH access to every worker (each worker's key copied to the head,
+    /// 0600) and returns the node list for the agent's cluster config, head first.
+    pub async fn grant_worker_access(
+        &self,
+        internal_ips: &[String],
+    ) -> Result<Vec<NodeSpec>, SshError> {
+        let head = self.head()?;
+        let keys_dir = format!("{}/{WORKER_KEYS}", head.home);
+        if self.nodes.len() > 1 {
+            head.session
+                .run(
+                    &format!("mkdir -p {0} && chmod 700 {0}", quote(&keys_dir)),
+                    None,
+                )
+                .await?;
+        }
+        let mut specs = Vec::new();
+        for (rank, node) in self.nodes.iter().enumerate() {
+            let ip = internal_ips
+                .get(rank)
+                .cloned()
+                .unwrap_or_else(|| node.target.host.clone());
+            let ssh = if rank == 0 {
+                None
+            } else {
+                let identity = format!("{keys_dir}/node-{rank}.key");
+                let text = node.key.private_openssh()?;
+                head.session
+                    .upload_bytes(text.0.as_bytes(), &identity, 0o600)
+                    .await?;
+                Some(NodeSsh {
+                    host: node.target.host.clone(),
+                    port: node.target.port,
+                    user: node.target.user.clone(),
+                    identity_file: PathBuf::from(identity),
+                    known_hosts: PathBuf::from(format!("{keys_dir}/known_hosts")),
+                })
+            };
+            specs.push(NodeSpec {
+                ip,
+                dir: PathBuf::from(&node.home),
+                ssh,
+            });
+        }
+        Ok(specs)
+    }
+
+    /// Replaces `~/sky_workdir` on every node with `src`, all nodes at once.
+    pub async fn sync_workdir(&self, src: &Path) -> Result<(), SshError> {
+        let mut set = JoinSet::new();
+        for node in &self.nodes {
+            let node = node.clone();
+            let src = src.to_path_buf();
+            set.spawn(async move { super::sync::upload_workdir(&node.session, &src).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| SshError::Local(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    /// Stops the head's agent (killing its jobs), kills leftover job processes on every node and
+    /// removes Sky's files (`~/.sky`, `~/sky_workdir`); the machines themselves are untouched.
+    pub async fn release(&self) -> Result<(), SshError> {
+        if let Some(head) = self.nodes.first() {
+            let agent_home = self.agent_home()?;
+            let alive = head
+                .session
+                .exec(&format!("test -S {}/agent.sock", quote(&agent_home)), None)
+                .await?
+                .code
+                == 0;
+            if alive {
+                let binary = self.install_agent().await?;
+                if let Ok(client) = self.open_agent(&binary).await {
+                    let _ = client.shutdown(true).await;
+                    let _ = client.close().await;
+                }
+            }
+        }
+        let mut set = JoinSet::new();
+        for node in &self.nodes {
+            let node = node.clone();
+            set.spawn(async move { node.session.run(RELEASE_SCRIPT, None).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| SshError::Local(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        for node in self.nodes {
+            if let Ok(node) = Arc::try_unwrap(node) {
+                node.session.close().await;
+            }
+        }
+    }
+}
+
+/// Ends every job process group Sky recorded on a node, then removes Sky's files. Run by
+/// `release` on each node, and by the head's agent on itself when autostop tears down.
+pub const RELEASE_SCRIPT: &str = r#"
+if [ -f "$HOME/.sky/agent/home/agent.pid" ]; then kill -TERM "$(cat "$HOME/.sky/agent/home/agent.pid")" 2>/dev/null; fi
+for f in "$HOME"/.sky/procs/*; do [ -f "$f" ] && kill -KILL -- "-$(cat "$f")" 2>/dev/null; done
+rm -rf "$HOME/.sky" "$HOME/sky_workdir"
+true
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_triple("0.10.0") > version_triple("0.9.9"));
+        assert_eq!(version_triple("1.2.3-dev"), (1, 2, 3));
+        assert!(version_triple("garbage") < version_triple("0.0.1"));
+    }
+}

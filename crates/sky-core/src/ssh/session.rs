@@ -1,0 +1,379 @@
+//! One SSH connection to one node (russh), with the operations Sky needs on it: run a command and
+//! collect its output, open a long-lived byte stream (the agent's `rpc` channel), and upload a file
+//! by SFTP. Connecting retries with backoff until [`ConnectOptions::total_wait`], because a fresh
+//! VM refuses connections (or keys) for a while.
+//!
+//! Channels are cheap and independent, so callers open many on one session (parallel setup, log
+//! following and a submit at once). What this module does not do: choose keys or hosts (callers
+//! pass a [`SshTarget`]) or retry commands (only connecting is retried).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::{self, Handle};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelMsg, ChannelStream, Disconnect};
+use tokio::io::AsyncWriteExt;
+
+use super::known_hosts::KnownHosts;
+use super::{ConnectOptions, SshError, SshTarget};
+
+/// Receives russh callbacks: only the host key check matters to Sky.
+struct Handler {
+    host: String,
+    port: u16,
+    known: KnownHosts,
+    /// Why the host key was refused, for an error better than russh's "unknown key".
+    refused: Arc<Mutex<Option<SshError>>>,
+}
+
+impl client::Handler for Handler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        presented: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        // A host certificate is pinned by its key like a plain host key.
+        let key: PublicKey = match presented {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => PublicKey::from(cert.public_key().clone()),
+        };
+        match self.known.check(&self.host, self.port, &key) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                if let Ok(mut slot) = self.refused.lock() {
+                    *slot = Some(e);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// What a finished command printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// The exit status, or 128 + signal number, or -1 when the server reported neither.
+    pub code: i32,
+}
+
+impl ExecOutput {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).trim_end().to_owned()
+    }
+}
+
+pub struct SshSession {
+    handle: Handle<Handler>,
+    target: SshTarget,
+    /// The bastion's session; it must outlive the tunnelled one.
+    _jump: Option<Box<SshSession>>,
+}
+
+impl std::fmt::Debug for SshSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshSession")
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+fn config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        // Keepalives notice a dead peer on long-lived channels (following logs); without them a
+        // vanished node would leave the client waiting forever.
+        keepalive_interval: Some(Duration::from_secs(10)),
+        keepalive_max: 3,
+        ..Default::default()
+    })
+}
+
+fn protocol(target: &SshTarget, e: impl std::fmt::Display) -> SshError {
+    SshError::Protocol {
+        target: target.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Errors worth another attempt while a machine boots; a host key mismatch or a bad local key
+/// never gets better.
+fn retryable(e: &SshError) -> bool {
+    !matches!(e, SshError::HostKeyMismatch { .. } | SshError::Key { .. })
+}
+
+impl SshSession {
+    pub fn target(&self) -> &SshTarget {
+        &self.target
+    }
+
+    /// Connects and authenticates with `key`, retrying with backoff (0.25 s doubling to 5 s) until
+    /// `opts.total_wait` has passed.
+    pub async fn connect(
+        target: &SshTarget,
+        key: &PrivateKey,
+        known: &KnownHosts,
+        opts: ConnectOptions,
+    ) -> Result<SshSession, SshError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let attempt = tokio::time::timeout(
+                opts.attempt_timeout,
+                Box::pin(Self::connect_once(target, key, known, opts)),
+            )
+            .await;
+            let err = match attempt {
+                Ok(Ok(session)) => return Ok(session),
+                Ok(Err(e)) => e,
+                Err(_) => protocol(
+                    target,
+                    format!("no answer within {} s", opts.attempt_timeout.as_secs()),
+                ),
+            };
+            if !retryable(&err) {
+                return Err(err);
+            }
+            let elapsed = started.elapsed();
+            if elapsed + delay > opts.total_wait {
+                return Err(SshError::Unreachable {
+                    target: target.to_string(),
+                    attempts,
+                    secs: elapsed.as_secs(),
+                    last: err.to_string(),
+                });
+            }
+            tracing::debug!(%target, attempts, error = %err, "SSH not ready yet, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn connect_once(
+        target: &SshTarget,
+        key: &PrivateKey,
+        known: &KnownHosts,
+        opts: ConnectOptions,
+    ) -> Result<SshSession, SshError> {
+        let refused = Arc::new(Mutex::new(None));
+        let handler = Handler {
+            host: target.host.clone(),
+            port: target.port,
+            known: known.clone(),
+            refused: refused.clone(),
+        };
+        let (handle, jump) = match &target.jump {
+            None => {
+                let handle =
+                    client::connect(config(), (target.host.as_str(), target.port), handler).await;
+                (handle, None)
+            }
+            Some(jump) => {
+                let bastion = Box::pin(Self::connect(jump, key, known, opts)).await?;
+                let channel = bastion
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.host.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| protocol(target, format!("tunnel through {jump}: {e}")))?;
+                let handle = client::connect_stream(config(), channel.into_stream(), handler).await;
+                (handle, Some(Box::new(bastion)))
+            }
+        };
+        let mut handle = handle.map_err(|e| {
+            refused
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .unwrap_or_else(|| protocol(target, e))
+        })?;
+        let hash = handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(|e| protocol(target, e))?
+            .flatten();
+        let auth = handle
+            .authenticate_publickey(
+                target.user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key.clone()), hash),
+            )
+            .await
+            .map_err(|e| protocol(target, e))?;
+        if !auth.success() {
+            return Err(protocol(
+                target,
+                format!("the server refused the key for user '{}'", target.user),
+            ));
+        }
+        Ok(SshSession {
+            handle,
+            target: target.clone(),
+            _jump: jump,
+        })
+    }
+
+    /// Runs `command` (a shell command line on the remote side), feeding `stdin` if given, and
+    /// waits for it to end.
+    pub async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        if let Some(data) = stdin {
+            channel
+                .data(data)
+                .await
+                .map_err(|e| protocol(&self.target, e))?;
+        }
+        channel.eof().await.map_err(|e| protocol(&self.target, e))?;
+        let mut out = ExecOutput {
+            code: -1,
+            ..Default::default()
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => {
+                    out.code = i32::try_from(exit_status).unwrap_or(-1);
+                }
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.code = 128 + signal_number(&signal_name);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`SshSession::exec`], failing with the command's stderr when it does not exit 0.
+    pub async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<String, SshError> {
+        let out = self.exec(command, stdin).await?;
+        if out.code != 0 {
+            return Err(SshError::Remote {
+                target: self.target.to_string(),
+                command: first_line(command),
+                code: out.code,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        Ok(out.stdout_text())
+    }
+
+    /// Starts `command` and hands back its stdin/stdout as one byte stream (stderr is dropped),
+    /// for a protocol spoken over the channel, like the agent's `rpc`.
+    pub async fn open_stream(&self, command: &str) -> Result<ChannelStream<client::Msg>, SshError> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        Ok(channel.into_stream())
+    }
+
+    /// Uploads `local` to `remote` (relative paths are under the login's home) by SFTP, through a
+    /// temporary name and a rename so a reader never sees half a file, and sets `mode`.
+    pub async fn upload(&self, local: &Path, remote: &str, mode: u32) -> Result<(), SshError> {
+        let data = tokio::fs::read(local)
+            .await
+            .map_err(|e| SshError::Local(format!("{}: {e}", local.display())))?;
+        self.upload_bytes(&data, remote, mode).await
+    }
+
+    pub async fn upload_bytes(&self, data: &[u8], remote: &str, mode: u32) -> Result<(), SshError> {
+        let sftp_err = |message: String| SshError::Sftp {
+            target: self.target.to_string(),
+            path: remote.to_owned(),
+            message,
+        };
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| sftp_err(e.to_string()))?;
+        let sftp = russh_sftp::client::SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| sftp_err(e.to_string()))?;
+        let tmp = format!("{remote}.{}.part", std::process::id());
+        let mut file = sftp
+            .create(&tmp)
+            .await
+            .map_err(|e| sftp_err(e.to_string()))?;
+        file.write_all(data)
+            .await
+            .map_err(|e| sftp_err(e.to_string()))?;
+        file.shutdown().await.map_err(|e| sftp_err(e.to_string()))?;
+        drop(file);
+        let mut attrs = russh_sftp::protocol::FileAttributes::empty();
+        attrs.permissions = Some(mode);
+        sftp.set_metadata(&tmp, attrs)
+            .await
+            .map_err(|e| sftp_err(format!("chmod: {e}")))?;
+        // SFTP rename fails when the target exists; a shell `mv -f` replaces atomically.
+        let _ = sftp.close().await;
+        self.run(&format!("mv -f {} {}", quote(&tmp), quote(remote)), None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+fn first_line(command: &str) -> String {
+    let line = command.lines().next().unwrap_or_default();
+    if line.len() > 80 {
+        format!("{}...", &line[..line.floor_char_boundary(80)])
+    } else {
+        line.to_owned()
+    }
+}
+
+fn signal_number(sig: &russh::Sig) -> i32 {
+    match sig {
+        russh::Sig::HUP => 1,
+        russh::Sig::INT => 2,
+        russh::Sig::QUIT => 3,
+        russh::Sig::ILL => 4,
+        russh::Sig::ABRT => 6,
+        russh::Sig::FPE => 8,
+        russh::Sig::KILL => 9,
+        russh::Sig::USR1 => 10,
+        russh::Sig::SEGV => 11,
+        russh::Sig::PIPE => 13,
+        russh::Sig::ALRM => 14,
+        russh::Sig::TERM => 15,
+        _ => 0,
+    }
+}
+
+/// Single-quotes `text` for a POSIX shell.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}

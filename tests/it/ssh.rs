@@ -1,0 +1,469 @@
+//! The SSH runtime and the `ssh` cloud end to end against real sshd "nodes" (see
+//! [`crate::ssh_support`]): sessions and uploads, then `sky` itself on a node pool: a 2-node
+//! launch with workdir and setup, the job queue, cancel, re-attaching after the client went away,
+//! a node's processes killed mid-job, and autostop done by the head's agent.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sky_core::ssh::known_hosts::KnownHosts;
+use sky_core::ssh::{ConnectOptions, RemoteCluster, SshSession, SshTarget, keys};
+
+use crate::local_cloud::sky;
+use crate::ssh_support::SshNodes;
+
+/// A SKY_HOME with Sky's key, `n` nodes that accept it and a pool `p` of them. `None` (and a note
+/// on stderr) where the harness cannot run.
+struct Pool {
+    home: tempfile::TempDir,
+    nodes: SshNodes,
+}
+
+impl Pool {
+    fn start(n: usize) -> Option<Pool> {
+        if let Some(why) = crate::ssh_support::unavailable() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping SSH test: {why}");
+            }
+            return None;
+        }
+        let home = tempfile::tempdir().expect("temp dir");
+        let key = keys::load_or_create(home.path()).expect("sky key");
+        let nodes = SshNodes::start(n, &key.public_openssh().expect("public key"))
+            .expect("sshd nodes start");
+        std::fs::write(
+            home.path().join("ssh_node_pools.yaml"),
+            nodes.pool_yaml("p"),
+        )
+        .expect("pool file");
+        Some(Pool { home, nodes })
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn sky(&self) -> assert_cmd::Command {
+        let mut cmd = sky(self.path());
+        cmd.env("SKY_SSH_CONNECT_TIMEOUT_SECS", "20");
+        cmd
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = sky(self.path())
+            .args(["down", "--all", "-y", "--purge"])
+            .output();
+    }
+}
+
+fn ok(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.output().expect("sky runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({:?}):\n{stdout}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn queue(pool: &Pool, cluster: &str) -> Vec<Value> {
+    let text = ok(pool.sky().args(["queue", cluster, "-o", "json"]));
+    let v: Value = serde_json::from_str(&text).expect("queue json");
+    v["jobs"].as_array().cloned().unwrap_or_default()
+}
+
+fn job(pool: &Pool, cluster: &str, id: u64) -> Value {
+    queue(pool, cluster)
+        .into_iter()
+        .find(|j| j["id"] == id)
+        .unwrap_or_else(|| panic!("job {id} not in the queue"))
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn submitted_id(stdout: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| {
+            let rest = l
+                .split("Job ID: ")
+                .nth(1)
+                .or_else(|| l.split("job ").nth(1))?;
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no job id in:\n{stdout}"))
+}
+
+#[test]
+fn a_session_runs_commands_pins_host_keys_and_uploads_files() {
+    let Some(pool) = Pool::start(1) else { return };
+    let node = &pool.nodes.nodes[0];
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let key = keys::load_or_create(pool.path()).expect("key");
+        let known = KnownHosts::for_cluster(pool.path(), "c");
+        let target = SshTarget::new("127.0.0.1", node.port, node.user.clone());
+        let opts = ConnectOptions {
+            total_wait: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(5),
+        };
+        let session = SshSession::connect(&target, &key.key, &known, opts)
+            .await
+            .expect("connects");
+        let out = session
+            .exec("echo out; echo err >&2; exit 7", None)
+            .await
+            .expect("exec");
+        assert_eq!((out.stdout_text().as_str(), out.code), ("out", 7));
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "err");
+        let echoed = session
+            .run("cat", Some(b"from stdin"))
+            .await
+            .expect("stdin");
+        assert_eq!(echoed, "from stdin");
+        session
+            .upload_bytes(b"payload", "up/file.txt", 0o600)
+            .await
+            .expect_err("parent directory missing is an error");
+        session.run("mkdir -p up", None).await.expect("mkdir");
+        session
+            .upload_bytes(b"payload", "up/file.txt", 0o600)
+            .await
+            .expect("upload");
+        let mode = session
+            .run("stat -c %a up/file.txt; cat up/file.txt", None)
+            .await
+            .expect("stat");
+        assert_eq!(mode, "600\npayload");
+        session.close().await;
+
+        // The recorded host key is enforced: a different one is refused with both fingerprints.
+        let text = std::fs::read_to_string(known.path()).expect("recorded");
+        assert!(
+            text.starts_with(&format!("[127.0.0.1]:{} SHA256:", node.port)),
+            "{text}"
+        );
+        std::fs::write(
+            known.path(),
+            format!("[127.0.0.1]:{} SHA256:AAAA\n", node.port),
+        )
+        .expect("tamper");
+        let err = SshSession::connect(&target, &key.key, &known, opts)
+            .await
+            .expect_err("mismatch");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("host key of [127.0.0.1]") && msg.contains("SHA256:AAAA"),
+            "{msg}"
+        );
+
+        // A port nobody listens on fails after bounded retries, naming the target.
+        let dead = SshTarget::new("127.0.0.1", 1, "nobody");
+        let quick = ConnectOptions {
+            total_wait: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(1),
+        };
+        let err = SshSession::connect(&dead, &key.key, &known, quick)
+            .await
+            .expect_err("unreachable");
+        assert!(
+            err.to_string()
+                .contains("nobody@127.0.0.1:1 is unreachable after"),
+            "{err}"
+        );
+
+        // The head agent is installed and answers over the channel.
+        std::fs::remove_file(known.path()).expect("reset");
+        let cluster = RemoteCluster::connect(pool.path(), "c", &[target.clone()], opts)
+            .await
+            .expect("cluster")
+            .with_agent_binary(assert_cmd::cargo::cargo_bin("sky-agent"));
+        let client = cluster.agent().await.expect("agent");
+        let info = client.info().await.expect("info");
+        assert_eq!(info.agent_version, env!("CARGO_PKG_VERSION"));
+        assert!(
+            info.home.starts_with(&node.home.display().to_string()),
+            "{}",
+            info.home
+        );
+        let _ = client.close().await;
+        cluster.release().await.expect("release");
+        assert!(
+            !node.home.join(".sky").exists(),
+            "release removes Sky's files"
+        );
+    });
+}
+
+#[test]
+fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
+    let Some(pool) = Pool::start(2) else { return };
+    let work = tempfile::tempdir().expect("workdir");
+    let wd = work.path().join("wd");
+    std::fs::create_dir_all(&wd).expect("mkdir");
+    std::fs::write(wd.join("data.txt"), "synced-content").expect("file");
+    std::fs::write(wd.join("skip.log"), "noise").expect("file");
+    std::fs::write(wd.join(".skyignore"), "*.log\n").expect("ignore");
+    std::fs::write(
+        work.path().join("task.yaml"),
+        "resources:\n  infra: ssh/p\nnum_nodes: 2\nworkdir: wd\n\
+         setup: echo \"setup on $(whoami)\"\n\
+         run: |\n  echo \"rank=$SKY_NODE_RANK of $SKY_NUM_NODES sp=$SKYPILOT_NODE_RANK\"\n  echo \"ips=$(echo $SKY_NODE_IPS | tr '\\n' ,)\"\n  cat data.txt; echo\n  ls\n",
+    )
+    .expect("task");
+    let stdout =
+        ok(pool
+            .sky()
+            .current_dir(work.path())
+            .args(["launch", "-y", "-c", "duo", "task.yaml"]));
+    for (rank, role) in [(0, "head"), (1, "worker1")] {
+        let user = &pool.nodes.nodes[rank].user;
+        for expected in [
+            format!("({role}, rank={rank}) setup on {user}"),
+            format!("({role}, rank={rank}) rank={rank} of 2 sp={rank}"),
+            format!("({role}, rank={rank}) ips=127.0.0.1 127.0.0.1,"),
+            format!("({role}, rank={rank}) synced-content"),
+        ] {
+            assert!(
+                stdout.lines().any(|l| l == expected),
+                "missing {expected:?} in:\n{stdout}"
+            );
+        }
+        let home = &pool.nodes.nodes[rank].home;
+        assert!(
+            home.join("sky_workdir/data.txt").is_file(),
+            "workdir on node {rank}"
+        );
+        assert!(
+            !home.join("sky_workdir/skip.log").exists(),
+            ".skyignore honoured"
+        );
+    }
+    // Setup left a log per node on the head.
+    let head = &pool.nodes.nodes[0].home;
+    let setup_logs: Vec<String> = walk(&head.join(".sky/agent/home/logs"))
+        .into_iter()
+        .filter(|p| p.contains("setup") && p.ends_with(".log"))
+        .collect();
+    assert!(
+        setup_logs.iter().any(|p| p.ends_with("node-0.log")),
+        "{setup_logs:?}"
+    );
+    assert!(
+        setup_logs.iter().any(|p| p.ends_with("node-1.log")),
+        "{setup_logs:?}"
+    );
+
+    // `down` releases the pool: Sky's files are gone, the machines (users) remain.
+    ok(pool.sky().args(["down", "-y", "duo"]));
+    for node in &pool.nodes.nodes {
+        assert!(!node.home.join(".sky").exists() && !node.home.join("sky_workdir").exists());
+    }
+    assert!(!pool.path().join("ssh/clusters/duo.json").exists());
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn queue_cancel_reattach_and_a_killed_node_on_a_two_node_pool() {
+    let Some(pool) = Pool::start(2) else { return };
+    ok(pool.sky().args([
+        "launch",
+        "-y",
+        "-c",
+        "q",
+        "--infra",
+        "ssh/p",
+        "--num-nodes",
+        "2",
+        "echo up",
+    ]));
+
+    // A queue of several jobs, all run to completion.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let out = ok(pool.sky().args([
+            "exec",
+            "q",
+            "-d",
+            "--num-nodes",
+            "2",
+            &format!("echo job{i} on $SKY_NODE_RANK"),
+        ]));
+        ids.push(submitted_id(&out));
+    }
+    for id in &ids {
+        let logs = ok(pool.sky().args(["logs", "q", &id.to_string()]));
+        assert!(logs.contains("on 1"), "{logs}");
+    }
+    let statuses: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            job(&pool, "q", *id)["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, ["SUCCEEDED"; 3]);
+
+    // Cancel kills the process trees on both nodes.
+    let out = ok(pool.sky().args([
+        "exec",
+        "q",
+        "-d",
+        "--num-nodes",
+        "2",
+        "sleep 300 & sleep 301; wait",
+    ]));
+    let long = submitted_id(&out);
+    let worker = &pool.nodes.nodes[1];
+    wait_for("the worker's job group", Duration::from_secs(20), || {
+        !SshNodes::job_groups(worker).is_empty()
+    });
+    ok(pool.sky().args(["cancel", "q", &long.to_string(), "-y"]));
+    assert_eq!(job(&pool, "q", long)["status"], "CANCELLED");
+    wait_for(
+        "the worker's sleeps to end",
+        Duration::from_secs(20),
+        || {
+            !SshNodes::processes_of(worker).iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                    .unwrap_or_default()
+                    .starts_with("sleep")
+            })
+        },
+    );
+
+    // The client goes away mid-job; the job goes on and `sky logs` re-attaches to the end.
+    let mut follower = std::process::Command::new(assert_cmd::cargo::cargo_bin("sky"))
+        .env("SKY_HOME", pool.path())
+        .env("SKY_SSH_CONNECT_TIMEOUT_SECS", "20")
+        .args([
+            "exec",
+            "q",
+            "--num-nodes",
+            "2",
+            "for i in 1 2 3 4 5 6; do echo tick$i; sleep 0.5; done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sky exec starts");
+    let mut first = String::new();
+    {
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::new(follower.stdout.take().expect("stdout"));
+        while !first.contains("tick1") {
+            first.clear();
+            if reader.read_line(&mut first).expect("read") == 0 {
+                break;
+            }
+        }
+    }
+    follower.kill().expect("client killed");
+    let _ = follower.wait();
+    let last = queue(&pool, "q")
+        .into_iter()
+        .filter_map(|j| j["id"].as_u64())
+        .max()
+        .expect("a job");
+    let logs = ok(pool.sky().args(["logs", "q", &last.to_string()]));
+    assert!(
+        logs.contains("(worker1, rank=1) tick6") && logs.contains("(head, rank=0) tick6"),
+        "{logs}"
+    );
+    assert_eq!(job(&pool, "q", last)["status"], "SUCCEEDED");
+
+    // One node's job processes killed mid-job: the job fails, naming the node.
+    let out = ok(pool
+        .sky()
+        .args(["exec", "q", "-d", "--num-nodes", "2", "sleep 300"]));
+    let doomed = submitted_id(&out);
+    wait_for("the worker's job group", Duration::from_secs(20), || {
+        !SshNodes::job_groups(worker).is_empty()
+    });
+    for pgid in SshNodes::job_groups(worker) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status();
+    }
+    let out = pool
+        .sky()
+        .args(["logs", "q", &doomed.to_string()])
+        .output()
+        .expect("logs");
+    assert!(!out.status.success(), "a failed job's logs exit non-zero");
+    let record = job(&pool, "q", doomed);
+    assert_eq!(record["status"], "FAILED", "{record}");
+    let message = record["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("127.0.0.1:{}", worker.port)) && message.contains("signal 9"),
+        "{message}"
+    );
+}
+
+#[test]
+fn autostop_on_a_pool_is_done_by_the_head_agent() {
+    let Some(pool) = Pool::start(1) else { return };
+    ok(pool.sky().env("SKY_AGENT_IDLE_UNIT_SECS", "1").args([
+        "launch",
+        "-y",
+        "-c",
+        "nap",
+        "--infra",
+        "ssh/p",
+        "-i",
+        "1",
+        "echo work",
+    ]));
+    let head = &pool.nodes.nodes[0];
+    // The agent releases the head by itself, with no client around.
+    wait_for("the head to be released", Duration::from_secs(30), || {
+        !head.home.join(".sky").exists()
+    });
+    let view: Value =
+        serde_json::from_str(&ok(pool.sky().args(["status", "--refresh", "-o", "json"])))
+            .expect("status json");
+    assert_eq!(view["clusters"].as_array().map(Vec::len), Some(0), "{view}");
+    // The pool is free again.
+    ok(pool.sky().args([
+        "launch",
+        "-y",
+        "-c",
+        "again",
+        "--infra",
+        "ssh/p",
+        "echo again",
+    ]));
+}

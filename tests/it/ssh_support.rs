@@ -1,0 +1,204 @@
+//! The SSH test harness: real OpenSSH `sshd`s on loopback ports, one per "node", each node its
+//! own Unix user (`skyt…`) with its own home, so nodes share this machine's filesystem without
+//! sharing Sky's files. Needs root (users, sshd) and `/usr/sbin/sshd`; without them the tests
+//! that use it say so on stderr and return early.
+//!
+//! Why loopback ports and not network namespaces: namespaces need `ip netns` rights CI may not
+//! grant, and the port form exercises the same code (per-host port and user in the pool file).
+//! Everything started here is ended by pid on drop, and the users are deleted.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+pub(crate) struct Node {
+    pub user: String,
+    pub uid: u32,
+    pub port: u16,
+    pub home: PathBuf,
+    sshd: Child,
+}
+
+pub(crate) struct SshNodes {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn run(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Whether this machine can run the harness; the reason when it cannot.
+pub(crate) fn unavailable() -> Option<String> {
+    if !Path::new(SSHD).is_file() {
+        return Some(format!("{SSHD} is not installed"));
+    }
+    match run(Command::new("id").arg("-u")) {
+        Ok(uid) if uid == "0" => None,
+        Ok(_) => Some("the SSH tests need root (useradd, sshd)".into()),
+        Err(e) => Some(e),
+    }
+}
+
+impl SshNodes {
+    /// Starts `n` nodes that accept `authorized_key` (an OpenSSH public key line).
+    pub(crate) fn start(n: usize, authorized_key: &str) -> Result<SshNodes, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // Node users must traverse into their homes below this directory.
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .map_err(|e| e.to_string())?;
+        fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
+        let host_key = dir.path().join("host_key");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&host_key))?;
+        let keys = dir.path().join("authorized_keys");
+        fs::write(&keys, format!("{authorized_key}\n")).map_err(|e| e.to_string())?;
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+        let mut nodes = SshNodes {
+            dir,
+            nodes: Vec::new(),
+        };
+        for i in 0..n {
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            let user = format!("skyt{}x{seq}x{i}", std::process::id());
+            let home = nodes.dir.path().join(format!("home-{i}"));
+            // Idempotent: a user left by a crashed run is reused.
+            let _ = run(Command::new("useradd")
+                .args(["-M", "-s", "/bin/bash", "-p", "*", "-d"])
+                .arg(&home)
+                .arg(&user));
+            let uid: u32 = run(Command::new("id").arg("-u").arg(&user))?
+                .parse()
+                .map_err(|e| format!("uid of {user}: {e}"))?;
+            fs::create_dir_all(&home).map_err(|e| e.to_string())?;
+            run(Command::new("chown").arg(format!("{user}:")).arg(&home))?;
+            let port = free_port()?;
+            let config = nodes.dir.path().join(format!("sshd-{i}.conf"));
+            fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                     AuthorizedKeysFile {}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\n\
+                     Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n",
+                    host_key.display(),
+                    nodes.dir.path().join(format!("sshd-{i}.pid")).display(),
+                    keys.display()
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+            let log = fs::File::create(nodes.dir.path().join(format!("sshd-{i}.log")))
+                .map_err(|e| e.to_string())?;
+            let sshd = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("{SSHD}: {e}"))?;
+            nodes.nodes.push(Node {
+                user,
+                uid,
+                port,
+                home,
+                sshd,
+            });
+        }
+        for node in &nodes.nodes {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
+                if Instant::now() > deadline {
+                    return Err(format!("sshd on port {} did not start", node.port));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(nodes)
+    }
+
+    /// A pool file declaring these nodes as pool `name`.
+    pub(crate) fn pool_yaml(&self, name: &str) -> String {
+        let mut text = format!("{name}:\n  hosts:\n");
+        for n in &self.nodes {
+            text.push_str(&format!(
+                "    - ip: 127.0.0.1\n      user: {}\n      port: {}\n",
+                n.user, n.port
+            ));
+        }
+        text
+    }
+
+    /// Pids of every process running as `node`'s user.
+    pub(crate) fn processes_of(node: &Node) -> Vec<i32> {
+        let Ok(entries) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find(|l| l.starts_with("Uid:"))
+                            .and_then(|l| l.split_whitespace().nth(1))
+                            .and_then(|u| u.parse::<u32>().ok())
+                    })
+                    == Some(node.uid)
+            })
+            .collect()
+    }
+
+    /// Process groups of the jobs Sky's runtime recorded on `node` (`~/.sky/procs/*`), and the
+    /// head's local jobs (none there; the head runs its ranks as children of its agent).
+    pub(crate) fn job_groups(node: &Node) -> Vec<i32> {
+        let Ok(entries) = fs::read_dir(node.home.join(".sky/procs")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+            .collect()
+    }
+}
+
+impl Drop for SshNodes {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.sshd.kill();
+            let _ = node.sshd.wait();
+            // Agents and jobs the test left behind, by pid.
+            for pid in SshNodes::processes_of(node) {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
+            let _ = Command::new("userdel").arg(&node.user).output();
+        }
+    }
+}
