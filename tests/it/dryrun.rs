@@ -9,6 +9,15 @@ fn sky(home: &std::path::Path) -> Command {
     cmd.env("SKY_HOME", home)
         .env("NO_COLOR", "1")
         .env_remove("SKY_DEV");
+    // Cloud credentials from the environment would change the note under the table.
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AZURE_CLIENT_SECRET",
+    ] {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
@@ -42,9 +51,17 @@ fn table_marks_the_chosen_row_and_lists_each_clouds_best() {
         lines[4].contains("Azure (eastus)") && lines[4].contains("Standard_NC6s_v3"),
         "{text}"
     );
+    assert!(
+        lines.contains(&"Dry run: nothing was launched (optimize target: cost)."),
+        "{text}"
+    );
     assert_eq!(
         lines.last().copied(),
-        Some("Dry run: nothing was launched (optimize target: cost).")
+        Some(
+            "Note: no cloud has credentials here (see `sky check`), so `sky launch` would run \
+             this on this machine (the local cloud)."
+        ),
+        "the comparison covers every cloud, the launch only configured ones"
     );
 }
 

@@ -107,13 +107,49 @@ fn dryrun(args: &Args) -> CommandResult {
         body.push('\n');
         body
     } else {
-        render_plan(&plan, crate::output::use_color())
+        let mut text = render_plan(&plan, crate::output::use_color());
+        text.push_str(&launch_note(&plan, &paths, &config, &enabled));
+        text
     };
     #[allow(clippy::print_stdout)]
     {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The comparison above covers every cloud, credentials or not; a real launch ranks only the
+/// clouds configured now. Say so when the two differ, so the dry run never promises a placement
+/// the launch will not try.
+fn launch_note(plan: &Plan, paths: &Paths, config: &SkyConfig, allowed: &[CloudId]) -> String {
+    let registry = sky_clouds::registry(paths, config);
+    let configured: Vec<CloudId> = allowed
+        .iter()
+        .copied()
+        .filter(|c| CloudId::PRICED.contains(c))
+        .filter(|c| registry.get(*c).is_some_and(|p| p.check().enabled))
+        .collect();
+    let unconfigured: Vec<&str> = plan
+        .tasks
+        .iter()
+        .map(|t| t.chosen.cloud)
+        .filter(|c| !configured.contains(c))
+        .map(CloudId::display_name)
+        .collect();
+    if unconfigured.is_empty() {
+        return String::new();
+    }
+    if configured.is_empty() {
+        return "Note: no cloud has credentials here (see `sky check`), so `sky launch` would run \
+                this on this machine (the local cloud).\n"
+            .to_owned();
+    }
+    let names: Vec<&str> = configured.iter().map(|c| c.display_name()).collect();
+    format!(
+        "Note: {} has no credentials here (see `sky check`); `sky launch` would rank only {}.\n",
+        unconfigured.join(", "),
+        names.join(", ")
+    )
 }
 
 /// SkyPilot's "Considered resources" table: the best candidate of each cloud, cheapest first,
