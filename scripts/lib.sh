@@ -36,3 +36,12 @@ install_cargo_tools() {
   command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
   command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 }
+
+# The AWS provider's tests run the real SDK against a local moto server (started by the tests).
+MOTO_VERSION=5.2.1
+install_python_tools() {
+  if ! command -v moto_server >/dev/null || ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
+    step "installing moto[server]==$MOTO_VERSION"
+    python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
