@@ -94,20 +94,26 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn submitted_id(stdout: &str) -> u64 {
-    stdout
-        .lines()
+/// `sky exec -d` on a 2-node cluster; the id from its "job N submitted" progress line.
+fn exec_detached(pool: &Pool, cluster: &str, run: &str) -> u64 {
+    let out = pool
+        .sky()
+        .args(["exec", cluster, "-d", "--num-nodes", "2", run])
+        .output()
+        .expect("sky exec runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text.lines()
         .find_map(|l| {
-            let rest = l
-                .split("Job ID: ")
-                .nth(1)
-                .or_else(|| l.split("job ").nth(1))?;
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
+            let rest = l.split("job ").nth(1)?;
+            let (id, tail) = rest.split_once(' ')?;
+            tail.starts_with("submitted").then(|| id.parse().ok())?
         })
-        .unwrap_or_else(|| panic!("no job id in:\n{stdout}"))
+        .unwrap_or_else(|| panic!("no job id in:\n{text}"))
 }
 
 #[test]
@@ -312,15 +318,11 @@ fn queue_cancel_reattach_and_a_killed_node_on_a_two_node_pool() {
     // A queue of several jobs, all run to completion.
     let mut ids = Vec::new();
     for i in 0..3 {
-        let out = ok(pool.sky().args([
-            "exec",
+        ids.push(exec_detached(
+            &pool,
             "q",
-            "-d",
-            "--num-nodes",
-            "2",
             &format!("echo job{i} on $SKY_NODE_RANK"),
-        ]));
-        ids.push(submitted_id(&out));
+        ));
     }
     for id in &ids {
         let logs = ok(pool.sky().args(["logs", "q", &id.to_string()]));
@@ -338,15 +340,7 @@ fn queue_cancel_reattach_and_a_killed_node_on_a_two_node_pool() {
     assert_eq!(statuses, ["SUCCEEDED"; 3]);
 
     // Cancel kills the process trees on both nodes.
-    let out = ok(pool.sky().args([
-        "exec",
-        "q",
-        "-d",
-        "--num-nodes",
-        "2",
-        "sleep 300 & sleep 301; wait",
-    ]));
-    let long = submitted_id(&out);
+    let long = exec_detached(&pool, "q", "sleep 300 & sleep 301; wait");
     let worker = &pool.nodes.nodes[1];
     wait_for("the worker's job group", Duration::from_secs(20), || {
         !SshNodes::job_groups(worker).is_empty()
@@ -406,10 +400,7 @@ fn queue_cancel_reattach_and_a_killed_node_on_a_two_node_pool() {
     assert_eq!(job(&pool, "q", last)["status"], "SUCCEEDED");
 
     // One node's job processes killed mid-job: the job fails, naming the node.
-    let out = ok(pool
-        .sky()
-        .args(["exec", "q", "-d", "--num-nodes", "2", "sleep 300"]));
-    let doomed = submitted_id(&out);
+    let doomed = exec_detached(&pool, "q", "sleep 300");
     wait_for("the worker's job group", Duration::from_secs(20), || {
         !SshNodes::job_groups(worker).is_empty()
     });
