@@ -1,0 +1,389 @@
+//! What a Sky cluster is made of on Azure, as pure functions: resource names, tags and the JSON
+//! bodies of the resource group, NSG, VNet, public IPs, NICs and VMs; and how a listed VM reads
+//! back as a node.
+//!
+//! Layout: one resource group per cluster (`sky-<cluster>-<user>`, tagged with both), holding one
+//! VNet + subnet and one NSG, and per node a Standard static public IP, a NIC and a VM named
+//! `<cluster>-<rank>`. Deleting the resource group deletes everything. What this module does not
+//! do: send anything (see `provider`).
+
+use serde_json::{Value, json};
+use sky_core::provision::{Launchable, NodeState};
+
+use azure_mgmt_compute::package_2024_07_01::models as compute;
+
+pub const TAG_CLUSTER: &str = "sky-cluster";
+pub const TAG_USER: &str = "sky-user";
+pub const TAG_RANK: &str = "sky-rank";
+/// Value of the `sky-role` tag, for people browsing the portal.
+pub const TAG_ROLE: &str = "sky-role";
+
+pub const ADMIN_USER: &str = "azureuser";
+pub const VNET: &str = "sky-vnet";
+pub const SUBNET: &str = "sky-subnet";
+pub const NSG: &str = "sky-nsg";
+pub const DEFAULT_DISK_GB: i32 = 256;
+
+/// Ubuntu 22.04 (Gen2) from Canonical: Azure has no SkyPilot image catalog, so this is the
+/// default CPU image (as in SkyPilot, which uses a marketplace Ubuntu).
+pub const DEFAULT_IMAGE: &str = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest";
+/// Ubuntu 22.04 with NVIDIA drivers and CUDA (Microsoft's HPC image), for instances with GPUs.
+pub const DEFAULT_GPU_IMAGE: &str = "microsoft-dsvm:ubuntu-hpc:2204:latest";
+
+/// Everything a launch needs beyond the placement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpec {
+    pub cluster: String,
+    pub user: String,
+    pub launchable: Launchable,
+    pub image: String,
+    pub disk_gb: i32,
+    /// Inbound TCP ports besides 22.
+    pub ports: Vec<u16>,
+    pub ssh_public_key: String,
+}
+
+/// Only characters Azure accepts in resource names, lower case.
+pub fn sanitize(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The resource group of `cluster` for `user`.
+pub fn resource_group(cluster: &str, user: &str) -> String {
+    let user = sanitize(user);
+    if user.is_empty() {
+        format!("sky-{cluster}")
+    } else {
+        format!("sky-{cluster}-{user}")
+    }
+}
+
+pub fn vm_name(cluster: &str, rank: u32) -> String {
+    format!("{cluster}-{rank}")
+}
+
+pub fn rg_body(spec: &NodeSpec) -> Value {
+    json!({
+        "location": spec.launchable.region,
+        "tags": { TAG_CLUSTER: spec.cluster, TAG_USER: spec.user },
+    })
+}
+
+/// Inbound SSH and the task's ports from anywhere, as SkyPilot opens them.
+pub fn nsg_body(spec: &NodeSpec) -> Value {
+    let mut ports: Vec<u16> = std::iter::once(22)
+        .chain(spec.ports.iter().copied())
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    let rules: Vec<Value> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            json!({
+                "name": format!("sky-allow-{port}"),
+                "properties": {
+                    "priority": 1000 + i,
+                    "direction": "Inbound",
+                    "access": "Allow",
+                    "protocol": "Tcp",
+                    "sourceAddressPrefix": "*",
+                    "sourcePortRange": "*",
+                    "destinationAddressPrefix": "*",
+                    "destinationPortRange": port.to_string(),
+                }
+            })
+        })
+        .collect();
+    json!({
+        "location": spec.launchable.region,
+        "tags": tags(spec, None),
+        "properties": { "securityRules": rules },
+    })
+}
+
+pub fn vnet_body(spec: &NodeSpec, nsg_id: &str) -> Value {
+    json!({
+        "location": spec.launchable.region,
+        "tags": tags(spec, None),
+        "properties": {
+            "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
+            "subnets": [{
+                "name": SUBNET,
+                "properties": {
+                    "addressPrefix": "10.0.0.0/20",
+                    "networkSecurityGroup": { "id": nsg_id },
+                }
+            }],
+        },
+    })
+}
+
+pub fn public_ip_body(spec: &NodeSpec, rank: u32) -> Value {
+    let mut body = json!({
+        "location": spec.launchable.region,
+        "tags": tags(spec, Some(rank)),
+        "sku": { "name": "Standard" },
+        "properties": { "publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4" },
+    });
+    if let Some(zone) = &spec.launchable.zone {
+        body["zones"] = json!([zone]);
+    }
+    body
+}
+
+pub fn nic_body(spec: &NodeSpec, rank: u32, subnet_id: &str, public_ip_id: &str) -> Value {
+    json!({
+        "location": spec.launchable.region,
+        "tags": tags(spec, Some(rank)),
+        "properties": {
+            "ipConfigurations": [{
+                "name": "ipconfig1",
+                "properties": {
+                    "subnet": { "id": subnet_id },
+                    "privateIPAllocationMethod": "Dynamic",
+                    "publicIPAddress": { "id": public_ip_id },
+                }
+            }],
+        },
+    })
+}
+
+/// The image reference: a marketplace URN `publisher:offer:sku:version`, or a resource id
+/// (`/subscriptions/.../images/...` or a gallery image version).
+pub fn image_reference(image: &str) -> Result<Value, String> {
+    if image.starts_with("/subscriptions/") {
+        return Ok(json!({ "id": image }));
+    }
+    let parts: Vec<&str> = image.split(':').collect();
+    match parts.as_slice() {
+        [publisher, offer, sku, version] if parts.iter().all(|p| !p.is_empty()) => Ok(json!({
+            "publisher": publisher, "offer": offer, "sku": sku, "version": version,
+        })),
+        _ => Err(format!(
+            "image_id '{image}' is not an Azure image: expected a marketplace URN \
+             'publisher:offer:sku:version' or a resource id starting with /subscriptions/"
+        )),
+    }
+}
+
+/// The VM, in the SDK's model so the wire shape is the compute API's own.
+pub fn vm_body(
+    spec: &NodeSpec,
+    rank: u32,
+    nic_id: &str,
+) -> Result<compute::VirtualMachine, String> {
+    let l = &spec.launchable;
+    let name = vm_name(&spec.cluster, rank);
+    let mut properties = json!({
+        "hardwareProfile": { "vmSize": l.instance_type },
+        "storageProfile": {
+            "imageReference": image_reference(&spec.image)?,
+            "osDisk": {
+                "createOption": "FromImage",
+                "diskSizeGB": spec.disk_gb,
+                "managedDisk": { "storageAccountType": "StandardSSD_LRS" },
+                "deleteOption": "Delete",
+            },
+        },
+        "osProfile": {
+            "computerName": name,
+            "adminUsername": ADMIN_USER,
+            "linuxConfiguration": {
+                "disablePasswordAuthentication": true,
+                "ssh": { "publicKeys": [{
+                    "path": format!("/home/{ADMIN_USER}/.ssh/authorized_keys"),
+                    "keyData": spec.ssh_public_key,
+                }]},
+            },
+        },
+        "networkProfile": {
+            "networkInterfaces": [{ "id": nic_id, "properties": { "primary": true, "deleteOption": "Delete" } }],
+        },
+    });
+    if l.use_spot {
+        // Deallocate (not Delete) on eviction keeps the disk, so `sky start` can bring it back;
+        // maxPrice -1 means "up to the on-demand price": evicted for capacity, never for price.
+        properties["priority"] = json!("Spot");
+        properties["evictionPolicy"] = json!("Deallocate");
+        properties["billingProfile"] = json!({ "maxPrice": -1 });
+    }
+    let mut body = json!({
+        "location": l.region,
+        "tags": tags(spec, Some(rank)),
+        "properties": properties,
+    });
+    if let Some(zone) = &l.zone {
+        body["zones"] = json!([zone]);
+    }
+    serde_json::from_value(body).map_err(|e| format!("building the VM model: {e}"))
+}
+
+fn tags(spec: &NodeSpec, rank: Option<u32>) -> Value {
+    let mut t = json!({ TAG_CLUSTER: spec.cluster, TAG_USER: spec.user });
+    if let Some(rank) = rank {
+        t[TAG_RANK] = json!(rank.to_string());
+        t[TAG_ROLE] = json!(if rank == 0 { "head" } else { "worker" });
+    }
+    t
+}
+
+/// One VM as listed with its instance view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmView {
+    pub name: String,
+    pub rank: Option<u32>,
+    pub provisioning_state: Option<String>,
+    pub power_state: Option<String>,
+    /// The error code of a failed provisioning (`ProvisioningState/failed/<Code>`).
+    pub failure: Option<(String, String)>,
+    pub nic_id: Option<String>,
+}
+
+impl VmView {
+    pub fn from_model(vm: &compute::VirtualMachine) -> VmView {
+        let props = vm.properties.as_ref();
+        let rank = vm
+            .resource
+            .tags
+            .as_ref()
+            .and_then(|t| t.get(TAG_RANK))
+            .and_then(|v| v.as_str())
+            .and_then(|r| r.parse().ok());
+        let statuses = props
+            .and_then(|p| p.instance_view.as_ref())
+            .map(|iv| iv.statuses.as_slice())
+            .unwrap_or_default();
+        let code_of = |prefix: &str| {
+            statuses
+                .iter()
+                .filter_map(|s| s.code.as_deref())
+                .find_map(|c| c.strip_prefix(prefix).map(str::to_owned))
+        };
+        let failure = statuses.iter().find_map(|s| {
+            let code = s
+                .code
+                .as_deref()?
+                .strip_prefix("ProvisioningState/failed/")?;
+            Some((code.to_owned(), s.message.clone().unwrap_or_default()))
+        });
+        VmView {
+            name: vm.resource.name.clone().unwrap_or_default(),
+            rank,
+            provisioning_state: props.and_then(|p| p.provisioning_state.clone()),
+            power_state: code_of("PowerState/"),
+            failure,
+            nic_id: props
+                .and_then(|p| p.network_profile.as_ref())
+                .and_then(|n| n.network_interfaces.first())
+                .and_then(|n| n.sub_resource.id.clone()),
+        }
+    }
+
+    /// The node's state as Sky sees it; a VM whose provisioning failed counts as pending until
+    /// `wait_instances` reports the failure.
+    pub fn state(&self) -> NodeState {
+        match self.power_state.as_deref() {
+            Some("running") => NodeState::Running,
+            Some("stopping" | "deallocating") => NodeState::Stopping,
+            Some("stopped" | "deallocated") => NodeState::Stopped,
+            _ => NodeState::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sky_core::cloud::CloudId;
+
+    fn spec(spot: bool, zone: Option<&str>) -> NodeSpec {
+        NodeSpec {
+            cluster: "c1".into(),
+            user: "alice".into(),
+            launchable: Launchable {
+                cloud: CloudId::Azure,
+                region: "eastus".into(),
+                zone: zone.map(str::to_owned),
+                instance_type: "Standard_D2s_v5".into(),
+                use_spot: spot,
+                vcpus: 2.0,
+                memory_gib: 8.0,
+                accelerators: None,
+                hourly_price: 0.1,
+            },
+            image: DEFAULT_IMAGE.into(),
+            disk_gb: DEFAULT_DISK_GB,
+            ports: vec![8080, 22],
+            ssh_public_key: "ssh-ed25519 AAAA test".into(),
+        }
+    }
+
+    #[test]
+    fn vm_model_round_trips_every_field_we_set() {
+        // The SDK model silently drops fields it does not know; a round trip equal to what we
+        // wrote proves each name and enum value is the API's.
+        let vm = vm_body(&spec(true, Some("2")), 1, "/nic/id").expect("model");
+        let wire = serde_json::to_value(&vm).expect("serialize");
+        assert_eq!(wire["properties"]["priority"], "Spot");
+        assert_eq!(wire["properties"]["evictionPolicy"], "Deallocate");
+        assert_eq!(wire["properties"]["billingProfile"]["maxPrice"], -1.0);
+        assert_eq!(wire["zones"], json!(["2"]));
+        assert_eq!(wire["tags"][TAG_ROLE], "worker");
+        assert_eq!(
+            wire["properties"]["storageProfile"]["imageReference"]["offer"],
+            "0001-com-ubuntu-server-jammy"
+        );
+        assert_eq!(
+            wire["properties"]["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["keyData"],
+            "ssh-ed25519 AAAA test"
+        );
+        assert_eq!(
+            wire["properties"]["networkProfile"]["networkInterfaces"][0]["id"],
+            "/nic/id"
+        );
+        assert_eq!(
+            wire["properties"]["storageProfile"]["osDisk"]["diskSizeGB"],
+            256
+        );
+        let on_demand = serde_json::to_value(vm_body(&spec(false, None), 0, "/n").expect("model"))
+            .expect("serialize");
+        assert!(on_demand["properties"].get("priority").is_none());
+        assert!(on_demand.get("zones").is_none());
+    }
+
+    #[test]
+    fn nsg_opens_ssh_and_task_ports_once_each() {
+        let body = nsg_body(&spec(false, None));
+        let ports: Vec<&str> = body["properties"]["securityRules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .filter_map(|r| r["properties"]["destinationPortRange"].as_str())
+            .collect();
+        assert_eq!(ports, ["22", "8080"]);
+    }
+
+    #[test]
+    fn images_are_urns_or_resource_ids() {
+        assert_eq!(image_reference("a:b:c:latest").expect("urn")["sku"], "c");
+        assert_eq!(
+            image_reference("/subscriptions/x/images/y").expect("id")["id"],
+            "/subscriptions/x/images/y"
+        );
+        let err = image_reference("ami-123").expect_err("aws id");
+        assert!(
+            err.contains("'ami-123'") && err.contains("publisher:offer:sku:version"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn resource_group_names_carry_the_user() {
+        assert_eq!(resource_group("c1", "Alice.B"), "sky-c1-aliceb");
+        assert_eq!(resource_group("c1", ""), "sky-c1");
+    }
+}

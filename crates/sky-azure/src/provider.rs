@@ -1,0 +1,709 @@
+//! The Azure [`Provider`]: launch, wait, query, list, stop/start and down of Sky clusters, each
+//! cluster one resource group.
+//!
+//! Network resources and resource groups go through plain ARM REST ([`Arm`]); VMs through
+//! `azure_mgmt_compute`'s request builders with `.send()`, whose long-running operations we
+//! poll ourselves. Credentials are read on first use, so building the provider costs nothing.
+//! What this module does not do: choose placements or retry elsewhere (failover does), or run
+//! jobs (the agent does, over SSH).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use futures::future::join_all;
+use serde_json::Value;
+use sky_core::cloud::CloudId;
+use sky_core::jobs::client::AgentClient;
+use sky_core::provision::{
+    Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
+    ProvisionErrorKind, ProvisionRequest,
+};
+use tokio::sync::OnceCell;
+
+use azure_mgmt_compute::package_2024_07_01 as compute;
+
+use crate::arm::{self, API_NETWORK, API_RESOURCES, API_SUBSCRIPTIONS, Arm, Poll};
+use crate::auth::{CredentialSource, SdkCredential, TokenSource};
+use crate::cluster::{self, NodeSpec, VmView};
+
+pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
+pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+
+/// Where the provider talks to and who it is.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub endpoint: String,
+    pub authority_host: String,
+    pub sky_home: PathBuf,
+    /// Tags every resource group, so two people sharing a subscription keep separate clusters.
+    pub user: String,
+    pub credentials: CredentialSource,
+    /// A problem with the `azure:` section of the config, reported by `check` instead of panicking.
+    pub config_error: Option<String>,
+}
+
+/// Clients built once credentials are known.
+struct Session {
+    arm: Arm,
+    compute: compute::Client,
+    subscription: String,
+}
+
+pub struct AzureProvider {
+    settings: Settings,
+    session: OnceCell<Arc<Session>>,
+    /// Node count of each cluster this process launched, so `wait_instances` knows how many
+    /// VMs to expect (a resource group lists only those that were created).
+    expected: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for AzureProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureProvider")
+            .field("endpoint", &self.settings.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureProvider {
+    pub fn new(settings: Settings) -> Self {
+        AzureProvider {
+            settings,
+            session: OnceCell::new(),
+            expected: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn rg(&self, cluster: &str) -> String {
+        cluster::resource_group(cluster, &self.settings.user)
+    }
+
+    async fn session(&self) -> Result<Arc<Session>, ProvisionError> {
+        self.session
+            .get_or_try_init(|| async {
+                if let Some(e) = &self.settings.config_error {
+                    return Err(ProvisionError::new(ProvisionErrorKind::Auth, e.clone()));
+                }
+                let creds = self
+                    .settings
+                    .credentials
+                    .load()
+                    .map_err(|e| ProvisionError::new(ProvisionErrorKind::Auth, format!("Azure: {e}")))?
+                    .ok_or_else(|| {
+                        ProvisionError::new(
+                            ProvisionErrorKind::Auth,
+                            "Azure: no credentials (store a service principal with `sky credentials`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_SUBSCRIPTION_ID)",
+                        )
+                    })?;
+                let http = reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .timeout(std::time::Duration::from_secs(120))
+                    .build()
+                    .map_err(|e| ProvisionError::fatal(format!("Azure: HTTP client: {e}")))?;
+                let subscription = creds.subscription_id.clone();
+                let tokens = Arc::new(TokenSource::new(http.clone(), &self.settings.authority_host, creds));
+                let endpoint = azure_core::Url::parse(&self.settings.endpoint).map_err(|e| {
+                    ProvisionError::new(
+                        ProvisionErrorKind::Auth,
+                        format!("Azure: config azure.endpoint_url '{}' is not a URL: {e}", self.settings.endpoint),
+                    )
+                })?;
+                // Failover decides where to retry; the SDK's own retries would only delay it.
+                let compute = compute::Client::builder(Arc::new(SdkCredential(tokens.clone())))
+                    .endpoint(endpoint)
+                    .retry(azure_core::RetryOptions::none())
+                    .build()
+                    .map_err(|e| ProvisionError::fatal(format!("Azure: compute client: {e}")))?;
+                Ok(Arc::new(Session {
+                    arm: Arm::new(http, &self.settings.endpoint, tokens),
+                    compute,
+                    subscription,
+                }))
+            })
+            .await
+            .cloned()
+    }
+
+    fn spec(&self, req: &ProvisionRequest) -> Result<NodeSpec, ProvisionError> {
+        let l = &req.launchable;
+        let image = if l.accelerators.is_some() {
+            cluster::DEFAULT_GPU_IMAGE
+        } else {
+            cluster::DEFAULT_IMAGE
+        };
+        Ok(NodeSpec {
+            cluster: req.cluster_name.clone(),
+            user: self.settings.user.clone(),
+            launchable: l.clone(),
+            image: image.to_owned(),
+            disk_gb: cluster::DEFAULT_DISK_GB,
+            ports: Vec::new(),
+            ssh_public_key: crate::user_public_key(&self.settings.sky_home)?,
+        })
+    }
+
+    /// Creates the cluster's network, then every node concurrently, waiting for each VM's
+    /// operation. All in-flight work finishes before an error is returned, so the caller's
+    /// cleanup never races a half-created VM.
+    async fn create(
+        &self,
+        s: &Session,
+        spec: &NodeSpec,
+        num_nodes: u32,
+    ) -> Result<(), ProvisionError> {
+        let arm = &s.arm;
+        let rg = self.rg(&spec.cluster);
+        let where_ = format!(
+            "{}{}",
+            spec.launchable.region,
+            spec.launchable
+                .zone
+                .as_deref()
+                .map(|z| format!(" zone {z}"))
+                .unwrap_or_default()
+        );
+        let rg_path = arm.sub_path(&format!("/resourcegroups/{rg}"));
+        if let Some(existing) = arm
+            .get(&rg_path, API_RESOURCES, "reading the resource group")
+            .await?
+            && existing.get("location").and_then(Value::as_str)
+                != Some(spec.launchable.region.as_str())
+        {
+            return Err(ProvisionError::new(
+                ProvisionErrorKind::Fatal,
+                format!(
+                    "Azure: resource group {rg} already exists in {}, not {}; run `sky down {}` first",
+                    existing
+                        .get("location")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    spec.launchable.region,
+                    spec.cluster
+                ),
+            ));
+        }
+        arm.put(
+            &rg_path,
+            API_RESOURCES,
+            &cluster::rg_body(spec),
+            &format!("create resource group {rg} in {where_}"),
+        )
+        .await?;
+        let net = arm.sub_path(&format!("/resourceGroups/{rg}/providers/Microsoft.Network"));
+        let nsg_id = format!("{net}/networkSecurityGroups/{}", cluster::NSG);
+        arm.put(
+            &nsg_id,
+            API_NETWORK,
+            &cluster::nsg_body(spec),
+            "create the network security group",
+        )
+        .await?;
+        let vnet_id = format!("{net}/virtualNetworks/{}", cluster::VNET);
+        arm.put(
+            &vnet_id,
+            API_NETWORK,
+            &cluster::vnet_body(spec, &nsg_id),
+            "create the virtual network",
+        )
+        .await?;
+        let subnet_id = format!("{vnet_id}/subnets/{}", cluster::SUBNET);
+        let nodes =
+            (0..num_nodes).map(|rank| self.create_node(s, spec, rank, &net, &subnet_id, &where_));
+        let results = join_all(nodes).await;
+        match results.into_iter().find_map(Result::err) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn create_node(
+        &self,
+        s: &Session,
+        spec: &NodeSpec,
+        rank: u32,
+        net: &str,
+        subnet_id: &str,
+        where_: &str,
+    ) -> Result<(), ProvisionError> {
+        let arm = &s.arm;
+        let name = cluster::vm_name(&spec.cluster, rank);
+        let ip_id = format!("{net}/publicIPAddresses/{name}-ip");
+        arm.put(
+            &ip_id,
+            API_NETWORK,
+            &cluster::public_ip_body(spec, rank),
+            &format!("create public IP of {name}"),
+        )
+        .await?;
+        let nic_id = format!("{net}/networkInterfaces/{name}-nic");
+        arm.put(
+            &nic_id,
+            API_NETWORK,
+            &cluster::nic_body(spec, rank, subnet_id, &ip_id),
+            &format!("create NIC of {name}"),
+        )
+        .await?;
+        let what = format!(
+            "create VM {name} ({}) in {where_}",
+            spec.launchable.instance_type
+        );
+        let body = cluster::vm_body(spec, rank, &nic_id).map_err(|e| {
+            ProvisionError::new(
+                ProvisionErrorKind::InvalidRequest,
+                format!("Azure: {what}: {e}"),
+            )
+        })?;
+        let resp = s
+            .compute
+            .virtual_machines_client()
+            .create_or_update(self.rg(&spec.cluster), &name, body, &s.subscription)
+            .send()
+            .await
+            .map_err(|e| arm::from_sdk(&e, &what))?;
+        let raw = resp.as_raw_response();
+        let poll = sdk_poll(raw.headers());
+        tracing::debug!(vm = %name, status = u16::from(raw.status()), "VM create accepted");
+        if let Some(poll) = poll {
+            arm.wait(&poll, &what).await?;
+        }
+        Ok(())
+    }
+
+    async fn list_vms(&self, s: &Session, rg: &str) -> Result<Option<Vec<VmView>>, ProvisionError> {
+        let what = format!("list VMs of {rg}");
+        let pages = s
+            .compute
+            .virtual_machines_client()
+            .list(rg, &s.subscription)
+            .expand("instanceView")
+            .into_stream();
+        match pages.try_collect::<Vec<_>>().await {
+            Ok(pages) => {
+                let mut vms: Vec<VmView> = pages
+                    .iter()
+                    .flat_map(|p| p.value.iter().map(VmView::from_model))
+                    .collect();
+                vms.sort_by_key(|v| v.rank.unwrap_or(u32::MAX));
+                Ok(Some(vms))
+            }
+            Err(e) => {
+                let e = arm::from_sdk(&e, &what);
+                if arm::is_not_found(&e) {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// The node's addresses from its NIC and public IP.
+    async fn node(&self, s: &Session, vm: &VmView) -> Result<NodeHandle, ProvisionError> {
+        let mut internal_ip = String::new();
+        let mut external_ip = None;
+        if let Some(nic_id) = &vm.nic_id
+            && let Some(nic) = s
+                .arm
+                .get(nic_id, API_NETWORK, &format!("read NIC of {}", vm.name))
+                .await?
+        {
+            let ipc = nic.pointer("/properties/ipConfigurations/0/properties");
+            internal_ip = ipc
+                .and_then(|p| p.get("privateIPAddress"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(ip_id) = ipc
+                .and_then(|p| p.pointer("/publicIPAddress/id"))
+                .and_then(Value::as_str)
+                && let Some(ip) = s
+                    .arm
+                    .get(
+                        ip_id,
+                        API_NETWORK,
+                        &format!("read public IP of {}", vm.name),
+                    )
+                    .await?
+            {
+                external_ip = ip
+                    .pointer("/properties/ipAddress")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+            }
+        }
+        Ok(NodeHandle {
+            rank: vm.rank.unwrap_or(u32::MAX),
+            instance_id: vm.name.clone(),
+            internal_ip,
+            external_ip,
+            local_dir: None,
+        })
+    }
+
+    async fn nodes(&self, s: &Session, vms: &[VmView]) -> Result<Vec<NodeHandle>, ProvisionError> {
+        join_all(vms.iter().map(|vm| self.node(s, vm)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Runs one power operation (`deallocate` or `start`) on every VM that needs it and waits.
+    async fn power(
+        &self,
+        s: &Session,
+        cluster: &str,
+        start: bool,
+    ) -> Result<usize, ProvisionError> {
+        let rg = self.rg(cluster);
+        let Some(vms) = self.list_vms(s, &rg).await? else {
+            return Ok(0);
+        };
+        let todo: Vec<&VmView> = vms
+            .iter()
+            .filter(|v| match (start, v.state()) {
+                (true, state) => state != NodeState::Running,
+                (false, state) => state != NodeState::Stopped,
+            })
+            .collect();
+        let ops = todo.iter().map(|vm| {
+            let rg = rg.clone();
+            async move {
+                let vms = s.compute.virtual_machines_client();
+                let (verb, sent) = if start {
+                    (
+                        "start",
+                        vms.start(rg, &vm.name, &s.subscription)
+                            .send()
+                            .await
+                            .map(|r| sdk_poll(r.as_raw_response().headers())),
+                    )
+                } else {
+                    (
+                        "deallocate",
+                        vms.deallocate(rg, &vm.name, &s.subscription)
+                            .send()
+                            .await
+                            .map(|r| sdk_poll(r.as_raw_response().headers())),
+                    )
+                };
+                let what = format!("{verb} VM {}", vm.name);
+                match sent.map_err(|e| arm::from_sdk(&e, &what))? {
+                    Some(poll) => s.arm.wait(&poll, &what).await,
+                    None => Ok(()),
+                }
+            }
+        });
+        let results: Result<Vec<()>, ProvisionError> = join_all(ops).await.into_iter().collect();
+        results.map(|r| r.len())
+    }
+}
+
+/// The polling instructions in an SDK response's headers.
+fn sdk_poll(headers: &azure_core::headers::Headers) -> Option<Poll> {
+    Poll::from_headers(|name| {
+        headers.get_optional_string(&azure_core::headers::HeaderName::from(name.to_owned()))
+    })
+}
+
+#[async_trait::async_trait]
+impl Provider for AzureProvider {
+    fn cloud(&self) -> CloudId {
+        CloudId::Azure
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            stop: true,
+            spot: true,
+            multi_node: true,
+            zones: true,
+        }
+    }
+
+    fn check(&self) -> CheckResult {
+        if let Some(e) = &self.settings.config_error {
+            return CheckResult {
+                enabled: false,
+                reason: e.clone(),
+            };
+        }
+        match self.settings.credentials.load() {
+            Ok(Some(c)) => CheckResult {
+                enabled: true,
+                reason: format!("service principal {} in subscription {}", c.client_id, c.subscription_id),
+            },
+            Ok(None) => CheckResult {
+                enabled: false,
+                reason: "no credentials: store a service principal (`az ad sp create-for-rbac` output) or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION_ID".into(),
+            },
+            Err(e) => CheckResult { enabled: false, reason: e },
+        }
+    }
+
+    async fn verify(&self) -> CheckResult {
+        let offline = self.check();
+        if !offline.enabled {
+            return offline;
+        }
+        let result = async {
+            let s = self.session().await?;
+            let path = s.arm.sub_path("");
+            s.arm
+                .call(
+                    reqwest::Method::GET,
+                    &path,
+                    Some(API_SUBSCRIPTIONS),
+                    None,
+                    "read the subscription",
+                )
+                .await
+        }
+        .await;
+        match result {
+            Ok(a) => CheckResult {
+                enabled: true,
+                reason: format!(
+                    "{} (subscription '{}' is {})",
+                    offline.reason,
+                    a.body
+                        .get("displayName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    a.body
+                        .get("state")
+                        .and_then(Value::as_str)
+                        .unwrap_or("reachable")
+                ),
+            },
+            Err(e) => CheckResult {
+                enabled: false,
+                reason: e.message,
+            },
+        }
+    }
+
+    async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError> {
+        let s = self.session().await?;
+        if req.resume_stopped {
+            let rg = self.rg(&req.cluster_name);
+            match self.list_vms(&s, &rg).await? {
+                Some(vms) if !vms.is_empty() => {
+                    self.expected_set(&req.cluster_name, vms.len() as u32);
+                }
+                _ => {
+                    return Err(ProvisionError::new(
+                        ProvisionErrorKind::InvalidRequest,
+                        format!(
+                            "Azure: cluster {} has no VMs in resource group {rg} to start",
+                            req.cluster_name
+                        ),
+                    ));
+                }
+            }
+            self.power(&s, &req.cluster_name, true).await?;
+            return Ok(());
+        }
+        if req.num_nodes == 0 {
+            return Err(ProvisionError::new(
+                ProvisionErrorKind::InvalidRequest,
+                "Azure: num_nodes must be at least 1",
+            ));
+        }
+        let spec = self.spec(req)?;
+        self.expected_set(&req.cluster_name, req.num_nodes);
+        tracing::info!(cluster = %req.cluster_name, region = %spec.launchable.region, nodes = req.num_nodes, "creating Azure cluster");
+        self.create(&s, &spec, req.num_nodes).await
+    }
+
+    async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
+        let s = self.session().await?;
+        let rg = self.rg(cluster_name);
+        let mut gap = std::time::Duration::from_millis(50);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20 * 60);
+        loop {
+            let vms = self.list_vms(&s, &rg).await?.unwrap_or_default();
+            if let Some(vm) = vms
+                .iter()
+                .find(|v| v.provisioning_state.as_deref() == Some("Failed"))
+            {
+                let (code, message) = vm
+                    .failure
+                    .clone()
+                    .unwrap_or(("ProvisioningFailed".into(), String::new()));
+                return Err(crate::errors::ArmError {
+                    status: None,
+                    code,
+                    message,
+                }
+                .into_provision(&format!("VM {}", vm.name)));
+            }
+            let expected = self.expected_get(cluster_name).unwrap_or(vms.len() as u32);
+            if vms.is_empty() || (vms.len() as u32) < expected {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Transient,
+                    format!(
+                        "Azure: cluster {cluster_name} has {} of {expected} VMs in {rg}",
+                        vms.len()
+                    ),
+                ));
+            }
+            if vms.iter().all(|v| v.state() == NodeState::Running) {
+                return Ok(ClusterInfo::new(self.nodes(&s, &vms).await?));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Transient,
+                    format!("Azure: cluster {cluster_name}: VMs not running after 20 minutes"),
+                ));
+            }
+            tokio::time::sleep(gap).await;
+            gap = (gap * 2).min(std::time::Duration::from_secs(5));
+        }
+    }
+
+    async fn query(
+        &self,
+        cluster_name: &str,
+    ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError> {
+        let s = self.session().await?;
+        let Some(vms) = self.list_vms(&s, &self.rg(cluster_name)).await? else {
+            return Ok(Vec::new());
+        };
+        let nodes = self.nodes(&s, &vms).await?;
+        Ok(nodes
+            .into_iter()
+            .zip(vms.iter().map(VmView::state))
+            .collect())
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+        let s = self.session().await?;
+        let mut groups = Vec::new();
+        let mut next = Some(s.arm.sub_path("/resourcegroups"));
+        let mut api = Some(API_RESOURCES);
+        while let Some(url) = next.take() {
+            let page = s
+                .arm
+                .call(
+                    reqwest::Method::GET,
+                    &url,
+                    api,
+                    None,
+                    "list resource groups",
+                )
+                .await?;
+            groups.extend(
+                page.body
+                    .get("value")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            // nextLink carries its own api-version.
+            next = page
+                .body
+                .get("nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            api = None;
+        }
+        let mut out = Vec::new();
+        for g in groups {
+            let tag = |k: &str| {
+                g.pointer(&format!("/tags/{k}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let (Some(cluster), Some(user)) = (tag(cluster::TAG_CLUSTER), tag(cluster::TAG_USER))
+            else {
+                continue;
+            };
+            if user != self.settings.user
+                || g.get("name").and_then(Value::as_str) != Some(&self.rg(&cluster))
+            {
+                continue;
+            }
+            let vms = self
+                .list_vms(&s, &self.rg(&cluster))
+                .await?
+                .unwrap_or_default();
+            out.push((cluster, self.nodes(&s, &vms).await?));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let s = self.session().await?;
+        let n = self.power(&s, cluster_name, false).await?;
+        tracing::info!(cluster = %cluster_name, deallocated = n, "stopped Azure cluster");
+        Ok(())
+    }
+
+    async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let s = self.session().await?;
+        let rg = self.rg(cluster_name);
+        let what = format!("delete resource group {rg}");
+        let path = s.arm.sub_path(&format!("/resourcegroups/{rg}"));
+        match s
+            .arm
+            .call(
+                reqwest::Method::DELETE,
+                &path,
+                Some(API_RESOURCES),
+                None,
+                &what,
+            )
+            .await
+        {
+            Ok(answer) => {
+                s.arm.finish(answer, &what).await?;
+            }
+            Err(e) if arm::is_not_found(&e) => {}
+            Err(e) => return Err(e),
+        }
+        // The operation can report done while ARM still lists the group for a moment: `down`
+        // promises it is gone.
+        for _ in 0..60 {
+            if s.arm.get(&path, API_RESOURCES, &what).await?.is_none() {
+                self.expected
+                    .lock()
+                    .map(|mut m| m.remove(cluster_name))
+                    .ok();
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        Err(ProvisionError::new(
+            ProvisionErrorKind::Transient,
+            format!("Azure: {what}: still present after deletion finished"),
+        ))
+    }
+
+    async fn connect_agent(
+        &self,
+        cluster_name: &str,
+        _info: &ClusterInfo,
+    ) -> Result<AgentClient, ProvisionError> {
+        Err(ProvisionError::fatal(format!(
+            "Azure: cannot reach the agent of {cluster_name}: this build has no SSH runtime for remote nodes yet"
+        )))
+    }
+}
+
+impl AzureProvider {
+    fn expected_set(&self, cluster: &str, n: u32) {
+        if let Ok(mut m) = self.expected.lock() {
+            m.insert(cluster.to_owned(), n);
+        }
+    }
+
+    fn expected_get(&self, cluster: &str) -> Option<u32> {
+        self.expected
+            .lock()
+            .ok()
+            .and_then(|m| m.get(cluster).copied())
+    }
+}

@@ -1,0 +1,254 @@
+//! The Azure provider's lifecycle against the local ARM fake: launch (multi-node, spot), wait,
+//! query, stop/start, down, reconcile after changes behind Sky's back, orphans, credentials.
+
+mod common;
+mod fake;
+
+use sky_core::provision::{NodeState, Provider, ProvisionErrorKind};
+
+use common::{env, launchable, request};
+
+#[tokio::test]
+async fn multi_node_launch_creates_a_tagged_group_and_reports_nodes_head_first() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("c1", 3, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    let info = p.wait_instances("c1").await.expect("wait");
+    let ranks: Vec<u32> = info.nodes.iter().map(|n| n.rank).collect();
+    assert_eq!(ranks, [0, 1, 2]);
+    assert_eq!(
+        info.nodes
+            .iter()
+            .map(|n| n.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c1-0", "c1-1", "c1-2"]
+    );
+    for n in &info.nodes {
+        assert!(n.internal_ip.starts_with("10.0.0."), "{n:?}");
+        assert!(
+            n.external_ip
+                .as_deref()
+                .is_some_and(|ip| ip.starts_with("20.1.")),
+            "{n:?}"
+        );
+    }
+    assert_eq!(e.fake.groups(), ["sky-c1-tester"]);
+    let vms = e.fake.vms();
+    assert_eq!(vms.len(), 3);
+    let head = vms.iter().find(|v| v["name"] == "c1-0").expect("head");
+    assert_eq!(head["tags"]["sky-cluster"], "c1");
+    assert_eq!(head["tags"]["sky-user"], "tester");
+    assert_eq!(head["tags"]["sky-role"], "head");
+    assert_eq!(
+        head["properties"]["hardwareProfile"]["vmSize"],
+        "Standard_D2s_v5"
+    );
+    assert!(head["properties"].get("priority").is_none());
+    let key =
+        &head["properties"]["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["keyData"];
+    assert!(
+        key.as_str().is_some_and(|k| k.starts_with("ssh-ed25519 ")),
+        "{key}"
+    );
+    // Every PUT named an api-version and the VM PUT went out once per node (no re-sent PUTs).
+    let vm_puts = e
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.contains("/virtualMachines/"))
+        .count();
+    assert_eq!(vm_puts, 3);
+}
+
+#[tokio::test]
+async fn spot_nodes_ask_for_spot_priority_with_deallocation_and_a_zone() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("sp", 1, launchable("westus2", Some("2"), true)))
+        .await
+        .expect("launch");
+    p.wait_instances("sp").await.expect("wait");
+    let vm = &e.fake.vms()[0];
+    assert_eq!(vm["properties"]["priority"], "Spot");
+    assert_eq!(vm["properties"]["evictionPolicy"], "Deallocate");
+    assert_eq!(vm["properties"]["billingProfile"]["maxPrice"], -1.0);
+    assert_eq!(vm["zones"], serde_json::json!(["2"]));
+    assert_eq!(vm["location"], "westus2");
+}
+
+#[tokio::test]
+async fn stop_deallocates_and_start_resumes_the_same_nodes() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("ss", 2, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    let before = p.wait_instances("ss").await.expect("wait");
+    p.stop("ss").await.expect("stop");
+    let states: Vec<NodeState> = p
+        .query("ss")
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, [NodeState::Stopped, NodeState::Stopped]);
+    let mut resume = request("ss", 2, launchable("eastus", None, false));
+    resume.resume_stopped = true;
+    p.run_instances(&resume).await.expect("start");
+    let after = p.wait_instances("ss").await.expect("wait after start");
+    assert_eq!(before, after, "same VMs and addresses after a restart");
+    assert_eq!(e.fake.vms().len(), 2, "start creates nothing new");
+}
+
+#[tokio::test]
+async fn down_deletes_the_resource_group_and_leaves_nothing() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("dn", 2, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    p.wait_instances("dn").await.expect("wait");
+    assert!(e.fake.resource_count() > 0);
+    p.terminate("dn").await.expect("down");
+    assert_eq!(e.fake.resource_count(), 0);
+    assert!(p.query("dn").await.expect("query").is_empty());
+    // Idempotent: a cluster already gone is fine.
+    p.terminate("dn").await.expect("down again");
+}
+
+#[tokio::test]
+async fn query_reflects_changes_made_behind_skys_back() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("rc", 2, launchable("eastus", None, true)))
+        .await
+        .expect("launch");
+    p.wait_instances("rc").await.expect("wait");
+    // A spot eviction deallocates one worker.
+    e.fake.set_power("rc-1", "deallocated");
+    let q = p.query("rc").await.expect("query");
+    assert_eq!(q.len(), 2);
+    assert_eq!(q[0].1, NodeState::Running);
+    assert_eq!(q[1].1, NodeState::Stopped);
+    assert_eq!(q[1].0.instance_id, "rc-1");
+    e.fake.set_power("rc-0", "deallocating");
+    assert_eq!(
+        p.query("rc").await.expect("query")[0].1,
+        NodeState::Stopping
+    );
+}
+
+#[tokio::test]
+async fn list_clusters_finds_this_users_groups_only() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("orphan", 1, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    p.wait_instances("orphan").await.expect("wait");
+    // Another user's cluster and an unrelated group share the subscription.
+    e.fake.add_group(
+        "sky-orphan-bob",
+        "eastus",
+        serde_json::json!({"sky-cluster": "orphan", "sky-user": "bob"}),
+    );
+    e.fake
+        .add_group("my-web-app", "eastus", serde_json::json!({}));
+    let clusters = p.list_clusters().await.expect("list");
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    assert_eq!(clusters[0].0, "orphan");
+    assert_eq!(clusters[0].1.len(), 1);
+    assert_eq!(clusters[0].1[0].instance_id, "orphan-0");
+}
+
+#[tokio::test]
+async fn check_is_offline_and_verify_gets_a_token_and_reads_the_subscription() {
+    let e = env().await;
+    let p = &e.provider;
+    let offline = p.check();
+    assert!(offline.enabled, "{}", offline.reason);
+    assert!(
+        e.fake.requests().is_empty(),
+        "check must not touch the network"
+    );
+    let online = p.verify().await;
+    assert!(online.enabled, "{}", online.reason);
+    assert!(
+        online.reason.contains("Fake subscription"),
+        "{}",
+        online.reason
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_an_auth_error_that_does_not_echo_the_secret() {
+    let e = env().await;
+    let wrong = "not-the-right-secret-value";
+    let p = common::provider_for(&e.fake, &e.home, wrong);
+    let v = p.verify().await;
+    assert!(!v.enabled);
+    assert!(v.reason.contains("invalid_client"), "{}", v.reason);
+    assert!(!v.reason.contains(wrong));
+    let err = p
+        .run_instances(&request("x", 1, launchable("eastus", None, false)))
+        .await
+        .expect_err("no token");
+    assert_eq!(err.kind, ProvisionErrorKind::Auth);
+    assert!(!err.message.contains(wrong), "{}", err.message);
+    assert_eq!(e.fake.resource_count(), 0);
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_an_auth_error() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("rv", 1, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    e.fake.revoke_tokens();
+    let err = p.query("rv").await.expect_err("revoked");
+    assert_eq!(err.kind, ProvisionErrorKind::Auth);
+    assert!(
+        err.message.contains("InvalidAuthenticationToken"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_missing_user_key_is_a_clear_fatal_error_before_anything_is_created() {
+    let e = env().await;
+    std::fs::remove_file(e.home.path().join("ssh/sky-key.pub")).expect("rm key");
+    let err = e
+        .provider
+        .run_instances(&request("nk", 1, launchable("eastus", None, false)))
+        .await
+        .expect_err("no key");
+    assert_eq!(err.kind, ProvisionErrorKind::Fatal);
+    assert!(err.message.contains("sky-key.pub"), "{}", err.message);
+    assert_eq!(e.fake.resource_count(), 0);
+}
+
+#[tokio::test]
+async fn a_bad_endpoint_in_config_disables_the_cloud_with_a_reason() {
+    let home = tempfile::tempdir().expect("home");
+    let paths = sky_core::config::Paths::with_home(home.path());
+    let config = sky_core::config::SkyConfig::parse("azure:\n  endpoint_url: 42\n", "config.yaml")
+        .expect("config");
+    let settings = sky_azure::settings(
+        &paths,
+        &config,
+        sky_azure::CredentialSource::KeychainThenEnv,
+    );
+    let p = sky_azure::AzureProvider::new(settings);
+    let c = p.check();
+    assert!(!c.enabled);
+    assert!(
+        c.reason.contains("azure.endpoint_url") && c.reason.contains("42"),
+        "{}",
+        c.reason
+    );
+}
