@@ -115,7 +115,7 @@ pub fn from_operation(what: &str, op: &Operation) -> Option<ProvisionError> {
     let kind = codes
         .iter()
         .find_map(|c| kind_of_code(c))
-        .or_else(|| match op.http_error_status_code {
+        .or(match op.http_error_status_code {
             Some(401 | 403) => Some(Auth),
             Some(429 | 500..=599) => Some(Transient),
             Some(400 | 404 | 409) => Some(InvalidRequest),

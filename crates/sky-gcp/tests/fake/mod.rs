@@ -425,13 +425,16 @@ fn insert(
     q: &HashMap<String, String>,
     body: &[u8],
 ) -> Reply {
-    if let Some(rid) = q.get("requestId") {
-        if let Some(op) = st.request_ids.get(rid).and_then(|n| st.ops.get(n)) {
-            let json = op.json.clone();
-            st.duplicate_inserts += 1;
-            return reply(200, json);
-        }
+    if let Some(op) = q
+        .get("requestId")
+        .and_then(|rid| st.request_ids.get(rid))
+        .and_then(|n| st.ops.get(n))
+    {
+        let json = op.json.clone();
+        st.duplicate_inserts += 1;
+        return reply(200, json);
     }
+
     let Ok(mut inst) = serde_json::from_slice::<Value>(body) else {
         return api_error(
             400,
