@@ -58,12 +58,6 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let home = tempfile::tempdir().expect("home");
-    std::fs::create_dir_all(home.path().join("ssh")).expect("ssh dir");
-    std::fs::write(
-        home.path().join("ssh/sky-key.pub"),
-        "ssh-ed25519 AAAAbench sky\n",
-    )
-    .expect("key");
     let fake = rt.block_on(fake::FakeGce::start());
     let provider = Arc::new(GcpProvider::new(
         home.path().to_path_buf(),

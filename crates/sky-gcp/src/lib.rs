@@ -8,8 +8,9 @@
 //! [`ProvisionErrorKind`] in [`errors`]; every finished operation is checked for `error`, since
 //! the SDK's poller reports failed operations as `Ok`.
 //!
-//! What it does not do: choose zones (failover does), price anything (the catalog does), or run
-//! jobs on the nodes (that needs the SSH runtime, see [`GcpProvider::connect_agent`]).
+//! Nodes are reached over SSH (`sky_core::ssh`) as user `sky` with Sky's own key, which launch
+//! puts in the instance metadata. What it does not do: choose zones (failover does), price
+//! anything (the catalog does), or run jobs (the head's agent does).
 
 pub mod client;
 pub mod errors;
@@ -25,10 +26,12 @@ use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::config::{Paths, SkyConfig};
 use sky_core::jobs::client::AgentClient;
+use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
     ProvisionErrorKind, ProvisionRequest,
 };
+use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
 use tokio::task::JoinSet;
 
 use crate::client::{Clients, CredentialSource, Lookup, Settings};
@@ -56,6 +59,7 @@ pub struct GcpProvider {
     nonce: String,
     attempts: AtomicU64,
     images: OnceLock<Result<Vec<(String, String)>, String>>,
+    connect: ConnectOptions,
 }
 
 impl GcpProvider {
@@ -71,6 +75,7 @@ impl GcpProvider {
             nonce: format!("{nanos:x}-{}", std::process::id()),
             attempts: AtomicU64::new(0),
             images: OnceLock::new(),
+            connect: ConnectOptions::from_env(),
         }
     }
 
@@ -147,28 +152,38 @@ async fn first_error(mut set: JoinSet<Result<(), ProvisionError>>) -> Result<(),
     first.map_or(Ok(()), Err)
 }
 
-/// Sky's SSH public key (`$SKY_HOME/ssh/sky-key.pub`), installed on every node.
-// The SSH runtime (sky_core::ssh) will own creating this key; until it lands, a launch needs it
-// to exist already.
+/// Sky's SSH public key (created on first use by the SSH runtime), installed on every node.
 pub fn user_public_key(sky_home: &Path) -> Result<String, ProvisionError> {
-    let path = sky_home.join("ssh").join("sky-key.pub");
-    match std::fs::read_to_string(&path) {
-        Ok(key) if key.trim().starts_with("ssh-") || key.trim().starts_with("ecdsa-") => {
-            Ok(key.trim().to_owned())
-        }
-        Ok(_) => Err(ProvisionError::new(
-            ProvisionErrorKind::Auth,
-            format!("{} is not an OpenSSH public key", path.display()),
-        )),
-        Err(e) => Err(ProvisionError::new(
-            ProvisionErrorKind::Auth,
-            format!(
-                "GCP nodes need Sky's SSH key, and {} cannot be read ({})",
-                path.display(),
-                e.kind()
-            ),
-        )),
-    }
+    sky_core::ssh::keys::load_or_create(sky_home)
+        .and_then(|k| k.public_openssh())
+        .map_err(|e| {
+            ProvisionError::new(
+                ProvisionErrorKind::Auth,
+                format!("GCP nodes need Sky's SSH key: {e}"),
+            )
+        })
+}
+
+fn ssh_error(e: SshError) -> ProvisionError {
+    let kind = match e {
+        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
+        _ => ProvisionErrorKind::Fatal,
+    };
+    ProvisionError::new(kind, e.to_string())
+}
+
+/// SSH targets of a cluster's nodes, head first: the external address when the node has one.
+fn ssh_targets(info: &ClusterInfo) -> Vec<SshTarget> {
+    info.nodes
+        .iter()
+        .map(|n| {
+            let host = n
+                .external_ip
+                .clone()
+                .unwrap_or_else(|| n.internal_ip.clone());
+            SshTarget::new(host, 22, spec::SSH_USER)
+        })
+        .collect()
 }
 
 fn local_user() -> String {
@@ -431,11 +446,55 @@ impl Provider for GcpProvider {
     async fn connect_agent(
         &self,
         cluster_name: &str,
-        _info: &ClusterInfo,
+        info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError> {
-        Err(ProvisionError::fatal(format!(
-            "cluster {cluster_name} is up on GCP, but running jobs on GCP nodes needs Sky's SSH \
-             runtime, which this build does not have yet"
-        )))
+        let targets = ssh_targets(info);
+        let Some(head) = targets.first() else {
+            return Err(ProvisionError::fatal(format!(
+                "GCP cluster {cluster_name} has no nodes to connect to"
+            )));
+        };
+        let head = RemoteCluster::connect_head(&self.sky_home, cluster_name, head, self.connect)
+            .await
+            .map_err(ssh_error)?;
+        head.agent().await.map_err(ssh_error)
+    }
+
+    async fn agent_nodes(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
+        let cluster = RemoteCluster::connect(
+            &self.sky_home,
+            cluster_name,
+            &ssh_targets(info),
+            self.connect,
+        )
+        .await
+        .map_err(ssh_error)?;
+        let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
+        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
+        cluster.close().await;
+        specs
+    }
+
+    async fn sync_workdir(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+        src: &Path,
+    ) -> Result<(), ProvisionError> {
+        let cluster = RemoteCluster::connect(
+            &self.sky_home,
+            cluster_name,
+            &ssh_targets(info),
+            self.connect,
+        )
+        .await
+        .map_err(ssh_error)?;
+        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
+        cluster.close().await;
+        synced
     }
 }

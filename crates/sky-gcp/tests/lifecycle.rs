@@ -63,12 +63,6 @@ struct Env {
 async fn env() -> Env {
     let fake = FakeGce::start().await;
     let home = tempfile::tempdir().expect("temp SKY_HOME");
-    std::fs::create_dir_all(home.path().join("ssh")).expect("ssh dir");
-    std::fs::write(
-        home.path().join("ssh").join("sky-key.pub"),
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests sky\n",
-    )
-    .expect("public key");
     let settings = Settings {
         endpoint: Some(fake.url()),
         poll_interval: Duration::from_millis(5),
