@@ -16,8 +16,13 @@ use sky_core::provision::Registry;
 /// Every provider this build has, for a front end's composition root. Cloud providers read their
 /// endpoint overrides from `config` and their credentials lazily, on first use, so building the
 /// registry costs nothing for commands that never reach a cloud.
-pub fn registry(paths: &Paths, _config: &SkyConfig) -> Registry {
-    Registry::new()
+pub fn registry(paths: &Paths, config: &SkyConfig) -> Registry {
+    let registry = Registry::new()
         .with(Arc::new(local::LocalCloud::new(&paths.sky_home())))
-        .with(Arc::new(ssh_pool::SshPoolCloud::new(&paths.sky_home())))
+        .with(Arc::new(ssh_pool::SshPoolCloud::new(&paths.sky_home())));
+    #[cfg(feature = "gcp")]
+    let registry = registry.with(sky_gcp::provider(paths, config));
+    #[cfg(not(feature = "gcp"))]
+    let _ = config;
+    registry
 }
