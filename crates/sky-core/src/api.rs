@@ -8,6 +8,7 @@
 
 mod fit;
 mod launch;
+mod orphans;
 mod placement;
 mod refresh;
 pub(crate) mod sync;
@@ -29,6 +30,7 @@ use crate::provision::{Provider, ProvisionError, Registry};
 use crate::state::{Autostop, ClusterRecord, ClusterStatus, StateError, StateStore};
 
 pub use launch::{LaunchOptions, LaunchPreview};
+pub use orphans::OrphanView;
 pub use views::{ClusterView, CostReportView, RefreshChange, RunOutcome, StatusView};
 
 /// Everything a facade call can fail with; [`SkyError::code`] is what front ends branch on.

@@ -42,6 +42,11 @@ pub struct DownArgs {
     /// Remove the record even if the provider fails to delete the nodes.
     #[arg(short, long)]
     pub purge: bool,
+    /// The named clusters are orphans: nodes a cloud has tagged as Sky's but Sky's database does
+    /// not know (listed by `sky status --refresh`). Terminates their nodes. Sky on another machine
+    /// using the same cloud account shows up as orphans too: check the names first.
+    #[arg(long, conflicts_with_all = ["all", "purge"], requires = "clusters")]
+    pub orphan: bool,
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
@@ -97,6 +102,19 @@ pub fn start(args: StartArgs) -> CommandResult {
 
 pub fn down(args: DownArgs) -> CommandResult {
     let sky = open_sky(false)?;
+    if args.orphan {
+        if !confirm(
+            &format!("Terminating orphan nodes of {}", args.clusters.join(", ")),
+            args.yes,
+        )? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return each(
+            &args.clusters,
+            |name, sink| runtime_block(sky.terminate_orphan(name, sink)),
+            "(orphan) terminated",
+        );
+    }
     let names = targets(&sky, &args.clusters, args.all)?;
     if names.is_empty() {
         return no_clusters();

@@ -1,13 +1,15 @@
 //! `sky status [NAME...] [--refresh] [-o json]`: clusters from the state database, optionally
 //! reconciled with their providers first.
 //!
-//! Without `--refresh` no provider is asked, so this stays fast with many clusters.
+//! Without `--refresh` no provider is asked, so this stays fast with many clusters. With it, the
+//! providers also list Sky-tagged clusters the database does not know (orphans), shown after the
+//! table with how to terminate them.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use sky_core::api::{ClusterView, StatusView};
+use sky_core::api::{ClusterView, OrphanView, StatusView};
 
 use crate::output::{CommandResult, Format};
 use crate::session::{TermSink, coded, open_sky, runtime};
@@ -26,23 +28,38 @@ pub struct Args {
 pub fn run(args: Args) -> CommandResult {
     let json = args.output == Format::Json;
     let sky = open_sky(json)?;
-    let view = if args.refresh {
+    let (view, orphans) = if args.refresh {
         let sink = TermSink::new(json);
-        runtime()?
+        let rt = runtime()?;
+        let view = rt
             .block_on(sky.status(&args.clusters, true, &sink))
-            .map_err(|e| coded(e, json))?
+            .map_err(|e| coded(e, json))?;
+        // Orphans are account-wide: only looked for when no cluster was named.
+        let orphans = if args.clusters.is_empty() {
+            rt.block_on(sky.orphans()).map_err(|e| coded(e, json))?
+        } else {
+            Vec::new()
+        };
+        (view, orphans)
     } else {
-        StatusView {
+        let view = StatusView {
             clusters: sky.list(&args.clusters).map_err(|e| coded(e, json))?,
             changes: Vec::new(),
-        }
+        };
+        (view, Vec::new())
     };
     let text = if json {
-        let mut s = serde_json::to_string(&view)?;
+        let mut value = serde_json::to_value(&view)?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("orphans".into(), serde_json::to_value(&orphans)?);
+        }
+        let mut s = serde_json::to_string(&value)?;
         s.push('\n');
         s
     } else {
-        render(&view)
+        let mut text = render(&view);
+        text.push_str(&render_orphans(&orphans));
+        text
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
@@ -91,6 +108,32 @@ fn render(view: &StatusView) -> String {
         ]);
     }
     let _ = writeln!(out, "{table}");
+    out
+}
+
+fn render_orphans(orphans: &[OrphanView]) -> String {
+    let mut out = String::new();
+    if orphans.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nOrphans: Sky-tagged nodes this Sky does not know (terminate with `sky down --orphan NAME`):"
+    );
+    for o in orphans {
+        let _ = writeln!(
+            out,
+            "  {} on {}: {} node(s) {}{}",
+            o.name,
+            o.cloud.display_name(),
+            o.instance_ids.len(),
+            o.instance_ids.join(", "),
+            o.head_ip
+                .as_deref()
+                .map(|ip| format!(", head {ip}"))
+                .unwrap_or_default()
+        );
+    }
     out
 }
 
