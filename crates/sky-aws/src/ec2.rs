@@ -1,0 +1,383 @@
+//! The EC2 calls the provider makes, each small and named after what it achieves: find a
+//! cluster's instances by tag, make sure the key pair and security group exist, launch, tag ranks.
+//!
+//! Every call that decides failover (RunInstances) runs with the SDK's retries off, so capacity
+//! and 5xx answers reach failover at once; only `RequestLimitExceeded` is retried here, with
+//! bounded exponential backoff. This module does not wait for state changes (the provider does).
+
+use std::time::Duration;
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, Instance, InstanceInterruptionBehavior,
+    InstanceMarketOptionsRequest, InstanceStateName, InstanceType, IpPermission, IpRange,
+    MarketType, Placement, ResourceType, SpotInstanceType, SpotMarketOptions, Tag,
+    TagSpecification, VolumeType,
+};
+use backon::{ExponentialBuilder, Retryable};
+use sky_core::provision::{NodeHandle, NodeState, ProvisionError};
+
+use crate::errors::{THROTTLE_CODE, code_of, provision_error};
+
+/// Tag naming the cluster, as SkyPilot names it, so tools that know SkyPilot's tags see ours.
+pub const TAG_CLUSTER: &str = "skypilot-cluster-name";
+/// Tag with the node's rank (0 is the head).
+pub const TAG_RANK: &str = "sky-node-rank";
+/// `head` or `worker`, SkyPilot's (Ray's) node-type tag.
+pub const TAG_NODE_TYPE: &str = "ray-node-type";
+pub const TAG_USER: &str = "skypilot-user";
+
+/// One instance as far as Sky cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub instance_id: String,
+    pub cluster: String,
+    pub rank: Option<u32>,
+    pub launch_index: i32,
+    pub state: InstanceStateName,
+    pub private_ip: Option<String>,
+    pub public_ip: Option<String>,
+}
+
+impl Node {
+    fn from_instance(i: &Instance) -> Option<Node> {
+        let tag = |k: &str| {
+            i.tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+                .map(str::to_owned)
+        };
+        Some(Node {
+            instance_id: i.instance_id()?.to_owned(),
+            cluster: tag(TAG_CLUSTER)?,
+            rank: tag(TAG_RANK).and_then(|r| r.parse().ok()),
+            launch_index: i.ami_launch_index().unwrap_or(0),
+            state: i.state().and_then(|s| s.name()).cloned()?,
+            private_ip: i.private_ip_address().map(str::to_owned),
+            public_ip: i.public_ip_address().map(str::to_owned),
+        })
+    }
+
+    /// Not gone and not going.
+    pub fn alive(&self) -> bool {
+        !matches!(
+            self.state,
+            InstanceStateName::ShuttingDown | InstanceStateName::Terminated
+        )
+    }
+
+    pub fn node_state(&self) -> Option<NodeState> {
+        match self.state {
+            InstanceStateName::Pending => Some(NodeState::Pending),
+            InstanceStateName::Running => Some(NodeState::Running),
+            InstanceStateName::Stopping => Some(NodeState::Stopping),
+            InstanceStateName::Stopped => Some(NodeState::Stopped),
+            _ => None,
+        }
+    }
+
+    pub fn handle(&self, rank: u32) -> NodeHandle {
+        NodeHandle {
+            rank,
+            instance_id: self.instance_id.clone(),
+            internal_ip: self.private_ip.clone().unwrap_or_default(),
+            external_ip: self.public_ip.clone(),
+            local_dir: None,
+        }
+    }
+}
+
+/// Orders nodes head first: by rank tag, then launch index and id for nodes not yet ranked.
+pub fn rank_order(nodes: &mut [Node]) {
+    nodes.sort_by(|a, b| {
+        (a.rank.unwrap_or(u32::MAX), a.launch_index, &a.instance_id).cmp(&(
+            b.rank.unwrap_or(u32::MAX),
+            b.launch_index,
+            &b.instance_id,
+        ))
+    });
+}
+
+/// Instances tagged with `cluster` (or, with `None`, every Sky-tagged instance) in the client's
+/// region, terminated ones included.
+pub async fn describe(client: &Client, cluster: Option<&str>) -> Result<Vec<Node>, ProvisionError> {
+    let filter = match cluster {
+        Some(name) => Filter::builder()
+            .name(format!("tag:{TAG_CLUSTER}"))
+            .values(name)
+            .build(),
+        None => Filter::builder()
+            .name("tag-key")
+            .values(TAG_CLUSTER)
+            .build(),
+    };
+    let mut nodes = Vec::new();
+    let mut pages = client
+        .describe_instances()
+        .filters(filter)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| provision_error("DescribeInstances", &e))?;
+        for r in page.reservations() {
+            nodes.extend(r.instances().iter().filter_map(Node::from_instance));
+        }
+    }
+    Ok(nodes)
+}
+
+/// Imports the Sky user's public key as `name` unless a key pair of that name exists.
+pub async fn ensure_key_pair(
+    client: &Client,
+    name: &str,
+    public_key: &str,
+) -> Result<(), ProvisionError> {
+    let found = client.describe_key_pairs().key_names(name).send().await;
+    match found {
+        Ok(out) if !out.key_pairs().is_empty() => return Ok(()),
+        Ok(_) => {}
+        Err(e) if code_of(&e) == Some("InvalidKeyPair.NotFound") => {}
+        Err(e) => return Err(provision_error("DescribeKeyPairs", &e)),
+    }
+    match client
+        .import_key_pair()
+        .key_name(name)
+        .public_key_material(aws_sdk_ec2::primitives::Blob::new(public_key.as_bytes()))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Another launch imported it between our two calls.
+        Err(e) if code_of(&e) == Some("InvalidKeyPair.Duplicate") => Ok(()),
+        Err(e) => Err(provision_error("ImportKeyPair", &e)),
+    }
+}
+
+/// The id of security group `name` (in the default VPC), created with SSH and `ports` open.
+pub async fn ensure_security_group(
+    client: &Client,
+    name: &str,
+    ports: &[u16],
+) -> Result<String, ProvisionError> {
+    let existing = client
+        .describe_security_groups()
+        .filters(Filter::builder().name("group-name").values(name).build())
+        .send()
+        .await
+        .map_err(|e| provision_error("DescribeSecurityGroups", &e))?;
+    let id = match existing
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id())
+    {
+        Some(id) => id.to_owned(),
+        None => {
+            let created = client
+                .create_security_group()
+                .group_name(name)
+                .description("Sky cluster: SSH and the task's ports")
+                .send()
+                .await;
+            match created {
+                Ok(out) => out.group_id().unwrap_or_default().to_owned(),
+                Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => {
+                    let again = client
+                        .describe_security_groups()
+                        .filters(Filter::builder().name("group-name").values(name).build())
+                        .send()
+                        .await
+                        .map_err(|e| provision_error("DescribeSecurityGroups", &e))?;
+                    again
+                        .security_groups()
+                        .first()
+                        .and_then(|g| g.group_id())
+                        .unwrap_or_default()
+                        .to_owned()
+                }
+                Err(e) => return Err(provision_error("CreateSecurityGroup", &e)),
+            }
+        }
+    };
+    if id.is_empty() {
+        return Err(ProvisionError::fatal(format!(
+            "security group {name} has no id in EC2's answer"
+        )));
+    }
+    let mut all_ports = vec![22u16];
+    all_ports.extend(ports.iter().copied().filter(|p| *p != 22));
+    let permissions: Vec<IpPermission> = all_ports
+        .iter()
+        .map(|p| {
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(i32::from(*p))
+                .to_port(i32::from(*p))
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .build()
+        })
+        .collect();
+    match client
+        .authorize_security_group_ingress()
+        .group_id(&id)
+        .set_ip_permissions(Some(permissions))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(id),
+        Err(e) if code_of(&e) == Some("InvalidPermission.Duplicate") => Ok(id),
+        Err(e) => Err(provision_error("AuthorizeSecurityGroupIngress", &e)),
+    }
+}
+
+/// What one RunInstances call asks for.
+#[derive(Debug, Clone)]
+pub struct Launch<'a> {
+    pub cluster: &'a str,
+    pub user: &'a str,
+    pub zone: Option<&'a str>,
+    pub instance_type: &'a str,
+    pub image_id: &'a str,
+    pub count: u32,
+    pub key_name: &'a str,
+    pub security_group_id: &'a str,
+    pub spot: bool,
+    pub disk_gib: i32,
+    pub client_token: &'a str,
+}
+
+/// How `RequestLimitExceeded` is retried: bounded exponential backoff with jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub retries: usize,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            retries: 5,
+        }
+    }
+}
+
+/// One RunInstances for every node. The client token makes a repeated call (after throttling)
+/// return the first call's instances instead of creating a second cluster.
+pub async fn run(
+    client: &Client,
+    launch: &Launch<'_>,
+    throttle: Throttle,
+) -> Result<Vec<String>, ProvisionError> {
+    let tags = TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .tags(tag(TAG_CLUSTER, launch.cluster))
+        .tags(tag(TAG_USER, launch.user))
+        .tags(tag("Name", &format!("sky-{}", launch.cluster)))
+        .build();
+    let volume_tags = TagSpecification::builder()
+        .resource_type(ResourceType::Volume)
+        .tags(tag(TAG_CLUSTER, launch.cluster))
+        .build();
+    let count = i32::try_from(launch.count).unwrap_or(i32::MAX);
+    let call = || async {
+        let mut req = client
+            .run_instances()
+            .image_id(launch.image_id)
+            .instance_type(InstanceType::from(launch.instance_type))
+            .min_count(count)
+            .max_count(count)
+            .key_name(launch.key_name)
+            .security_group_ids(launch.security_group_id)
+            .client_token(launch.client_token)
+            .tag_specifications(tags.clone())
+            .tag_specifications(volume_tags.clone())
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name("/dev/sda1")
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .volume_size(launch.disk_gib)
+                            .volume_type(VolumeType::Gp3)
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            );
+        if let Some(zone) = launch.zone {
+            req = req.placement(Placement::builder().availability_zone(zone).build());
+        }
+        if launch.spot {
+            req = req.instance_market_options(
+                InstanceMarketOptionsRequest::builder()
+                    .market_type(MarketType::Spot)
+                    .spot_options(
+                        SpotMarketOptions::builder()
+                            .spot_instance_type(SpotInstanceType::OneTime)
+                            .instance_interruption_behavior(InstanceInterruptionBehavior::Terminate)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        req.customize()
+            // Failover must see capacity errors (HTTP 500) at once, not after 3 silent retries.
+            .config_override(aws_sdk_ec2::Config::builder().retry_config(RetryConfig::disabled()))
+            .send()
+            .await
+    };
+    let out = call
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(throttle.first_delay)
+                .with_max_delay(throttle.max_delay)
+                .with_max_times(throttle.retries)
+                .with_jitter(),
+        )
+        .when(|e| code_of(e) == Some(THROTTLE_CODE))
+        .notify(|_, wait| tracing::info!(?wait, "EC2 throttled RunInstances; backing off"))
+        .await
+        .map_err(|e| {
+            let where_ = launch.zone.unwrap_or("the region");
+            provision_error(&format!("RunInstances in {where_}"), &e)
+        })?;
+    Ok(out
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect())
+}
+
+/// Tags each node with its rank and head/worker role.
+pub async fn tag_ranks(client: &Client, ranked: &[(String, u32)]) -> Result<(), ProvisionError> {
+    let mut set = tokio::task::JoinSet::new();
+    for (id, rank) in ranked {
+        let client = client.clone();
+        let id = id.clone();
+        let rank = *rank;
+        set.spawn(async move {
+            client
+                .create_tags()
+                .resources(id)
+                .tags(tag(TAG_RANK, &rank.to_string()))
+                .tags(tag(
+                    TAG_NODE_TYPE,
+                    if rank == 0 { "head" } else { "worker" },
+                ))
+                .send()
+                .await
+                .map_err(|e| provision_error("CreateTags", &e))
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        joined.map_err(|e| ProvisionError::fatal(format!("tagging task failed: {e}")))??;
+    }
+    Ok(())
+}
+
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}

@@ -1,0 +1,115 @@
+//! Sky's AWS provider: EC2 clusters through `aws-sdk-ec2`, behind [`Provider`].
+//!
+//! A cluster is the set of instances tagged `skypilot-cluster-name=<name>` in one region; the
+//! region is remembered in `$SKY_HOME/aws/clusters/<name>` (written before launching, so a launch
+//! killed half-way is still found) and otherwise searched for. One RunInstances creates every node;
+//! ranks are tags. Credentials load lazily ([`client`]); the endpoint can point at an
+//! AWS-compatible service or a test server (`aws.endpoint_url` in `config.yaml`).
+//!
+//! What this crate does not do: choose placements (failover does), keep cluster state (the core's
+//! database does) or run anything on the nodes (the SSH runtime and agent do).
+
+pub mod client;
+pub mod ec2;
+pub mod errors;
+mod provider;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sky_core::config::{Paths, SkyConfig};
+use sky_core::provision::Provider;
+
+pub use client::CredentialSource;
+pub use ec2::Throttle;
+pub use provider::AwsProvider;
+
+/// The region `verify` asks, and where `DescribeRegions` is cheap and always enabled.
+pub const HOME_REGION: &str = "us-east-1";
+
+/// How an [`AwsProvider`] is set up.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    pub sky_home: PathBuf,
+    pub endpoint_url: Option<String>,
+    pub credentials: CredentialSource,
+    /// Regions searched for clusters Sky does not know (`list_clusters`) and for clusters whose
+    /// region was not recorded; `None`: every AWS region in the catalog.
+    pub regions: Option<Vec<String>>,
+    /// AMI used instead of the catalog's per-region image (AWS-compatible clouds, tests).
+    pub image_id: Option<String>,
+    pub disk_gib: i32,
+    /// Extra TCP ports opened next to SSH.
+    pub ports: Vec<u16>,
+    pub poll_interval: Duration,
+    /// Give up waiting for nodes to run (or stop, or terminate) after this long.
+    pub wait_timeout: Duration,
+    pub throttle: Throttle,
+}
+
+impl AwsOptions {
+    pub fn new(sky_home: impl Into<PathBuf>) -> Self {
+        AwsOptions {
+            sky_home: sky_home.into(),
+            endpoint_url: None,
+            credentials: CredentialSource::Platform,
+            regions: None,
+            image_id: None,
+            // SkyPilot's default disk size.
+            disk_gib: 256,
+            ports: Vec::new(),
+            poll_interval: Duration::from_secs(2),
+            wait_timeout: Duration::from_secs(600),
+            throttle: Throttle::default(),
+        }
+    }
+
+    /// Reads the `aws:` section of `config.yaml`: `endpoint_url`, `regions`, `image_id`,
+    /// `disk_size`. Values of the wrong type are ignored with a warning, never guessed.
+    pub fn from_config(paths: &Paths, config: &SkyConfig) -> Self {
+        let mut options = AwsOptions::new(paths.sky_home());
+        let Some(section) = config.other.get("aws").and_then(|v| v.as_object()) else {
+            return options;
+        };
+        for (key, value) in section {
+            match key.as_str() {
+                "endpoint_url" => match value.as_str() {
+                    Some(url) if !url.trim().is_empty() => {
+                        options.endpoint_url = Some(url.trim().to_owned());
+                    }
+                    _ => warn_ignored(key, "a URL"),
+                },
+                "regions" => match value.as_array() {
+                    Some(list) => {
+                        options.regions = Some(
+                            list.iter()
+                                .filter_map(|r| r.as_str().map(str::to_owned))
+                                .collect(),
+                        );
+                    }
+                    None => warn_ignored(key, "a list of region names"),
+                },
+                "image_id" => match value.as_str() {
+                    Some(id) => options.image_id = Some(id.to_owned()),
+                    None => warn_ignored(key, "an AMI id"),
+                },
+                "disk_size" => match value.as_i64().and_then(|v| i32::try_from(v).ok()) {
+                    Some(gib) if gib > 0 => options.disk_gib = gib,
+                    _ => warn_ignored(key, "a positive number of GiB"),
+                },
+                _ => tracing::debug!(key = %key, "unknown aws setting in config.yaml; ignored"),
+            }
+        }
+        options
+    }
+}
+
+fn warn_ignored(key: &str, expected: &str) {
+    tracing::warn!(key = %format!("aws.{key}"), "config.yaml: expected {expected}; setting ignored");
+}
+
+/// The AWS provider for a front end's registry.
+pub fn provider(paths: &Paths, config: &SkyConfig) -> Arc<dyn Provider> {
+    Arc::new(AwsProvider::new(AwsOptions::from_config(paths, config)))
+}

@@ -1,0 +1,655 @@
+//! [`AwsProvider`]: the [`Provider`] trait over the calls in [`crate::ec2`].
+//!
+//! Launch order: remember the region, key pair, security group, image, one RunInstances, rank
+//! tags; a failure after instances exist terminates them before returning, so failover never
+//! moves on with nodes left running. Waiting is one DescribeInstances per poll for all nodes, so
+//! eight nodes wait as long as one. This module does not retry failed launches elsewhere.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::InstanceStateName;
+use sky_core::catalog::Catalog;
+use sky_core::cloud::CloudId;
+use sky_core::jobs::client::AgentClient;
+use sky_core::provision::{
+    Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
+    ProvisionErrorKind, ProvisionRequest,
+};
+
+use crate::client::{Clients, Lookup};
+use crate::ec2::{self, Launch, Node};
+use crate::errors::provision_error;
+use crate::{AwsOptions, HOME_REGION};
+
+pub struct AwsProvider {
+    options: AwsOptions,
+    clients: Arc<Clients>,
+    catalog: OnceLock<Result<Arc<Catalog>, String>>,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("endpoint_url", &self.options.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsProvider {
+    pub fn new(options: AwsOptions) -> Self {
+        let clients = Arc::new(Clients::new(
+            options.credentials.clone(),
+            options.endpoint_url.clone(),
+        ));
+        AwsProvider {
+            options,
+            clients,
+            catalog: OnceLock::new(),
+        }
+    }
+
+    pub fn options(&self) -> &AwsOptions {
+        &self.options
+    }
+
+    /// The EC2 client for `region` (for tests and tools that inspect what the provider made).
+    pub fn client(&self, region: &str) -> Result<Client, ProvisionError> {
+        self.clients.get(region)
+    }
+
+    fn catalog(&self) -> Result<Arc<Catalog>, ProvisionError> {
+        self.catalog
+            .get_or_init(|| {
+                Catalog::load(&self.options.sky_home)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| ProvisionError::fatal(format!("cannot read the catalog: {e}")))
+    }
+
+    /// Regions to search for clusters.
+    pub fn regions(&self) -> Result<Vec<String>, ProvisionError> {
+        if let Some(r) = &self.options.regions {
+            return Ok(r.clone());
+        }
+        let catalog = self.catalog()?;
+        Ok(catalog
+            .cloud(CloudId::Aws)
+            .map(|c| c.regions.clone())
+            .unwrap_or_default())
+    }
+
+    fn region_file(&self, cluster: &str) -> PathBuf {
+        self.options
+            .sky_home
+            .join("aws")
+            .join("clusters")
+            .join(cluster)
+    }
+
+    fn remember_region(&self, cluster: &str, region: &str) -> Result<(), ProvisionError> {
+        let path = self.region_file(cluster);
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&path, region)
+        };
+        write().map_err(|e| {
+            ProvisionError::fatal(format!(
+                "cannot record the region in {}: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    fn recorded_region(&self, cluster: &str) -> Option<String> {
+        std::fs::read_to_string(self.region_file(cluster))
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The region holding `cluster`'s live instances: the recorded one, else a search.
+    async fn find_region(&self, cluster: &str) -> Result<Option<String>, ProvisionError> {
+        if let Some(r) = self.recorded_region(cluster) {
+            return Ok(Some(r));
+        }
+        for (region, nodes) in self.scan(Some(cluster)).await? {
+            if nodes.iter().any(Node::alive) {
+                self.remember_region(cluster, &region)?;
+                return Ok(Some(region));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Describes instances (of `cluster`, or every Sky-tagged one) in every region concurrently.
+    async fn scan(
+        &self,
+        cluster: Option<&str>,
+    ) -> Result<Vec<(String, Vec<Node>)>, ProvisionError> {
+        let mut set = tokio::task::JoinSet::new();
+        for region in self.regions()? {
+            let client = self.clients.get(&region)?;
+            let cluster = cluster.map(str::to_owned);
+            set.spawn(async move {
+                let nodes = ec2::describe(&client, cluster.as_deref()).await;
+                (region, nodes)
+            });
+        }
+        let mut found = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let (region, nodes) =
+                joined.map_err(|e| ProvisionError::fatal(format!("region scan failed: {e}")))?;
+            match nodes {
+                Ok(n) => found.push((region, n)),
+                // A region the account has not enabled holds nothing of ours.
+                Err(e) if e.kind == ProvisionErrorKind::Quota => {
+                    tracing::debug!(%region, error = %e, "region skipped");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+
+    async fn live_nodes(
+        &self,
+        client: &Client,
+        cluster: &str,
+    ) -> Result<Vec<Node>, ProvisionError> {
+        let mut nodes: Vec<Node> = ec2::describe(client, Some(cluster))
+            .await?
+            .into_iter()
+            .filter(Node::alive)
+            .collect();
+        ec2::rank_order(&mut nodes);
+        Ok(nodes)
+    }
+
+    fn image_for(&self, req: &ProvisionRequest) -> Result<String, ProvisionError> {
+        if let Some(id) = &self.options.image_id {
+            return Ok(id.clone());
+        }
+        let l = &req.launchable;
+        let arm = is_arm(&l.instance_type);
+        let gpu = l.accelerators.is_some();
+        let tag = match (gpu, arm) {
+            (false, false) => "skypilot:custom-cpu-ubuntu",
+            (false, true) => "skypilot:custom-cpu-ubuntu-arm64",
+            (true, false) => "skypilot:custom-gpu-ubuntu",
+            (true, true) => "skypilot:custom-gpu-ubuntu-arm64",
+        };
+        let catalog = self.catalog()?;
+        catalog
+            .cloud(CloudId::Aws)
+            .and_then(|c| {
+                c.images
+                    .iter()
+                    .find(|i| i.tag == tag && i.region.as_deref() == Some(l.region.as_str()))
+            })
+            .map(|i| i.image_id.clone())
+            // Without an image this region cannot be used; another region may have one.
+            .ok_or_else(|| {
+                ProvisionError::new(
+                    ProvisionErrorKind::Quota,
+                    format!("the catalog has no {tag} image in {}", l.region),
+                )
+            })
+    }
+
+    /// Waits until every live node of `cluster` satisfies `done`, or it times out.
+    async fn wait_for(
+        &self,
+        client: &Client,
+        cluster: &str,
+        what: &str,
+        done: impl Fn(&[Node]) -> Result<bool, ProvisionError>,
+        include_dead: bool,
+    ) -> Result<Vec<Node>, ProvisionError> {
+        let start = Instant::now();
+        loop {
+            let mut nodes = ec2::describe(client, Some(cluster)).await?;
+            if !include_dead {
+                nodes.retain(Node::alive);
+            }
+            ec2::rank_order(&mut nodes);
+            if done(&nodes)? {
+                return Ok(nodes);
+            }
+            if start.elapsed() >= self.options.wait_timeout {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Transient,
+                    format!(
+                        "{cluster}: nodes not {what} after {}s",
+                        self.options.wait_timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(self.options.poll_interval).await;
+        }
+    }
+
+    async fn launch(&self, client: &Client, req: &ProvisionRequest) -> Result<(), ProvisionError> {
+        let cluster = req.cluster_name.as_str();
+        let l = &req.launchable;
+        let existing = self.live_nodes(client, cluster).await?;
+        let have = u32::try_from(existing.len()).unwrap_or(u32::MAX);
+        if have >= req.num_nodes {
+            tracing::info!(cluster, have, "nodes already exist; not launching more");
+            return Ok(());
+        }
+        let public_key = read_public_key(&self.options.sky_home)?;
+        let key_name = format!("sky-key-{:08x}", fnv(public_key.as_bytes()) as u32);
+        ec2::ensure_key_pair(client, &key_name, &public_key).await?;
+        let sg =
+            ec2::ensure_security_group(client, &format!("sky-sg-{cluster}"), &self.options.ports)
+                .await?;
+        let image = self.image_for(req)?;
+        let token = client_token(cluster);
+        let user = std::env::var("USER").unwrap_or_else(|_| "sky".into());
+        let launch = Launch {
+            cluster,
+            user: &user,
+            zone: l.zone.as_deref(),
+            instance_type: &l.instance_type,
+            image_id: &image,
+            count: req.num_nodes - have,
+            key_name: &key_name,
+            security_group_id: &sg,
+            spot: l.use_spot,
+            disk_gib: self.options.disk_gib,
+            client_token: &token,
+        };
+        let ids = ec2::run(client, &launch, self.options.throttle).await?;
+        let used: Vec<u32> = existing.iter().filter_map(|n| n.rank).collect();
+        let free = (0..req.num_nodes).filter(|r| !used.contains(r));
+        let ranked: Vec<(String, u32)> = ids.iter().cloned().zip(free).collect();
+        if let Err(e) = ec2::tag_ranks(client, &ranked).await {
+            // Half-made nodes must not outlive the error.
+            if let Err(cleanup) = terminate_ids(client, &ids).await {
+                return Err(ProvisionError::fatal(format!(
+                    "{}; then terminating the new nodes failed ({}), they may be left running",
+                    e.message, cleanup.message
+                )));
+            }
+            return Err(e);
+        }
+        tracing::info!(cluster, nodes = ids.len(), region = %l.region, "launched");
+        Ok(())
+    }
+
+    async fn resume(&self, client: &Client, cluster: &str) -> Result<(), ProvisionError> {
+        // A node still stopping cannot be started yet.
+        let nodes = self
+            .wait_for(
+                client,
+                cluster,
+                "stopped",
+                |n| Ok(!n.iter().any(|n| n.state == InstanceStateName::Stopping)),
+                false,
+            )
+            .await?;
+        if nodes.is_empty() {
+            return Err(ProvisionError::new(
+                ProvisionErrorKind::Fatal,
+                format!("{cluster} has no nodes left to start; launch it again"),
+            ));
+        }
+        let stopped: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.state == InstanceStateName::Stopped)
+            .map(|n| n.instance_id.clone())
+            .collect();
+        if stopped.is_empty() {
+            return Ok(());
+        }
+        client
+            .start_instances()
+            .set_instance_ids(Some(stopped))
+            .send()
+            .await
+            .map_err(|e| provision_error("StartInstances", &e))?;
+        Ok(())
+    }
+}
+
+/// Graviton families have a `g` right after the generation digit (`m7g`, `c7gn`, `t4g`).
+fn is_arm(instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or("");
+    let after_digits = family
+        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .trim_start_matches(|c: char| c.is_ascii_digit());
+    after_digits.starts_with('g') && family.chars().any(|c| c.is_ascii_digit())
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Unique per launch attempt, the same for the attempt's retries; at most 64 characters.
+fn client_token(cluster: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut token = format!("sky-{:x}-{:x}-{cluster}", nanos, std::process::id());
+    token.truncate(64);
+    token
+}
+
+/// The Sky user's SSH public key. The SSH runtime will own creating it; until then a missing
+/// key is a clear error naming the file.
+fn read_public_key(sky_home: &std::path::Path) -> Result<String, ProvisionError> {
+    let path = sky_home.join("ssh").join("sky-key.pub");
+    match std::fs::read_to_string(&path) {
+        Ok(k) if !k.trim().is_empty() => Ok(k.trim().to_owned()),
+        Ok(_) => Err(ProvisionError::fatal(format!(
+            "the Sky SSH public key {} is empty",
+            path.display()
+        ))),
+        Err(e) => Err(ProvisionError::fatal(format!(
+            "cannot read the Sky SSH public key {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+async fn terminate_ids(client: &Client, ids: &[String]) -> Result<(), ProvisionError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    client
+        .terminate_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| provision_error("TerminateInstances", &e))
+}
+
+#[async_trait::async_trait]
+impl Provider for AwsProvider {
+    fn cloud(&self) -> CloudId {
+        CloudId::Aws
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            stop: true,
+            spot: true,
+            multi_node: true,
+            zones: true,
+        }
+    }
+
+    fn check(&self) -> CheckResult {
+        match self.clients.lookup() {
+            Lookup::Found { from, creds } => CheckResult {
+                enabled: true,
+                reason: format!(
+                    "credentials from the {from} (access key …{})",
+                    tail(&creds.access_key_id)
+                ),
+            },
+            Lookup::Missing(why) => CheckResult {
+                enabled: false,
+                reason: format!("no AWS credentials: {why}"),
+            },
+        }
+    }
+
+    async fn verify(&self) -> CheckResult {
+        let offline = self.check();
+        if !offline.enabled {
+            return offline;
+        }
+        let client = match self.clients.get(HOME_REGION) {
+            Ok(c) => c,
+            Err(e) => {
+                return CheckResult {
+                    enabled: false,
+                    reason: e.message,
+                };
+            }
+        };
+        match client.describe_regions().send().await {
+            Ok(out) => CheckResult {
+                enabled: true,
+                reason: format!(
+                    "{}; EC2 answered DescribeRegions ({} regions enabled)",
+                    offline.reason,
+                    out.regions().len()
+                ),
+            },
+            Err(e) => CheckResult {
+                enabled: false,
+                reason: provision_error("DescribeRegions", &e).message,
+            },
+        }
+    }
+
+    async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError> {
+        let cluster = req.cluster_name.as_str();
+        let region = req.launchable.region.as_str();
+        let client = self.clients.get(region)?;
+        // Before anything exists, so a launch killed from here on is still found by region.
+        self.remember_region(cluster, region)?;
+        if req.resume_stopped {
+            self.resume(&client, cluster).await
+        } else {
+            self.launch(&client, req).await
+        }
+    }
+
+    async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
+        let Some(region) = self.find_region(cluster_name).await? else {
+            return Err(ProvisionError::fatal(format!(
+                "{cluster_name} has no instances in any searched region"
+            )));
+        };
+        let client = self.clients.get(&region)?;
+        let nodes = self
+            .wait_for(
+                &client,
+                cluster_name,
+                "running",
+                |nodes| {
+                    if nodes.is_empty() {
+                        return Err(ProvisionError::new(
+                            ProvisionErrorKind::Capacity,
+                            format!("{cluster_name}: every instance went away while starting (spot reclaimed?)"),
+                        ));
+                    }
+                    Ok(nodes.iter().all(|n| {
+                        n.state == InstanceStateName::Running && n.private_ip.is_some()
+                    }))
+                },
+                false,
+            )
+            .await?;
+        let handles = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.handle(n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX))))
+            .collect();
+        Ok(ClusterInfo::new(handles))
+    }
+
+    async fn query(
+        &self,
+        cluster_name: &str,
+    ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError> {
+        let Some(region) = self.find_region(cluster_name).await? else {
+            return Ok(Vec::new());
+        };
+        let client = self.clients.get(&region)?;
+        let nodes = self.live_nodes(&client, cluster_name).await?;
+        Ok(nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let rank = n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX));
+                n.node_state().map(|s| (n.handle(rank), s))
+            })
+            .collect())
+    }
+
+    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+        let mut clusters: BTreeMap<String, (String, Vec<Node>)> = BTreeMap::new();
+        for (region, nodes) in self.scan(None).await? {
+            for n in nodes.into_iter().filter(Node::alive) {
+                clusters
+                    .entry(n.cluster.clone())
+                    .or_insert_with(|| (region.clone(), Vec::new()))
+                    .1
+                    .push(n);
+            }
+        }
+        let mut out = Vec::new();
+        for (name, (region, mut nodes)) in clusters {
+            // So a later `terminate` or adoption finds the cluster without searching again.
+            if self.recorded_region(&name).is_none() {
+                self.remember_region(&name, &region)?;
+            }
+            ec2::rank_order(&mut nodes);
+            let handles = nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| n.handle(n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX))))
+                .collect();
+            out.push((name, handles));
+        }
+        Ok(out)
+    }
+
+    async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let Some(region) = self.find_region(cluster_name).await? else {
+            return Err(ProvisionError::fatal(format!(
+                "{cluster_name} has no instances to stop"
+            )));
+        };
+        let client = self.clients.get(&region)?;
+        let nodes = self.live_nodes(&client, cluster_name).await?;
+        let ids: Vec<String> = nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.state,
+                    InstanceStateName::Running | InstanceStateName::Pending
+                )
+            })
+            .map(|n| n.instance_id.clone())
+            .collect();
+        if !ids.is_empty() {
+            client
+                .stop_instances()
+                .set_instance_ids(Some(ids))
+                .send()
+                .await
+                .map_err(|e| provision_error("StopInstances", &e))?;
+        }
+        self.wait_for(
+            &client,
+            cluster_name,
+            "stopped",
+            |n| Ok(n.iter().all(|n| n.state == InstanceStateName::Stopped)),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let Some(region) = self.find_region(cluster_name).await? else {
+            return Ok(());
+        };
+        let client = self.clients.get(&region)?;
+        let ids: Vec<String> = self
+            .live_nodes(&client, cluster_name)
+            .await?
+            .into_iter()
+            .map(|n| n.instance_id)
+            .collect();
+        terminate_ids(&client, &ids).await?;
+        self.wait_for(
+            &client,
+            cluster_name,
+            "terminated",
+            |n| Ok(n.iter().all(|n| n.state == InstanceStateName::Terminated)),
+            true,
+        )
+        .await?;
+        let sg = format!("sky-sg-{cluster_name}");
+        match client.delete_security_group().group_name(&sg).send().await {
+            Ok(_) => {}
+            Err(e) => {
+                // Not fatal: the group costs nothing and the next launch of this name reuses it.
+                tracing::debug!(group = %sg, error = %provision_error("DeleteSecurityGroup", &e), "security group kept");
+            }
+        }
+        let _ = std::fs::remove_file(self.region_file(cluster_name));
+        Ok(())
+    }
+
+    async fn connect_agent(
+        &self,
+        cluster_name: &str,
+        _info: &ClusterInfo,
+    ) -> Result<AgentClient, ProvisionError> {
+        Err(ProvisionError::fatal(format!(
+            "{cluster_name}: running jobs on AWS nodes needs Sky's SSH runtime, which this build \
+             does not have yet; the nodes are up (`sky status`), `sky down {cluster_name}` removes them"
+        )))
+    }
+}
+
+fn tail(id: &str) -> &str {
+    let id = id.trim();
+    &id[id.len().saturating_sub(4)..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graviton_types_are_arm() {
+        for t in [
+            "m7g.large",
+            "c7gn.xlarge",
+            "t4g.micro",
+            "g5g.xlarge",
+            "im4gn.large",
+        ] {
+            assert!(is_arm(t), "{t}");
+        }
+        for t in [
+            "m5.large",
+            "g5.xlarge",
+            "p4d.24xlarge",
+            "c6i.large",
+            "inf2.xlarge",
+        ] {
+            assert!(!is_arm(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn client_tokens_fit_ec2_and_differ_per_attempt() {
+        let long = "c".repeat(100);
+        let a = client_token(&long);
+        assert!(a.len() <= 64, "{a}");
+        let b = client_token("x");
+        let c = client_token("x");
+        assert_ne!(b, c, "two attempts must not share a token");
+    }
+}
