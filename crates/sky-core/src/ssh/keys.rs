@@ -53,10 +53,10 @@ impl UserKey {
 
     /// The private key in OpenSSH form, for copying to a head node so its agent can reach the
     /// workers. Kept in memory only for the upload.
-    pub fn private_openssh(&self) -> Result<zeroizing::Text, SshError> {
+    pub fn private_openssh(&self) -> Result<SecretText, SshError> {
         self.key
             .to_openssh(LineEnding::LF)
-            .map(|s| zeroizing::Text(s.to_string()))
+            .map(|s| SecretText(s.to_string()))
             .map_err(|e| SshError::Key {
                 path: self.path.display().to_string(),
                 message: e.to_string(),
@@ -64,14 +64,12 @@ impl UserKey {
     }
 }
 
-/// A secret string that is wiped when dropped is more than this crate needs; this only keeps the
-/// text out of `Debug` output.
-pub mod zeroizing {
-    pub struct Text(pub String);
-    impl std::fmt::Debug for Text {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("Text(<redacted>)")
-        }
+/// Private key text on its way to a head node; kept out of `Debug` output.
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(<redacted>)")
     }
 }
 
