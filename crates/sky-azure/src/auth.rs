@@ -237,11 +237,8 @@ impl azure_core::auth::TokenCredential for SdkCredential {
         _scopes: &[&str],
     ) -> azure_core::Result<azure_core::auth::AccessToken> {
         let token = self.0.token().await.map_err(|e| {
-            // The message is already free of secrets; keep the kind readable for `errors::from_sdk`.
-            azure_core::Error::message(
-                azure_core::error::ErrorKind::Credential,
-                format!("{}", e.message),
-            )
+            // The message is already free of secrets; the Credential kind makes `arm::from_sdk` say auth.
+            azure_core::Error::message(azure_core::error::ErrorKind::Credential, e.message)
         })?;
         Ok(azure_core::auth::AccessToken::new(
             token.expose().to_owned(),

@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sky_core::config::{Paths, SkyConfig};
-use sky_core::provision::{Provider, ProvisionError, ProvisionErrorKind};
+use sky_core::provision::{Provider, ProvisionError};
 
 pub use auth::CredentialSource;
 pub use provider::{AzureProvider, Settings};
@@ -84,22 +84,10 @@ pub fn current_user() -> String {
         .to_ascii_lowercase()
 }
 
-/// Sky's user public key (`$SKY_HOME/ssh/sky-key.pub`), installed on every node. The SSH runtime
-/// creates the pair on first need; this only reads it.
+/// Sky's user public key (`$SKY_HOME/ssh/sky-key.pub`), installed on every node; the SSH runtime
+/// creates the pair on first need.
 pub fn user_public_key(sky_home: &Path) -> Result<String, ProvisionError> {
-    let path = sky_home.join("ssh").join("sky-key.pub");
-    match std::fs::read_to_string(&path) {
-        Ok(key) if key.trim().starts_with("ssh-") => Ok(key.trim().to_owned()),
-        Ok(_) => Err(ProvisionError::fatal(format!(
-            "Sky's SSH public key {} is not an OpenSSH public key",
-            path.display()
-        ))),
-        Err(e) => Err(ProvisionError::new(
-            ProvisionErrorKind::Fatal,
-            format!(
-                "cannot read Sky's SSH public key {}: {e} (it is created the first time Sky connects to a cluster)",
-                path.display()
-            ),
-        )),
-    }
+    sky_core::ssh::keys::load_or_create(sky_home)
+        .and_then(|k| k.public_openssh())
+        .map_err(|e| ProvisionError::fatal(format!("Sky's SSH key: {e}")))
 }

@@ -8,7 +8,7 @@
 //! jobs (the agent does, over SSH).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
@@ -16,10 +16,12 @@ use futures::future::join_all;
 use serde_json::Value;
 use sky_core::cloud::CloudId;
 use sky_core::jobs::client::AgentClient;
+use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
     ProvisionErrorKind, ProvisionRequest,
 };
+use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
 use tokio::sync::OnceCell;
 
 use azure_mgmt_compute::package_2024_07_01 as compute;
@@ -685,12 +687,91 @@ impl Provider for AzureProvider {
     async fn connect_agent(
         &self,
         cluster_name: &str,
-        _info: &ClusterInfo,
+        info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError> {
-        Err(ProvisionError::fatal(format!(
-            "Azure: cannot reach the agent of {cluster_name}: this build has no SSH runtime for remote nodes yet"
-        )))
+        let targets = ssh_targets(cluster_name, info)?;
+        let head = RemoteCluster::connect_head(
+            &self.settings.sky_home,
+            cluster_name,
+            &targets[0],
+            ConnectOptions::from_env(),
+        )
+        .await
+        .map_err(ssh_error)?;
+        head.agent().await.map_err(ssh_error)
     }
+
+    async fn agent_nodes(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
+        let cluster = self.connect_all(cluster_name, info).await?;
+        let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
+        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
+        cluster.close().await;
+        specs
+    }
+
+    async fn sync_workdir(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+        src: &Path,
+    ) -> Result<(), ProvisionError> {
+        let cluster = self.connect_all(cluster_name, info).await?;
+        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
+        cluster.close().await;
+        synced
+    }
+}
+
+impl AzureProvider {
+    async fn connect_all(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<RemoteCluster, ProvisionError> {
+        let targets = ssh_targets(cluster_name, info)?;
+        RemoteCluster::connect(
+            &self.settings.sky_home,
+            cluster_name,
+            &targets,
+            ConnectOptions::from_env(),
+        )
+        .await
+        .map_err(ssh_error)
+    }
+}
+
+/// Each node's public address (this machine is outside the VNet), head first, as `azureuser`
+/// with Sky's key.
+fn ssh_targets(cluster_name: &str, info: &ClusterInfo) -> Result<Vec<SshTarget>, ProvisionError> {
+    let targets: Vec<SshTarget> = info
+        .nodes
+        .iter()
+        .map(|n| {
+            let host = n
+                .external_ip
+                .clone()
+                .unwrap_or_else(|| n.internal_ip.clone());
+            SshTarget::new(host, 22, cluster::ADMIN_USER)
+        })
+        .collect();
+    if targets.is_empty() || targets.iter().any(|t| t.host.is_empty()) {
+        return Err(ProvisionError::fatal(format!(
+            "Azure: cluster {cluster_name} has a node without an IP address; run `sky status --refresh`"
+        )));
+    }
+    Ok(targets)
+}
+
+fn ssh_error(e: SshError) -> ProvisionError {
+    let kind = match e {
+        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
+        _ => ProvisionErrorKind::Fatal,
+    };
+    ProvisionError::new(kind, e.to_string())
 }
 
 impl AzureProvider {

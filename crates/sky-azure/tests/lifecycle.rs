@@ -219,17 +219,19 @@ async fn a_revoked_token_is_an_auth_error() {
 }
 
 #[tokio::test]
-async fn a_missing_user_key_is_a_clear_fatal_error_before_anything_is_created() {
+async fn the_users_key_is_created_on_first_launch_and_installed_on_every_node() {
     let e = env().await;
-    std::fs::remove_file(e.home.path().join("ssh/sky-key.pub")).expect("rm key");
-    let err = e
-        .provider
-        .run_instances(&request("nk", 1, launchable("eastus", None, false)))
+    e.provider
+        .run_instances(&request("nk", 2, launchable("eastus", None, false)))
         .await
-        .expect_err("no key");
-    assert_eq!(err.kind, ProvisionErrorKind::Fatal);
-    assert!(err.message.contains("sky-key.pub"), "{}", err.message);
-    assert_eq!(e.fake.resource_count(), 0);
+        .expect("launch");
+    let public =
+        std::fs::read_to_string(e.home.path().join("ssh/sky-key.pub")).expect("key created");
+    for vm in e.fake.vms() {
+        let key = &vm["properties"]["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0];
+        assert_eq!(key["keyData"].as_str(), Some(public.trim()));
+        assert_eq!(key["path"], "/home/azureuser/.ssh/authorized_keys");
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Test harness: a fake ARM, a temp SKY_HOME with a user key, and a provider pointed at both.
+//! Test harness: a fake ARM, a temp SKY_HOME, and a provider pointed at both.
 
 #![allow(dead_code)]
 
@@ -32,12 +32,7 @@ pub async fn env() -> Env {
     let fake = FakeArm::start(&secret).await;
     fake.set_operation_pace(1, 0);
     let home = tempfile::tempdir().expect("temp SKY_HOME");
-    std::fs::create_dir_all(home.path().join("ssh")).expect("ssh dir");
-    std::fs::write(
-        home.path().join("ssh/sky-key.pub"),
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests sky\n",
-    )
-    .expect("key");
+    // No key yet: the provider creates Sky's user key pair on first launch, as in real use.
     let provider = provider_for(&fake, &home, &secret);
     Env {
         fake,
