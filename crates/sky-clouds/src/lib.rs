@@ -22,7 +22,9 @@ pub fn registry(paths: &Paths, config: &SkyConfig) -> Registry {
         .with(Arc::new(ssh_pool::SshPoolCloud::new(&paths.sky_home())));
     #[cfg(feature = "gcp")]
     let registry = registry.with(sky_gcp::provider(paths, config));
-    #[cfg(not(feature = "gcp"))]
+    #[cfg(feature = "azure")]
+    let registry = registry.with(sky_azure::provider(paths, config));
+    #[cfg(not(any(feature = "gcp", feature = "azure")))]
     let _ = config;
     registry
 }
