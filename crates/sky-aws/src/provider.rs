@@ -346,21 +346,12 @@ fn client_token(cluster: &str) -> String {
     token
 }
 
-/// The Sky user's SSH public key. The SSH runtime will own creating it; until then a missing
-/// key is a clear error naming the file.
+/// The Sky user's SSH public key (created on first use by the SSH runtime's key store).
 fn read_public_key(sky_home: &std::path::Path) -> Result<String, ProvisionError> {
-    let path = sky_home.join("ssh").join("sky-key.pub");
-    match std::fs::read_to_string(&path) {
-        Ok(k) if !k.trim().is_empty() => Ok(k.trim().to_owned()),
-        Ok(_) => Err(ProvisionError::fatal(format!(
-            "the Sky SSH public key {} is empty",
-            path.display()
-        ))),
-        Err(e) => Err(ProvisionError::fatal(format!(
-            "cannot read the Sky SSH public key {}: {e}",
-            path.display()
-        ))),
-    }
+    sky_core::ssh::keys::load_or_create(sky_home)
+        .and_then(|k| k.public_openssh())
+        .map(|k| k.trim().to_owned())
+        .map_err(|e| ProvisionError::fatal(format!("the Sky SSH key: {e}")))
 }
 
 async fn terminate_ids(client: &Client, ids: &[String]) -> Result<(), ProvisionError> {
