@@ -6,7 +6,7 @@
 //! eight nodes wait as long as one. This module does not retry failed launches elsewhere.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,10 +15,12 @@ use aws_sdk_ec2::types::InstanceStateName;
 use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::jobs::client::AgentClient;
+use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
     ProvisionErrorKind, ProvisionRequest,
 };
+use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
 
 use crate::client::{Clients, Lookup};
 use crate::ec2::{self, Launch, Node};
@@ -594,13 +596,91 @@ impl Provider for AwsProvider {
     async fn connect_agent(
         &self,
         cluster_name: &str,
-        _info: &ClusterInfo,
+        info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError> {
-        Err(ProvisionError::fatal(format!(
-            "{cluster_name}: running jobs on AWS nodes needs Sky's SSH runtime, which this build \
-             does not have yet; the nodes are up (`sky status`), `sky down {cluster_name}` removes them"
-        )))
+        let targets = ssh_targets(info);
+        let Some(head) = targets.first() else {
+            return Err(ProvisionError::fatal(format!(
+                "AWS cluster {cluster_name} has no nodes to connect to"
+            )));
+        };
+        let head = RemoteCluster::connect_head(
+            &self.options.sky_home,
+            cluster_name,
+            head,
+            ConnectOptions::from_env(),
+        )
+        .await
+        .map_err(ssh_error)?;
+        head.agent().await.map_err(ssh_error)
     }
+
+    async fn agent_nodes(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
+        let cluster = self.remote(cluster_name, info).await?;
+        let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
+        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
+        cluster.close().await;
+        specs
+    }
+
+    async fn sync_workdir(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+        src: &Path,
+    ) -> Result<(), ProvisionError> {
+        let cluster = self.remote(cluster_name, info).await?;
+        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
+        cluster.close().await;
+        synced
+    }
+}
+
+impl AwsProvider {
+    async fn remote(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Result<RemoteCluster, ProvisionError> {
+        RemoteCluster::connect(
+            &self.options.sky_home,
+            cluster_name,
+            &ssh_targets(info),
+            ConnectOptions::from_env(),
+        )
+        .await
+        .map_err(ssh_error)
+    }
+}
+
+/// Ubuntu images log in as `ubuntu`; the key is the one imported at launch.
+const SSH_USER: &str = "ubuntu";
+
+/// SSH targets of a cluster's nodes, head first: the public address when the node has one.
+fn ssh_targets(info: &ClusterInfo) -> Vec<SshTarget> {
+    info.nodes
+        .iter()
+        .map(|n| {
+            let host = n
+                .external_ip
+                .clone()
+                .unwrap_or_else(|| n.internal_ip.clone());
+            SshTarget::new(host, 22, SSH_USER)
+        })
+        .collect()
+}
+
+/// A node that cannot be reached yet may come up (try elsewhere later); anything else is final.
+fn ssh_error(e: SshError) -> ProvisionError {
+    let kind = match e {
+        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
+        _ => ProvisionErrorKind::Fatal,
+    };
+    ProvisionError::new(kind, e.to_string())
 }
 
 fn tail(id: &str) -> &str {

@@ -64,7 +64,6 @@ fn write_config(home: &Path, endpoint: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `sky` built with sky-clouds' `aws` feature, which is not wired in yet"]
 async fn check_asks_ec2() {
     let moto = start_moto().await;
     let home = sky_home();
@@ -86,7 +85,6 @@ async fn check_asks_ec2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `sky` built with sky-clouds' `aws` feature, which is not wired in yet"]
 async fn kill_9_mid_launch_then_refresh_leaves_nothing_behind() {
     let moto = start_moto().await;
     let proxy = start_proxy(moto.port).await;
@@ -146,7 +144,6 @@ async fn kill_9_mid_launch_then_refresh_leaves_nothing_behind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs `sky` built with sky-clouds' `aws` feature, which is not wired in yet"]
 async fn orphans_are_reported_and_terminated_on_request() {
     let moto = start_moto().await;
     let home = sky_home();

@@ -1,7 +1,8 @@
 //! Sky's providers: implementations of [`sky_core::provision::Provider`].
 //!
-//! Only `local` exists so far; `aws`, `gcp` and `azure` will come behind cargo features of the same
-//! names, so a build without a cloud's SDK still compiles and runs. This is the only crate that
+//! `local` and `ssh` are always built; `aws`, `gcp` and `azure` sit behind default-on cargo
+//! features of the same names (each in its own crate), so a build without a cloud's SDK still
+//! compiles and runs. This is the only crate that
 //! knows how a particular cloud works. What it does not do: choose placements or keep state (the
 //! core does both).
 
@@ -20,11 +21,13 @@ pub fn registry(paths: &Paths, config: &SkyConfig) -> Registry {
     let registry = Registry::new()
         .with(Arc::new(local::LocalCloud::new(&paths.sky_home())))
         .with(Arc::new(ssh_pool::SshPoolCloud::new(&paths.sky_home())));
+    #[cfg(feature = "aws")]
+    let registry = registry.with(sky_aws::provider(paths, config));
     #[cfg(feature = "gcp")]
     let registry = registry.with(sky_gcp::provider(paths, config));
     #[cfg(feature = "azure")]
     let registry = registry.with(sky_azure::provider(paths, config));
-    #[cfg(not(any(feature = "gcp", feature = "azure")))]
+    #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
     let _ = config;
     registry
 }
