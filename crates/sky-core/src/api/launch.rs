@@ -432,13 +432,14 @@ impl Sky {
         };
         let provider = self.provider_of(&rec)?.clone();
         // Remote providers give the head's agent its way to the workers here (SSH keys, homes).
-        let nodes = provider
-            .agent_nodes(name, info)
-            .await
-            .map_err(|source| SkyError::Provider {
-                cluster: name.into(),
-                source,
-            })?;
+        let nodes =
+            provider
+                .agent_nodes(name, info)
+                .await
+                .map_err(|source| SkyError::Provider {
+                    cluster: name.into(),
+                    source,
+                })?;
         let config = ClusterConfig {
             cluster_name: name.into(),
             cloud: l.cloud.as_str().into(),
