@@ -44,7 +44,15 @@ cargo test --workspace --doc --locked "${FEATURES[@]}"
 
 if [ "${SKY_TEST_SKIP_GUI:-0}" != 1 ]; then
   step "desktop app in a real window (Xvfb, D-Bus, gnome-keyring, tauri-driver)"
-  bash tests/e2e/run.sh
+  # Reuse what the steps above built (same commit, same features) instead of rebuilding per package.
+  SKY_E2E_CORE_TEST=$(cargo test --workspace --lib --no-run --locked "${FEATURES[@]}" --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "sky_core" and m["profile"]["test"] and m.get("executable"):
+        print(m["executable"])')
+  SKY_E2E_PREBUILT=1 SKY_E2E_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug" SKY_E2E_CORE_TEST="$SKY_E2E_CORE_TEST" \
+    bash tests/e2e/run.sh
 fi
 
 step "hermeticity"

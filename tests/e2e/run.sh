@@ -23,7 +23,12 @@ if [[ "${1:-}" != "--inside" ]]; then
   done
   echo "e2e: building ui and app"
   (cd ui && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build)
-  cargo build -p sky-desktop --features custom-protocol
+  # SKY_E2E_PREBUILT=1: the caller (scripts/test.sh) already built the app, the CLI, the agent and
+  # the sky-core test binary from this commit with the workspace's features; building them again
+  # here per package would resolve features differently and recompile the cloud SDKs.
+  if [[ "${SKY_E2E_PREBUILT:-0}" != 1 ]]; then
+    cargo build -p sky-desktop --features custom-protocol
+  fi
   # The real CLI and agent: the test makes a cluster with `sky`; the app's start and autostop find
   # `sky-agent` and `sky` next to their own executable, or on PATH / SKY_PROGRAM as set below.
   # SKY_E2E_BIN_DIR reuses already built ones (they must come from the same commit).
@@ -35,8 +40,12 @@ if [[ "${1:-}" != "--inside" ]]; then
   fi
   export PATH="$BIN_DIR:$PATH" SKY_PROGRAM="$BIN_DIR/sky" SKY_E2E_SKY="$BIN_DIR/sky"
   # The keychain test binary is built here, outside the throwaway session, and run inside it.
-  cargo test -p sky-core --lib --no-run credentials 2>&1 | tee "$CARGO_TARGET_DIR/.e2e-core-build.log" | tail -n 3
-  CORE_TEST=$(grep -o '(.*deps/sky_core-[0-9a-f]*)' "$CARGO_TARGET_DIR/.e2e-core-build.log" | tr -d '()' | tail -n 1)
+  if [[ -n "${SKY_E2E_CORE_TEST:-}" ]]; then
+    CORE_TEST=$SKY_E2E_CORE_TEST
+  else
+    cargo test -p sky-core --lib --no-run credentials 2>&1 | tee "$CARGO_TARGET_DIR/.e2e-core-build.log" | tail -n 3
+    CORE_TEST=$(grep -o '(.*deps/sky_core-[0-9a-f]*)' "$CARGO_TARGET_DIR/.e2e-core-build.log" | tr -d '()' | tail -n 1)
+  fi
   [[ -x "$CORE_TEST" ]] || { echo "e2e: cannot find the sky-core test binary" >&2; exit 1; }
   export SKY_E2E_CORE_TEST="$CORE_TEST"
   export SKY_E2E_APP="$CARGO_TARGET_DIR/debug/sky-desktop"
