@@ -196,7 +196,7 @@ fn a_session_runs_commands_pins_host_keys_and_uploads_files() {
 
         // The head agent is installed and answers over the channel.
         std::fs::remove_file(known.path()).expect("reset");
-        let cluster = RemoteCluster::connect(pool.path(), "c", &[target.clone()], opts)
+        let cluster = RemoteCluster::connect(pool.path(), "c", std::slice::from_ref(&target), opts)
             .await
             .expect("cluster")
             .with_agent_binary(assert_cmd::cargo::cargo_bin("sky-agent"));

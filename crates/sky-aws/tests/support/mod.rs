@@ -280,7 +280,12 @@ async fn serve(
     log: Arc<Mutex<ProxyLog>>,
     hold: Arc<Mutex<Option<Hold>>>,
 ) -> std::io::Result<()> {
-    while let Some((head, body)) = read_request(&mut sock).await? {
+    // Each answer closes the connection: the SDK then opens a fresh one, which keeps this proxy
+    // free of keep-alive bookkeeping. So one request per connection.
+    let Some((head, body)) = read_request(&mut sock).await? else {
+        return Ok(());
+    };
+    {
         let text = String::from_utf8_lossy(&body).to_string();
         let action = form_value(&text, "Action").unwrap_or_default();
         let zone = form_value(&text, "Placement.AvailabilityZone");
@@ -336,9 +341,6 @@ async fn serve(
             None => relay(&head, &body, upstream).await?,
         };
         sock.write_all(&response).await?;
-        // Each answer closes the connection: the SDK then opens a fresh one, which keeps this
-        // proxy free of keep-alive bookkeeping.
-        return Ok(());
     }
     Ok(())
 }
