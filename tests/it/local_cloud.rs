@@ -151,9 +151,10 @@ fn a_task_that_fits_nowhere_is_refused_with_its_exit_code() {
         .args(["status", "-o", "json"])
         .output()
         .expect("runs");
+    let view: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
     assert_eq!(
-        String::from_utf8_lossy(&status.stdout).trim(),
-        r#"{"clusters":[],"changes":[]}"#,
-        "nothing half-written"
+        (&view["clusters"], &view["changes"]),
+        (&serde_json::json!([]), &serde_json::json!([])),
+        "nothing half-written: {view}"
     );
 }

@@ -102,7 +102,7 @@ async fn kill_9_mid_launch_then_refresh_leaves_nothing_behind() {
             "--infra",
             "aws/us-east-1",
             "-t",
-            "m5.large",
+            "m6i.large",
             "--num-nodes",
             "2",
             "-y",

@@ -408,7 +408,9 @@ mod platform {
         match zbus_secret_service_keyring_store::Store::new() {
             Ok(store) => Ok(CredentialStore::with_store(store, "secret-service")),
             Err(ss_err) => {
-                tracing::warn!(error = %ss_err, "secret service unavailable, using kernel keyutils");
+                // Routine on servers and in CI (no session bus), and every command that looks
+                // for credentials gets here: not worth a warning on each of them.
+                tracing::debug!(error = %ss_err, "secret service unavailable, using kernel keyutils");
                 let store = linux_keyutils_keyring_store::Store::new().map_err(|e| {
                     CredentialError::Keychain {
                         store: "keyutils".to_owned(),

@@ -72,9 +72,11 @@ impl Sky {
             })
         };
         if rec.launchable.is_none() {
-            // Nothing says where the nodes went: ask every provider and clean up after the launch.
+            // Nothing says where the nodes went: ask every configured provider and clean up after
+            // the launch. An unconfigured one cannot be asked, and a launch from here could not
+            // have used it either (launches only rank configured clouds).
             let mut removed = Vec::new();
-            for provider in self.registry.providers() {
+            for provider in self.registry.providers().filter(|p| p.check().enabled) {
                 let nodes = provider
                     .query(name)
                     .await
