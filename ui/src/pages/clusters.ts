@@ -70,7 +70,28 @@ export async function clustersPage(): Promise<HTMLElement> {
   function show(view: StatusView, how: string) {
     shown = view.clusters;
     for (const name of [...selected]) if (!shown.some((c) => c.name === name)) selected.delete(name);
-    body.replaceChildren(...view.clusters.map(row));
+    // Pushed updates arrive while the user may be typing in a row: a row whose content is
+    // unchanged is kept as it is (same elements, focus and typed text), and a row that did change
+    // keeps the idle minutes the user was editing.
+    const now = Date.now() / 1000;
+    const old = new Map<string, HTMLElement>();
+    for (const tr of body.querySelectorAll<HTMLElement>("tr[data-cluster]")) old.set(tr.dataset.cluster ?? "", tr);
+    body.replaceChildren(
+      ...view.clusters.map((c) => {
+        const key = JSON.stringify(c) + uptime(c, now);
+        const before = old.get(c.name);
+        if (before?.dataset.key === key) return before;
+        const fresh = row(c);
+        fresh.dataset.key = key;
+        const typed = before?.querySelector<HTMLInputElement>("input[type=number][data-edited]");
+        const target = fresh.querySelector<HTMLInputElement>("input[type=number]");
+        if (typed && target) {
+          target.value = typed.value;
+          target.dataset.edited = "1";
+        }
+        return fresh;
+      }),
+    );
     selectAll.checked = shown.length > 0 && selected.size === shown.length;
     empty.hidden = view.clusters.length > 0;
     checked.textContent = `Last checked ${new Date().toLocaleTimeString()} (${how})`;
@@ -189,6 +210,9 @@ export async function clustersPage(): Promise<HTMLElement> {
   function row(c: ClusterView): HTMLElement {
     const can = actionsFor(c);
     const minutes = h("input", { type: "number", min: "1", value: String(c.autostop?.idle_minutes ?? 30), class: "narrow", "aria-label": "idle minutes" });
+    minutes.addEventListener("input", () => {
+      minutes.dataset.edited = "1";
+    });
     const downBox = h("input", { type: "checkbox", "aria-label": "down instead of stop", checked: c.autostop?.down ?? false });
     const btn = (id: string, text: string, enabled: boolean, onclick: () => void, cls = "small") =>
       h("button", { class: cls, "data-action": id, disabled: !enabled, onclick }, text);
