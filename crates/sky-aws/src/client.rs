@@ -84,7 +84,7 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>, keychain: &str) -> Lookup 
         )),
         (None, None) => Lookup::Missing(format!(
             "{keychain}, and neither AWS_ACCESS_KEY_ID nor AWS_SECRET_ACCESS_KEY is set; \
-             run `sky credentials import aws` or set them"
+             add them on the desktop app's Credentials page (it can import ~/.aws) or set them"
         )),
     }
 }

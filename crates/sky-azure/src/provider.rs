@@ -96,7 +96,7 @@ impl AzureProvider {
                     .ok_or_else(|| {
                         ProvisionError::new(
                             ProvisionErrorKind::Auth,
-                            "Azure: no credentials (store a service principal with `sky credentials`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_SUBSCRIPTION_ID)",
+                            "Azure: no credentials (add a service principal on the desktop app's Credentials page, or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_SUBSCRIPTION_ID)",
                         )
                     })?;
                 let http = reqwest::Client::builder()

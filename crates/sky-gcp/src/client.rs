@@ -71,7 +71,7 @@ pub fn from_key_file(path: Option<PathBuf>, keychain: &str) -> Lookup {
     let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
         return Lookup::Missing(format!(
             "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS is not set; \
-             run `sky credentials import gcp` or point it at a service-account key file"
+             add a service account on the desktop app's Credentials page or point it at a key file"
         ));
     };
     let json = match std::fs::read_to_string(&path) {
@@ -302,7 +302,7 @@ mod tests {
         match from_key_file(None, "no GCP entry in the keychain") {
             Lookup::Missing(why) => {
                 assert!(why.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{why}");
-                assert!(why.contains("sky credentials import gcp"), "{why}");
+                assert!(why.contains("Credentials page"), "{why}");
             }
             Lookup::Found { .. } => panic!("nothing to find"),
         }
