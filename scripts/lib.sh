@@ -40,8 +40,13 @@ install_cargo_tools() {
 # The AWS provider's tests run the real SDK against a local moto server (started by the tests).
 MOTO_VERSION=5.2.1
 install_python_tools() {
-  if ! command -v moto_server >/dev/null || ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
+  if ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
     step "installing moto[server]==$MOTO_VERSION"
     python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
+  # Point the tests at the script pip just wrote: under pyenv its shim only appears after a rehash,
+  # and on PATH there may be another Python's moto.
+  MOTO_SERVER="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/moto_server"
+  [ -x "$MOTO_SERVER" ] || { echo "moto_server not found at $MOTO_SERVER after installing moto" >&2; return 1; }
+  export MOTO_SERVER
 }
