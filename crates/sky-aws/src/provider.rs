@@ -20,7 +20,8 @@ use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
     ProvisionErrorKind, ProvisionRequest,
 };
-use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
+use sky_core::ssh::ConnectOptions;
+use sky_core::ssh::vms::Vms;
 
 use crate::client::{Clients, Lookup};
 use crate::ec2::{self, Launch, Node};
@@ -598,21 +599,7 @@ impl Provider for AwsProvider {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError> {
-        let targets = ssh_targets(info);
-        let Some(head) = targets.first() else {
-            return Err(ProvisionError::fatal(format!(
-                "AWS cluster {cluster_name} has no nodes to connect to"
-            )));
-        };
-        let head = RemoteCluster::connect_head(
-            &self.options.sky_home,
-            cluster_name,
-            head,
-            ConnectOptions::from_env(),
-        )
-        .await
-        .map_err(ssh_error)?;
-        head.agent().await.map_err(ssh_error)
+        self.vms(cluster_name, info).connect_agent().await
     }
 
     async fn agent_nodes(
@@ -620,11 +607,7 @@ impl Provider for AwsProvider {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
-        let cluster = self.remote(cluster_name, info).await?;
-        let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
-        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
-        cluster.close().await;
-        specs
+        self.vms(cluster_name, info).agent_nodes().await
     }
 
     async fn sync_workdir(
@@ -633,55 +616,24 @@ impl Provider for AwsProvider {
         info: &ClusterInfo,
         src: &Path,
     ) -> Result<(), ProvisionError> {
-        let cluster = self.remote(cluster_name, info).await?;
-        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
-        cluster.close().await;
-        synced
+        self.vms(cluster_name, info).sync_workdir(src).await
     }
 }
 
 impl AwsProvider {
-    async fn remote(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<RemoteCluster, ProvisionError> {
-        RemoteCluster::connect(
-            &self.options.sky_home,
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Vms<'a> {
+        Vms {
+            sky_home: &self.options.sky_home,
             cluster_name,
-            &ssh_targets(info),
-            ConnectOptions::from_env(),
-        )
-        .await
-        .map_err(ssh_error)
+            info,
+            user: SSH_USER,
+            connect: ConnectOptions::from_env(),
+        }
     }
 }
 
 /// Ubuntu images log in as `ubuntu`; the key is the one imported at launch.
 const SSH_USER: &str = "ubuntu";
-
-/// SSH targets of a cluster's nodes, head first: the public address when the node has one.
-fn ssh_targets(info: &ClusterInfo) -> Vec<SshTarget> {
-    info.nodes
-        .iter()
-        .map(|n| {
-            let host = n
-                .external_ip
-                .clone()
-                .unwrap_or_else(|| n.internal_ip.clone());
-            SshTarget::new(host, 22, SSH_USER)
-        })
-        .collect()
-}
-
-/// A node that cannot be reached yet may come up (try elsewhere later); anything else is final.
-fn ssh_error(e: SshError) -> ProvisionError {
-    let kind = match e {
-        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
-        _ => ProvisionErrorKind::Fatal,
-    };
-    ProvisionError::new(kind, e.to_string())
-}
 
 fn tail(id: &str) -> &str {
     let id = id.trim();

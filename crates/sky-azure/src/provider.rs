@@ -21,7 +21,8 @@ use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
     ProvisionErrorKind, ProvisionRequest,
 };
-use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
+use sky_core::ssh::ConnectOptions;
+use sky_core::ssh::vms::Vms;
 use tokio::sync::OnceCell;
 
 use azure_mgmt_compute::package_2024_07_01 as compute;
@@ -689,16 +690,7 @@ impl Provider for AzureProvider {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError> {
-        let targets = ssh_targets(cluster_name, info)?;
-        let head = RemoteCluster::connect_head(
-            &self.settings.sky_home,
-            cluster_name,
-            &targets[0],
-            ConnectOptions::from_env(),
-        )
-        .await
-        .map_err(ssh_error)?;
-        head.agent().await.map_err(ssh_error)
+        self.vms(cluster_name, info).connect_agent().await
     }
 
     async fn agent_nodes(
@@ -706,11 +698,7 @@ impl Provider for AzureProvider {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
-        let cluster = self.connect_all(cluster_name, info).await?;
-        let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
-        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
-        cluster.close().await;
-        specs
+        self.vms(cluster_name, info).agent_nodes().await
     }
 
     async fn sync_workdir(
@@ -719,59 +707,20 @@ impl Provider for AzureProvider {
         info: &ClusterInfo,
         src: &Path,
     ) -> Result<(), ProvisionError> {
-        let cluster = self.connect_all(cluster_name, info).await?;
-        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
-        cluster.close().await;
-        synced
+        self.vms(cluster_name, info).sync_workdir(src).await
     }
 }
 
 impl AzureProvider {
-    async fn connect_all(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<RemoteCluster, ProvisionError> {
-        let targets = ssh_targets(cluster_name, info)?;
-        RemoteCluster::connect(
-            &self.settings.sky_home,
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Vms<'a> {
+        Vms {
+            sky_home: &self.settings.sky_home,
             cluster_name,
-            &targets,
-            ConnectOptions::from_env(),
-        )
-        .await
-        .map_err(ssh_error)
+            info,
+            user: cluster::ADMIN_USER,
+            connect: ConnectOptions::from_env(),
+        }
     }
-}
-
-/// Each node's public address (this machine is outside the VNet), head first, as `azureuser`
-/// with Sky's key.
-fn ssh_targets(cluster_name: &str, info: &ClusterInfo) -> Result<Vec<SshTarget>, ProvisionError> {
-    let targets: Vec<SshTarget> = info
-        .nodes
-        .iter()
-        .map(|n| {
-            let host = n
-                .external_ip
-                .clone()
-                .unwrap_or_else(|| n.internal_ip.clone());
-            SshTarget::new(host, 22, cluster::ADMIN_USER)
-        })
-        .collect();
-    if targets.is_empty() || targets.iter().any(|t| t.host.is_empty()) {
-        return Err(ProvisionError::fatal(format!(
-            "Azure: cluster {cluster_name} has a node without an IP address; run `sky status --refresh`"
-        )));
-    }
-    Ok(targets)
-}
-
-fn ssh_error(e: SshError) -> ProvisionError {
-    let kind = match e {
-        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
-        _ => ProvisionErrorKind::Fatal,
-    };
-    ProvisionError::new(kind, e.to_string())
 }
 
 impl AzureProvider {

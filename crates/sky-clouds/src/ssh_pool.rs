@@ -30,7 +30,7 @@ use sky_core::resources::{MemoryRequest, Resources};
 use sky_core::ssh::known_hosts::KnownHosts;
 use sky_core::ssh::pools::{self, NodePool, POOLS_FILE};
 use sky_core::ssh::remote::RELEASE_SCRIPT;
-use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
+use sky_core::ssh::{ConnectOptions, RemoteCluster, SshTarget};
 
 /// The "instance type" of a pool node.
 pub const INSTANCE_TYPE: &str = "ssh-node";
@@ -46,14 +46,6 @@ pub struct SshPoolCloud {
 struct Claim {
     pool: String,
     num_nodes: u32,
-}
-
-fn ssh_error(e: SshError) -> ProvisionError {
-    let kind = match e {
-        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
-        _ => ProvisionErrorKind::Fatal,
-    };
-    ProvisionError::new(kind, e.to_string())
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> ProvisionError {
@@ -134,7 +126,7 @@ impl SshPoolCloud {
         let targets = self.targets(cluster_name)?;
         RemoteCluster::connect(&self.sky_home, cluster_name, &targets, self.connect)
             .await
-            .map_err(ssh_error)
+            .map_err(ProvisionError::from)
     }
 
     fn handle(pool: &str, rank: u32, target: &SshTarget) -> NodeHandle {
@@ -395,7 +387,7 @@ impl Provider for SshPoolCloud {
         let cluster = self.connect_all(cluster_name).await?;
         let released = cluster.release().await;
         cluster.close().await;
-        released.map_err(ssh_error)?;
+        released.map_err(ProvisionError::from)?;
         KnownHosts::for_cluster(&self.sky_home, cluster_name).forget();
         let path = self.claim_path(cluster_name);
         match fs::remove_file(&path) {
@@ -414,8 +406,8 @@ impl Provider for SshPoolCloud {
         let head =
             RemoteCluster::connect_head(&self.sky_home, cluster_name, &targets[0], self.connect)
                 .await
-                .map_err(ssh_error)?;
-        head.agent().await.map_err(ssh_error)
+                .map_err(ProvisionError::from)?;
+        head.agent().await.map_err(ProvisionError::from)
     }
 
     async fn agent_nodes(
@@ -425,7 +417,10 @@ impl Provider for SshPoolCloud {
     ) -> Result<Vec<NodeSpec>, ProvisionError> {
         let cluster = self.connect_all(cluster_name).await?;
         let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
-        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
+        let specs = cluster
+            .grant_worker_access(&ips)
+            .await
+            .map_err(ProvisionError::from);
         cluster.close().await;
         specs
     }
@@ -437,7 +432,10 @@ impl Provider for SshPoolCloud {
         src: &Path,
     ) -> Result<(), ProvisionError> {
         let cluster = self.connect_all(cluster_name).await?;
-        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
+        let synced = cluster
+            .sync_workdir(src)
+            .await
+            .map_err(ProvisionError::from);
         cluster.close().await;
         synced
     }

@@ -31,7 +31,8 @@ use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
     ProvisionErrorKind, ProvisionRequest,
 };
-use sky_core::ssh::{ConnectOptions, RemoteCluster, SshError, SshTarget};
+use sky_core::ssh::ConnectOptions;
+use sky_core::ssh::vms::Vms;
 use tokio::task::JoinSet;
 
 use crate::client::{Clients, CredentialSource, Lookup, Settings};
@@ -162,28 +163,6 @@ pub fn user_public_key(sky_home: &Path) -> Result<String, ProvisionError> {
                 format!("GCP nodes need Sky's SSH key: {e}"),
             )
         })
-}
-
-fn ssh_error(e: SshError) -> ProvisionError {
-    let kind = match e {
-        SshError::Unreachable { .. } => ProvisionErrorKind::Transient,
-        _ => ProvisionErrorKind::Fatal,
-    };
-    ProvisionError::new(kind, e.to_string())
-}
-
-/// SSH targets of a cluster's nodes, head first: the external address when the node has one.
-fn ssh_targets(info: &ClusterInfo) -> Vec<SshTarget> {
-    info.nodes
-        .iter()
-        .map(|n| {
-            let host = n
-                .external_ip
-                .clone()
-                .unwrap_or_else(|| n.internal_ip.clone());
-            SshTarget::new(host, 22, spec::SSH_USER)
-        })
-        .collect()
 }
 
 fn local_user() -> String {
@@ -448,16 +427,7 @@ impl Provider for GcpProvider {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<AgentClient, ProvisionError> {
-        let targets = ssh_targets(info);
-        let Some(head) = targets.first() else {
-            return Err(ProvisionError::fatal(format!(
-                "GCP cluster {cluster_name} has no nodes to connect to"
-            )));
-        };
-        let head = RemoteCluster::connect_head(&self.sky_home, cluster_name, head, self.connect)
-            .await
-            .map_err(ssh_error)?;
-        head.agent().await.map_err(ssh_error)
+        self.vms(cluster_name, info).connect_agent().await
     }
 
     async fn agent_nodes(
@@ -465,18 +435,7 @@ impl Provider for GcpProvider {
         cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
-        let cluster = RemoteCluster::connect(
-            &self.sky_home,
-            cluster_name,
-            &ssh_targets(info),
-            self.connect,
-        )
-        .await
-        .map_err(ssh_error)?;
-        let ips: Vec<String> = info.nodes.iter().map(|n| n.internal_ip.clone()).collect();
-        let specs = cluster.grant_worker_access(&ips).await.map_err(ssh_error);
-        cluster.close().await;
-        specs
+        self.vms(cluster_name, info).agent_nodes().await
     }
 
     async fn sync_workdir(
@@ -485,16 +444,18 @@ impl Provider for GcpProvider {
         info: &ClusterInfo,
         src: &Path,
     ) -> Result<(), ProvisionError> {
-        let cluster = RemoteCluster::connect(
-            &self.sky_home,
+        self.vms(cluster_name, info).sync_workdir(src).await
+    }
+}
+
+impl GcpProvider {
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Vms<'a> {
+        Vms {
+            sky_home: &self.sky_home,
             cluster_name,
-            &ssh_targets(info),
-            self.connect,
-        )
-        .await
-        .map_err(ssh_error)?;
-        let synced = cluster.sync_workdir(src).await.map_err(ssh_error);
-        cluster.close().await;
-        synced
+            info,
+            user: spec::SSH_USER,
+            connect: self.connect,
+        }
     }
 }

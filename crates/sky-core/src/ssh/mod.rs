@@ -14,6 +14,7 @@ pub mod pools;
 pub mod remote;
 pub mod session;
 pub mod sync;
+pub mod vms;
 
 use std::path::PathBuf;
 use std::time::Duration;
