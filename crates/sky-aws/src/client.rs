@@ -43,18 +43,15 @@ pub fn lookup(source: &CredentialSource) -> Lookup {
             from: "given",
         },
         CredentialSource::Platform => {
-            let keychain = match CredentialStore::open_platform() {
-                Ok(store) => match store.load(CloudId::Aws) {
-                    Ok(Some(CloudCredentials::Aws(c))) => {
-                        return Lookup::Found {
-                            creds: c,
-                            from: "keychain",
-                        };
-                    }
-                    Ok(_) => "no AWS entry in the keychain".to_owned(),
-                    Err(e) => format!("keychain unreadable ({e})"),
-                },
-                Err(e) => format!("no keychain ({e})"),
+            let keychain = match CredentialStore::platform_entry(CloudId::Aws) {
+                Ok(CloudCredentials::Aws(c)) => {
+                    return Lookup::Found {
+                        creds: c,
+                        from: "keychain",
+                    };
+                }
+                Ok(_) => "no AWS entry in the keychain".to_owned(),
+                Err(why) => why,
             };
             from_env(|k| std::env::var(k).ok(), &keychain)
         }

@@ -38,14 +38,11 @@ impl CredentialSource {
             CredentialSource::Fixed(c) => Ok(Some(c.clone())),
             CredentialSource::KeychainThenEnv => {
                 // A machine without a usable keychain still has the environment.
-                let from_keychain = match CredentialStore::open_platform() {
-                    Ok(store) => match store.load(CloudId::Azure) {
-                        Ok(Some(CloudCredentials::Azure(c))) => Some(c),
-                        Ok(_) => None,
-                        Err(e) => return Err(format!("reading the keychain: {e}")),
-                    },
-                    Err(e) => {
-                        tracing::debug!(error = %e, "no keychain; trying AZURE_* variables");
+                let from_keychain = match CredentialStore::platform_entry(CloudId::Azure) {
+                    Ok(CloudCredentials::Azure(c)) => Some(c),
+                    Ok(_) => None,
+                    Err(why) => {
+                        tracing::debug!(%why, "no Azure keychain entry; trying AZURE_* variables");
                         None
                     }
                 };

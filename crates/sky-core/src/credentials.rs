@@ -329,6 +329,17 @@ impl CredentialStore {
         Ok(())
     }
 
+    /// `cloud`'s entry in the platform keychain, or why there is none, in words fit for `sky
+    /// check` (never a value). Providers call this before falling back to the environment.
+    pub fn platform_entry(cloud: CloudId) -> Result<CloudCredentials, String> {
+        let store = CredentialStore::open_platform().map_err(|e| format!("no keychain ({e})"))?;
+        match store.load(cloud) {
+            Ok(Some(c)) if c.cloud() == cloud => Ok(c),
+            Ok(_) => Err(format!("no {} entry in the keychain", cloud.display_name())),
+            Err(e) => Err(format!("keychain unreadable ({e})")),
+        }
+    }
+
     /// `Ok(None)` when nothing is stored for the cloud.
     pub fn load(&self, cloud: CloudId) -> Result<Option<CloudCredentials>, CredentialError> {
         let doc = match self.entry(cloud)?.get_password() {

@@ -45,18 +45,15 @@ pub fn lookup(source: &CredentialSource) -> Lookup {
             from: "given",
         },
         CredentialSource::Platform => {
-            let keychain = match CredentialStore::open_platform() {
-                Ok(store) => match store.load(CloudId::Gcp) {
-                    Ok(Some(CloudCredentials::Gcp(c))) => {
-                        return Lookup::Found {
-                            creds: c,
-                            from: "keychain",
-                        };
-                    }
-                    Ok(_) => "no GCP entry in the keychain".to_owned(),
-                    Err(e) => format!("keychain unreadable ({e})"),
-                },
-                Err(e) => format!("no keychain ({e})"),
+            let keychain = match CredentialStore::platform_entry(CloudId::Gcp) {
+                Ok(CloudCredentials::Gcp(c)) => {
+                    return Lookup::Found {
+                        creds: c,
+                        from: "keychain",
+                    };
+                }
+                Ok(_) => "no GCP entry in the keychain".to_owned(),
+                Err(why) => why,
             };
             from_key_file(
                 std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
