@@ -83,6 +83,10 @@ pub struct SkyConfig {
     /// Names in `allowed_clouds` that SkyPilot knows but Sky does not run on (`kubernetes`);
     /// accepted so a SkyPilot config loads, and ignored.
     pub ignored_clouds: Vec<String>,
+    /// `<cloud>.ssh_user` for aws, gcp and azure: the login name on that cloud's VMs (custom
+    /// images come with their own user, e.g. `ec2-user`). Absent: the provider's default.
+    /// The sections themselves stay in `other` for the providers' remaining settings.
+    pub ssh_users: BTreeMap<CloudId, String>,
     /// Every other top-level key, as written.
     pub other: BTreeMap<String, serde_json::Value>,
 }
@@ -135,6 +139,13 @@ impl SkyConfig {
         for (key, value) in entries {
             let name = key.key_text();
             if name != "allowed_clouds" {
+                if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name) {
+                    if let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {
+                        invalid(&format!("{name}.ssh_user"), Some(node), message)
+                    })? {
+                        config.ssh_users.insert(*cloud, user);
+                    }
+                }
                 config.other.insert(name, value.to_json());
                 continue;
             }
@@ -198,6 +209,11 @@ impl SkyConfig {
         Ok(config)
     }
 
+    /// `<cloud>.ssh_user` when the config sets it; `None` means the provider's default login.
+    pub fn ssh_user(&self, cloud: CloudId) -> Option<&str> {
+        self.ssh_users.get(&cloud).map(String::as_str)
+    }
+
     /// The clouds the optimizer may use: those in `allowed_clouds` when it is set, else all.
     /// The local cloud is always included: SkyPilot has none, so a SkyPilot config never names
     /// it, and it needs no credentials.
@@ -216,6 +232,49 @@ impl SkyConfig {
             }
         }
     }
+}
+
+/// The clouds whose VMs Sky logs into with a configurable user.
+const SSH_USER_CLOUDS: [CloudId; 3] = [CloudId::Aws, CloudId::Gcp, CloudId::Azure];
+
+/// Reads `ssh_user` from a cloud's section. The name ends up in cloud-init, GCP's `ssh-keys`
+/// metadata and Azure's `adminUsername`, so it must be a portable Linux login name: lowercase
+/// letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters. `root` is
+/// refused because Azure rejects it and sshd images commonly forbid it.
+fn ssh_user_of<'n>(section: &str, value: &'n Node) -> Result<Option<String>, (&'n Node, String)> {
+    let Some(entries) = value.as_map() else {
+        return Ok(None);
+    };
+    let Some((_, node)) = entries.iter().find(|(k, _)| k.key_text() == "ssh_user") else {
+        return Ok(None);
+    };
+    if node.is_null() {
+        return Ok(None);
+    }
+    let allowed = "a Linux login name: lowercase letters, digits, '_' or '-', starting with a letter or '_', at most 32 characters, not root";
+    let Some(text) = node.as_str() else {
+        return Err((
+            node,
+            format!(
+                "expected {allowed}; got {}: {}",
+                node.kind_name(),
+                node.show()
+            ),
+        ));
+    };
+    let mut chars = text.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !first_ok || !rest_ok || text.len() > 32 || text == "root" {
+        return Err((
+            node,
+            format!("'{text}' is not usable as {section}'s SSH user (allowed: {allowed})"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -264,6 +323,39 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "config.yaml:1:17: allowed_clouds: expected a list of clouds, got a string: aws"
+        );
+    }
+
+    #[test]
+    fn ssh_user_per_cloud_is_read_and_checked() {
+        let config = SkyConfig::parse(
+            "aws:\n  ssh_user: ec2-user\n  endpoint_url: http://127.0.0.1:5000\ngcp:\n  ssh_user: null\nazure: {ssh_user: admin_1}\n",
+            "config.yaml",
+        )
+        .expect("valid");
+        assert_eq!(config.ssh_user(CloudId::Aws), Some("ec2-user"));
+        assert_eq!(config.ssh_user(CloudId::Gcp), None);
+        assert_eq!(config.ssh_user(CloudId::Azure), Some("admin_1"));
+        assert_eq!(config.ssh_user(CloudId::Local), None);
+        // The section stays available to the provider for its other keys.
+        assert!(config.other["aws"].get("endpoint_url").is_some());
+
+        let err =
+            SkyConfig::parse("gcp:\n  ssh_user: Bob\n", "config.yaml").expect_err("uppercase");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "config.yaml:2:13: gcp.ssh_user: 'Bob' is not usable as gcp's SSH user"
+            ),
+            "{text}"
+        );
+        let err = SkyConfig::parse("azure:\n  ssh_user: root\n", "c").expect_err("root");
+        assert!(err.to_string().contains("'root'"), "{err}");
+        let err = SkyConfig::parse("aws:\n  ssh_user: [a]\n", "c").expect_err("a list");
+        assert!(
+            err.to_string()
+                .contains("aws.ssh_user: expected a Linux login name"),
+            "{err}"
         );
     }
 }

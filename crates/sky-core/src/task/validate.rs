@@ -77,6 +77,23 @@ fn validate_image_id(req: &Requested, r: &mut Resources) -> Result<(), TaskError
             [(region.clone(), id.clone())].into(),
         ));
     }
+    let ids: Vec<&String> = match &r.image_id {
+        Some(ImageRequest::Any(id)) => vec![id],
+        Some(ImageRequest::PerRegion(map)) => map.values().collect(),
+        None => Vec::new(),
+    };
+    for id in ids {
+        if let Err(allowed) = image_shape(cloud, id) {
+            return Err(origin.err(format!(
+                "image_id '{id}' is not {} image (allowed: {allowed})",
+                match cloud {
+                    CloudId::Aws => "an AWS",
+                    CloudId::Azure => "an Azure",
+                    _ => "a GCP",
+                }
+            )));
+        }
+    }
     let needs_region = cloud == CloudId::Aws
         && r.placement.region.is_none()
         && matches!(&r.image_id, Some(ImageRequest::Any(id)) if !id.starts_with("skypilot:"));
@@ -86,6 +103,59 @@ fn validate_image_id(req: &Requested, r: &mut Resources) -> Result<(), TaskError
         ));
     }
     Ok(())
+}
+
+/// Whether `id` has the shape of an image on `cloud`, or else what is allowed. Only the shape:
+/// whether the image exists is the cloud's answer at launch.
+fn image_shape(cloud: CloudId, id: &str) -> Result<(), &'static str> {
+    if id.starts_with("skypilot:") {
+        return Ok(());
+    }
+    let ok = match cloud {
+        CloudId::Aws => {
+            id.starts_with("resolve:ssm:")
+                || id
+                    .strip_prefix("ami-")
+                    .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+        }
+        CloudId::Gcp => {
+            let path = id
+                .trim_start_matches("https://www.googleapis.com/compute/v1/")
+                .trim_start_matches("https://compute.googleapis.com/compute/v1/");
+            let parts: Vec<&str> = path.split('/').collect();
+            match parts.as_slice() {
+                ["projects", p, "global", "images", rest @ ..] => {
+                    !p.is_empty()
+                        && match rest {
+                            [name] => !name.is_empty(),
+                            ["family", f] => !f.is_empty(),
+                            _ => false,
+                        }
+                }
+                _ => false,
+            }
+        }
+        CloudId::Azure => {
+            id.starts_with("/subscriptions/")
+                || (id.split(':').count() == 4 && id.split(':').all(|p| !p.is_empty()))
+        }
+        // Clouds without machine images of their own take whatever they are given.
+        _ => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match cloud {
+        CloudId::Aws => {
+            "an AMI id such as ami-0123456789abcdef0, resolve:ssm:PARAMETER, or a skypilot: tag"
+        }
+        CloudId::Gcp => {
+            "projects/PROJECT/global/images/NAME, projects/PROJECT/global/images/family/FAMILY, or a skypilot: tag"
+        }
+        _ => {
+            "a marketplace URN publisher:offer:sku:version, an image resource id /subscriptions/..., or a skypilot: tag"
+        }
+    })
 }
 
 /// SkyPilot's `network_tier: best` runs on a GPUDirect image: on GCP it picks one itself, so a
