@@ -242,8 +242,13 @@ async fn handle(
             Ok(Reply::Done)
         }
         Request::Setup(spec) => setup(shared, spec, id, out).await,
+        Request::CancelSetup => {
+            kill_setups(shared).await;
+            Ok(Reply::Done)
+        }
         Request::Shutdown { kill_jobs } => {
             if kill_jobs {
+                kill_setups(shared).await;
                 cancel_and_wait(shared, None).await?;
             }
             let stop = stop.clone();
@@ -285,6 +290,47 @@ async fn cancel_and_wait(shared: &Shared, ids: Option<&[JobId]>) -> Result<Vec<J
         tokio::time::sleep(POLL).await;
     }
     Ok(cancelled)
+}
+
+/// SIGTERM every setup's process group on every node, SIGKILL what is left after the grace
+/// period, and return once the groups are gone (or a bounded wait passed), so a cancelled setup
+/// leaves nothing running. The setup requests themselves end on their own as their processes exit.
+async fn kill_setups(shared: &Shared) {
+    let (groups, runtime, grace) = {
+        let agent = shared.lock().await;
+        let groups: Vec<(sky_core::jobs::wire::NodeSpec, u32)> =
+            agent.setup_groups.values().flatten().cloned().collect();
+        (groups, agent.runtime(), agent.settings.kill_grace)
+    };
+    if groups.is_empty() {
+        return;
+    }
+    tracing::info!(groups = groups.len(), "cancelling setup");
+    let signal_all = |signal| {
+        groups
+            .iter()
+            .filter(|(node, pgid)| matches!(runtime.signal_group(node, *pgid, signal), Ok(true)))
+            .count()
+    };
+    signal_all(Some(nix::sys::signal::Signal::SIGTERM));
+    let term_deadline = tokio::time::Instant::now() + grace;
+    let deadline = term_deadline + Duration::from_secs(5);
+    let mut killed = false;
+    loop {
+        if signal_all(None) == 0 {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            tracing::warn!("setup processes survived SIGKILL; giving up waiting for them");
+            return;
+        }
+        if now >= term_deadline && !killed {
+            signal_all(Some(nix::sys::signal::Signal::SIGKILL));
+            killed = true;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 async fn tail(
@@ -395,10 +441,16 @@ async fn setup(
             .join(format!("setup-{}", (stamp * 1000.0) as u64));
         (config, agent.runtime(), dir)
     };
-    let result = run_setup(&config, runtime, &spec, &log_dir, id, out).await;
+    let key = {
+        let mut agent = shared.lock().await;
+        agent.next_setup += 1;
+        agent.next_setup
+    };
+    let result = run_setup(shared, key, &config, runtime, &spec, &log_dir, id, out).await;
     {
         let mut agent = shared.lock().await;
         agent.active_setups -= 1;
+        agent.setup_groups.remove(&key);
         agent.touch();
     }
     let exit_codes = result?;
@@ -408,7 +460,10 @@ async fn setup(
     }))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_setup(
+    shared: &Shared,
+    key: u64,
     config: &sky_core::jobs::wire::ClusterConfig,
     runtime: Arc<dyn NodeRuntime>,
     spec: &SetupSpec,
@@ -444,6 +499,16 @@ async fn run_setup(
             )
         })?;
         files.push(log);
+        // Registered as soon as it exists: a cancel arriving between two spawns still sees it.
+        if let Some(pgid) = child.id() {
+            shared
+                .lock()
+                .await
+                .setup_groups
+                .entry(key)
+                .or_default()
+                .push((node.clone(), pgid));
+        }
         waits.spawn(async move {
             let code = child.wait().await.map(exit_code).unwrap_or(-1);
             (rank, code)

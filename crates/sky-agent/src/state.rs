@@ -81,6 +81,11 @@ pub struct Agent {
     last_activity: Instant,
     /// Setups in progress count as activity for autostop.
     pub active_setups: usize,
+    /// Process groups of the setups in progress, keyed by setup run, so `cancel_setup` and
+    /// `shutdown` can kill them on every node.
+    pub setup_groups: HashMap<u64, Vec<(NodeSpec, u32)>>,
+    /// Key of the next setup run in `setup_groups`.
+    pub next_setup: u64,
 }
 
 pub fn now_unix() -> f64 {
@@ -115,6 +120,8 @@ impl Agent {
             secrets: HashMap::new(),
             last_activity: Instant::now(),
             active_setups: 0,
+            setup_groups: HashMap::new(),
+            next_setup: 0,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The real agent binary, driven through `AgentClient` over `sky-agent rpc`, with real processes
 //! in temp dirs: FIFO order and concurrency, cancel of whole process trees, multi-node
-//! environments, log following, autostop, recovery after `kill -9`, setup, secrets, versions.
+//! environments, log following, autostop, recovery after `kill -9`, setup and its cancel,
+//! secrets, versions.
 //!
 //! Waits are bounded polls for an observable condition; no assertion depends on how long
 //! something took.
@@ -531,6 +532,67 @@ async fn setup_runs_on_every_node_with_a_log_each() {
     assert!(!result.succeeded());
     assert!(Path::new(&result.log_dir).join("node-1.log").is_file());
     client.shutdown(false).await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_setup_kills_every_node_setup_tree_and_ends_the_setup() {
+    let cluster = Cluster::new(2);
+    let client = cluster.start(1.0).await;
+    let pids = cluster.path().join("setup-pids");
+    // Per node: the shell, a background child and a grandchild; one of them ignores SIGTERM.
+    let commands = format!(
+        "echo $$ >> {p}; (trap '' TERM; echo $BASHPID >> {p}; sleep 600 & echo $! >> {p}; wait) & wait",
+        p = pids.display()
+    );
+    let spec = SetupSpec {
+        commands,
+        envs: BTreeMap::new(),
+        secrets: Default::default(),
+    };
+    let mut stream = client.setup(spec).await.expect("setup");
+    wait_for("both nodes' setup processes", || {
+        read_pids(&pids).len() == 6
+    })
+    .await;
+    let all = read_pids(&pids);
+
+    client.cancel_setup().await.expect("cancel setup");
+    for pid in &all {
+        assert!(gone(*pid), "setup pid {pid} survived cancel_setup");
+    }
+    let mut result = None;
+    while let Some(event) = stream.next().await {
+        if let LogEvent::SetupEnd(r) = event.expect("event") {
+            result = Some(r);
+        }
+    }
+    let result = result.expect("the cancelled setup still reports its end");
+    assert_eq!(result.exit_codes.len(), 2);
+    assert!(!result.succeeded(), "{:?}", result.exit_codes);
+    // Nothing left to cancel is not an error.
+    client.cancel_setup().await.expect("second cancel");
+    client.shutdown(true).await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_kill_jobs_also_kills_a_running_setup() {
+    let cluster = Cluster::new(1);
+    let client = cluster.start(1.0).await;
+    let pids = cluster.path().join("setup-pids");
+    let spec = SetupSpec {
+        commands: format!(
+            "echo $$ >> {p}; sleep 600 & echo $! >> {p}; wait",
+            p = pids.display()
+        ),
+        envs: BTreeMap::new(),
+        secrets: Default::default(),
+    };
+    let _stream = client.setup(spec).await.expect("setup");
+    wait_for("the setup processes", || read_pids(&pids).len() == 2).await;
+    client.shutdown(true).await.expect("shutdown");
+    for pid in read_pids(&pids) {
+        assert!(gone(pid), "setup pid {pid} survived shutdown");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

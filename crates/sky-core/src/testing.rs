@@ -59,6 +59,8 @@ struct FakeState {
     terminate_fails: bool,
     calls: Vec<String>,
 }
+    /// `wait_instances` never answers (nodes that take forever to boot).
+    hang_waiting: bool,
 
 /// A provider whose every answer is scripted. Unscripted placements succeed.
 #[derive(Debug)]
@@ -93,6 +95,11 @@ impl FakeCloud {
     }
     pub fn terminate_fails(self) -> Self {
         self.with_state(|s| s.terminate_fails = true);
+    /// Nodes never finish booting: `wait_instances` records its call and then never returns.
+    pub fn hang_waiting(self) -> Self {
+        self.with_state(|s| s.hang_waiting = true);
+        self
+    }
         self
     }
     /// Every call made, in order, e.g. `run c1 us-east-1/us-east-1a`, `terminate c1`.
@@ -205,6 +212,11 @@ impl Provider for FakeCloud {
                 return Err(ProvisionError::new(
                     kind,
                     "scripted failure after creating nodes",
+        let hang = self.with_state(|s| s.hang_waiting);
+        if hang {
+            self.with_state(|s| s.calls.push(format!("wait {cluster_name}")));
+            return std::future::pending().await;
+        }
                 ));
             }
             match s.live.get(cluster_name) {

@@ -21,6 +21,9 @@ use crate::state::{Autostop, ClusterRecord, ClusterStatus};
 use crate::task::{Task, Workdir};
 use tokio_util::sync::CancellationToken;
 
+/// How often a cancelled launch repeats its setup cancel until the agent reports setup ended.
+const SETUP_CANCEL_REPEAT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LaunchOptions {
     /// `-c NAME`; a name is generated when absent.
@@ -101,10 +104,11 @@ impl Sky {
             .await
     }
 
-    /// [`Sky::launch`] that stops at the next safe point once `cancel` fires, never inside a
-    /// provider call: before anything exists, after provisioning, after setup (a cluster this
-    /// launch created is then torn down, a reused one left as it is), or right after submission
-    /// (the job is cancelled and the cluster stays UP with a consistent record).
+    /// [`Sky::launch`] that stops soon after `cancel` fires, never abandoning a provider's create
+    /// call: before anything exists; during failover (between attempts, or while nodes boot:
+    /// they are terminated); during setup (killed on every node by the agent); then a cluster
+    /// this launch created is torn down, a reused one left as it is. Once the job is submitted it
+    /// is cancelled and the cluster stays UP with a consistent record.
     pub async fn launch_cancellable(
         &self,
         task: &Task,
@@ -155,7 +159,7 @@ impl Sky {
                         self.reprovision(&rec, sink).await?
                     }
                     (ClusterStatus::Init, false) => {
-                        self.provision_new(task, &name, opts, sink).await?
+                        self.provision_new(task, &name, opts, sink, cancel).await?
                     }
                 }
             }
@@ -167,7 +171,7 @@ impl Sky {
                     "sky launch",
                     self.clock.now(),
                 )?;
-                self.provision_new(task, &name, opts, sink).await?
+                self.provision_new(task, &name, opts, sink, cancel).await?
             }
         };
         if cancel.is_cancelled() {
@@ -180,7 +184,7 @@ impl Sky {
             source,
         };
         self.sync_workdir(task, &rec, sink).await?;
-        if let Some(failed) = self.run_setup(task, &rec, &client, sink).await? {
+        if let Some(failed) = self.run_setup(task, &rec, &client, sink, cancel).await? {
             let _ = client.close().await;
             drop(lock);
             return self.finish(&name, failed, opts, sink).await;
@@ -357,6 +361,7 @@ impl Sky {
         name: &str,
         opts: &LaunchOptions,
         sink: &dyn EventSink,
+        cancel: &CancellationToken,
     ) -> Result<ClusterRecord, SkyError> {
         let candidates = match self.candidates(task) {
             Ok(c) => c,
@@ -383,7 +388,7 @@ impl Sky {
             cluster: name.into(),
             stage: Stage::Provision,
         });
-        let result = failover::provision(
+        let result = failover::provision_cancellable(
             &self.registry,
             name,
             task.num_nodes,
@@ -391,10 +396,23 @@ impl Sky {
             &mut blocklist,
             options,
             sink,
+            cancel,
         )
         .await;
         let (launchable, info): (Launchable, ClusterInfo) = match result {
             Ok(ok) => ok,
+            Err(FailoverError::Cancelled { .. }) => {
+                // Failover terminated what it was creating: nothing is left to describe.
+                self.db()?.remove(
+                    name,
+                    self.clock.now(),
+                    "launch cancelled while provisioning",
+                )?;
+                return Err(SkyError::Cancelled {
+                    cluster: name.into(),
+                    torn_down: true,
+                });
+            }
             Err(source) => {
                 let leaked = matches!(&source, FailoverError::Fatal { error, .. } if error.kind == ProvisionErrorKind::Fatal && error.message.contains("cleaning up failed"));
                 if !leaked {
@@ -564,13 +582,15 @@ impl Sky {
         Ok(())
     }
 
-    /// Runs `setup` on every node; returns an outcome when it failed.
+    /// Runs `setup` on every node; returns an outcome when it failed. When `cancel` fires, the
+    /// agent kills setup on every node and this returns `None` for the caller's cancel check.
     async fn run_setup(
         &self,
         task: &Task,
         rec: &ClusterRecord,
         client: &AgentClient,
         sink: &dyn EventSink,
+        cancel: &CancellationToken,
     ) -> Result<Option<RunOutcome>, SkyError> {
         let Some(commands) = task.setup.clone() else {
             return Ok(None);
@@ -590,9 +610,33 @@ impl Sky {
             secrets: secrets_of(task),
         };
         let mut stream = client.setup(spec).await.map_err(agent_err)?;
-        while let Some(item) = stream.next().await {
+        let mut cancel_sent = false;
+        let mut repeat_at = tokio::time::Instant::now();
+        loop {
+            let item = tokio::select! {
+                biased;
+                item = stream.next() => item,
+                () = cancel.cancelled(), if !cancel_sent => {
+                    sink.emit(Event::Note {
+                        message: format!("cancelling setup on every node of cluster '{name}'"),
+                    });
+                    cancel_sent = true;
+                    client.cancel_setup().await.map_err(agent_err)?;
+                    repeat_at = tokio::time::Instant::now() + SETUP_CANCEL_REPEAT;
+                    continue;
+                }
+                // The cancel may have reached the agent before this setup had started its
+                // processes; repeat it until setup reports its end.
+                () = tokio::time::sleep_until(repeat_at), if cancel_sent => {
+                    client.cancel_setup().await.map_err(agent_err)?;
+                    repeat_at = tokio::time::Instant::now() + SETUP_CANCEL_REPEAT;
+                    continue;
+                }
+            };
+            let Some(item) = item else { break };
             match item.map_err(agent_err)? {
                 LogEvent::Chunk(chunk) => emit_lines(sink, name, rec.num_nodes, chunk.lines),
+                LogEvent::SetupEnd(_) if cancel.is_cancelled() => return Ok(None),
                 LogEvent::SetupEnd(result) => {
                     if result.succeeded() {
                         sink.emit(Event::StageFinished {

@@ -16,8 +16,12 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(FakeCloud::new(CloudId::Aws))
+}
+
+fn world_with(fake: FakeCloud) -> World {
     let home = tempfile::tempdir().expect("tmp");
-    let fake = Arc::new(FakeCloud::new(CloudId::Aws));
+    let fake = Arc::new(fake);
     let clock = Arc::new(ManualClock::new(1_000));
     let registry = Registry::new().with(fake.clone());
     let sky = Sky::open(
@@ -194,4 +198,53 @@ fn a_launch_cancelled_before_it_starts_creates_nothing() {
     assert_eq!(err.to_string(), "launch of cluster 'never' cancelled");
     assert!(w.sky.db().expect("db").get("never").expect("get").is_none());
     assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
+}
+
+#[test]
+fn a_launch_cancelled_while_nodes_boot_terminates_them_and_forgets_the_cluster() {
+    let w = world_with(FakeCloud::new(CloudId::Aws).hang_waiting());
+    let vocab = crate::task::StaticVocabulary::default();
+    let task = crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
+        .expect("task")
+        .remove(0);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let opts = LaunchOptions {
+        cluster_name: Some("booting".into()),
+        ..LaunchOptions::default()
+    };
+    let sink = RecordingSink::default();
+    let err = rt()
+        .block_on(async {
+            let press_cancel = async {
+                // The user presses Cancel while the provider is still booting the nodes.
+                while !w.fake.calls().iter().any(|c| c == "wait booting") {
+                    tokio::task::yield_now().await;
+                }
+                cancel.cancel();
+            };
+            let (result, ()) = tokio::join!(
+                w.sky.launch_cancellable(&task, &opts, &sink, &cancel),
+                press_cancel
+            );
+            result
+        })
+        .expect_err("cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+    assert_eq!(
+        err.to_string(),
+        "launch of cluster 'booting' cancelled; the nodes it created were terminated"
+    );
+    assert!(w.fake.live().is_empty(), "a VM outlived the cancel");
+    assert_eq!(
+        w.fake.calls().last().map(String::as_str),
+        Some("terminate booting")
+    );
+    assert!(
+        w.sky
+            .db()
+            .expect("db")
+            .get("booting")
+            .expect("get")
+            .is_none()
+    );
 }

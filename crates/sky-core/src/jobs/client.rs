@@ -437,6 +437,11 @@ impl AgentClient {
         self.expect_done(Request::SetAutostop(setting)).await
     }
 
+    /// Kill every setup running on the cluster's nodes; returns once their processes are gone.
+    pub async fn cancel_setup(&self) -> Result<(), ClientError> {
+        self.expect_done(Request::CancelSetup).await
+    }
+
     pub async fn cancel_autostop(&self) -> Result<(), ClientError> {
         self.expect_done(Request::CancelAutostop).await
     }

@@ -67,6 +67,10 @@ pub enum Request {
     CancelAutostop,
     /// Run setup on every node in parallel; streams its log lines, then reports exit codes.
     Setup(SetupSpec),
+    /// Kill every setup in progress on every node (SIGTERM, SIGKILL after the grace period) and
+    /// answer once their process groups are gone; each such `setup` request then ends with the
+    /// signal's exit codes. Nothing running is not an error.
+    CancelSetup,
     /// Exit the daemon. With `kill_jobs`, running jobs are cancelled first (stop/down of the
     /// cluster); otherwise they keep running unwatched and are marked FAILED_DRIVER on restart.
     Shutdown {

@@ -6,9 +6,16 @@
 //! type on that cloud, auth blocks the cloud; fatal errors stop everything. Nodes created by a failed
 //! attempt are terminated before moving on. What this module does not do: rank (the optimizer did)
 //! or look at a cloud's identity beyond using it as a key.
+//!
+//! Cancellation ([`provision_cancellable`]) acts between attempts, during the retry wait and while
+//! waiting for nodes to boot; it never abandons a `run_instances` call mid-flight (a create request
+//! may still land after we gave up on it), and whatever the current attempt created is terminated
+//! before returning [`FailoverError::Cancelled`].
 
 use std::collections::HashSet;
 use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::cloud::CloudId;
 use crate::events::{Attempt, AttemptOutcome, Event, EventSink};
@@ -111,15 +118,18 @@ pub enum FailoverError {
         error: ProvisionError,
         attempts: Vec<Attempt>,
     },
+    /// The caller cancelled; nothing this call created is left (a failed cleanup is `Fatal`).
+    #[error("cancelled after {} attempts", attempts.len())]
+    Cancelled { attempts: Vec<Attempt> },
 }
 
 impl FailoverError {
     pub fn attempts(&self) -> &[Attempt] {
         match self {
             FailoverError::NoCandidates => &[],
-            FailoverError::Exhausted { attempts } | FailoverError::Fatal { attempts, .. } => {
-                attempts
-            }
+            FailoverError::Exhausted { attempts }
+            | FailoverError::Fatal { attempts, .. }
+            | FailoverError::Cancelled { attempts } => attempts,
         }
     }
 }
@@ -154,6 +164,33 @@ pub async fn provision(
     options: FailoverOptions,
     sink: &dyn EventSink,
 ) -> Result<(Launchable, ClusterInfo), FailoverError> {
+    let never = CancellationToken::new();
+    provision_cancellable(
+        registry,
+        cluster_name,
+        num_nodes,
+        candidates,
+        blocklist,
+        options,
+        sink,
+        &never,
+    )
+    .await
+}
+
+/// [`provision`] that stops once `cancel` fires: before the next attempt, during the retry wait,
+/// or while the current attempt's nodes boot (they are terminated first).
+#[allow(clippy::too_many_arguments)]
+pub async fn provision_cancellable(
+    registry: &Registry,
+    cluster_name: &str,
+    num_nodes: u32,
+    candidates: &[Launchable],
+    blocklist: &mut Blocklist,
+    options: FailoverOptions,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<(Launchable, ClusterInfo), FailoverError> {
     if candidates.is_empty() {
         return Err(FailoverError::NoCandidates);
     }
@@ -162,6 +199,9 @@ pub async fn provision(
     loop {
         let mut tried_any = false;
         for cand in candidates {
+            if cancel.is_cancelled() {
+                return Err(FailoverError::Cancelled { attempts });
+            }
             if blocklist.reason(cand).is_some() {
                 continue;
             }
@@ -190,8 +230,33 @@ pub async fn provision(
                 resume_stopped: false,
             };
             let result = match provider.run_instances(&req).await {
-                Ok(()) => provider.wait_instances(cluster_name).await,
-                Err(e) => Err(e),
+                // Waiting only polls, so it may be dropped; the nodes it waits for are then
+                // terminated below like a failed attempt's.
+                Ok(()) => tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => None,
+                    r = provider.wait_instances(cluster_name) => Some(r),
+                },
+                Err(e) => Some(Err(e)),
+            };
+            let Some(result) = result else {
+                sink.emit(Event::Note {
+                    message: format!(
+                        "cancelled: terminating what was being created at {}",
+                        place(cand)
+                    ),
+                });
+                return match provider.terminate(cluster_name).await {
+                    Ok(()) => Err(FailoverError::Cancelled { attempts }),
+                    Err(e) => Err(FailoverError::Fatal {
+                        where_: place(cand),
+                        error: ProvisionError::fatal(format!(
+                            "cancelled; then cleaning up failed, nodes may be left behind (run `sky down {cluster_name}`): {}",
+                            e.message
+                        )),
+                        attempts,
+                    }),
+                };
             };
             let error = match result {
                 Ok(info) => {
@@ -254,7 +319,10 @@ pub async fn provision(
             round,
             wait_secs: options.retry_gap.as_secs(),
         });
-        tokio::time::sleep(options.retry_gap).await;
+        tokio::select! {
+            () = cancel.cancelled() => return Err(FailoverError::Cancelled { attempts }),
+            () = tokio::time::sleep(options.retry_gap) => {}
+        }
     }
 }
 

@@ -296,3 +296,176 @@ fn empty_candidates_is_an_error() {
         .expect_err("nothing to try");
     assert_eq!(err, FailoverError::NoCandidates);
 }
+
+/// Cancels its token when it sees the first event `when` picks, as a user pressing Cancel then
+/// would; records everything like [`RecordingSink`].
+struct CancelOn {
+    when: fn(&Event) -> bool,
+    token: CancellationToken,
+    inner: RecordingSink,
+}
+
+impl EventSink for CancelOn {
+    fn emit(&self, event: Event) {
+        if (self.when)(&event) {
+            self.token.cancel();
+        }
+        self.inner.emit(event);
+    }
+}
+
+fn run_cancelling(
+    fakes: Vec<Arc<FakeCloud>>,
+    options: FailoverOptions,
+    when: fn(&Event) -> bool,
+    token: CancellationToken,
+    watch_for_wait: Option<Arc<FakeCloud>>,
+) -> Run {
+    let mut registry = Registry::new();
+    for f in fakes {
+        registry = registry.with(f);
+    }
+    let sink = CancelOn {
+        when,
+        token: token.clone(),
+        inner: RecordingSink::default(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut blocklist = Blocklist::default();
+    let result = rt.block_on(async {
+        let canceller = async {
+            // Cancels once the nodes are being waited for (the provider call is in flight).
+            if let Some(fake) = watch_for_wait {
+                while !fake.calls().iter().any(|c| c.starts_with("wait ")) {
+                    tokio::task::yield_now().await;
+                }
+                token.cancel();
+            }
+        };
+        let cands = candidates();
+        let (result, ()) = tokio::join!(
+            provision_cancellable(
+                &registry,
+                "c1",
+                2,
+                &cands,
+                &mut blocklist,
+                options,
+                &sink,
+                &token,
+            ),
+            canceller
+        );
+        result
+    });
+    Run {
+        result,
+        events: sink.inner.events(),
+    }
+}
+
+#[test]
+fn cancel_while_nodes_boot_terminates_them_and_tries_nothing_else() {
+    let aws = Arc::new(FakeCloud::new(Aws).hang_waiting());
+    let run = run_cancelling(
+        vec![aws.clone()],
+        FailoverOptions::default(),
+        |_| false,
+        CancellationToken::new(),
+        Some(aws.clone()),
+    );
+    assert!(
+        matches!(&run.result, Err(FailoverError::Cancelled { attempts }) if attempts.is_empty()),
+        "{:?}",
+        run.result
+    );
+    assert_eq!(
+        aws.calls(),
+        ["run c1 us-east-1/us-east-1a", "wait c1", "terminate c1"]
+    );
+    assert!(aws.live().is_empty(), "no VM outlives the cancel");
+    assert!(run.events.iter().any(|e| matches!(e,
+        Event::Note { message } if message.contains("terminating what was being created at aws/us-east-1/us-east-1a"))));
+}
+
+#[test]
+fn cancel_while_nodes_boot_with_a_failing_cleanup_says_nodes_may_be_left() {
+    let aws = Arc::new(FakeCloud::new(Aws).hang_waiting().terminate_fails());
+    let run = run_cancelling(
+        vec![aws.clone()],
+        FailoverOptions::default(),
+        |_| false,
+        CancellationToken::new(),
+        Some(aws.clone()),
+    );
+    let Err(FailoverError::Fatal { error, .. }) = &run.result else {
+        panic!("expected a fatal cleanup error, got {:?}", run.result);
+    };
+    assert!(error.message.contains("cleaning up failed"), "{error}");
+    assert!(error.message.contains("sky down c1"), "{error}");
+}
+
+#[test]
+fn cancel_between_attempts_stops_before_the_next_one() {
+    let aws = Arc::new(FakeCloud::new(Aws).script("us-east-1", &[Outcome::Fail(Capacity)]));
+    let run = run_cancelling(
+        vec![aws.clone()],
+        FailoverOptions::default(),
+        |e| matches!(e, Event::FailoverAttempt(_)),
+        CancellationToken::new(),
+        None,
+    );
+    let Err(FailoverError::Cancelled { attempts }) = &run.result else {
+        panic!("expected cancelled, got {:?}", run.result);
+    };
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(aws.calls(), ["run c1 us-east-1/us-east-1a", "terminate c1"]);
+}
+
+#[test]
+fn cancel_during_the_retry_wait_ends_it() {
+    let aws = Arc::new(
+        FakeCloud::new(Aws)
+            .script("us-east-1", &[Outcome::Fail(Capacity)])
+            .script("us-west-2", &[Outcome::Fail(Capacity)]),
+    );
+    let options = FailoverOptions {
+        retry_until_up: true,
+        // Far longer than any test run: only the cancel can end this wait.
+        retry_gap: Duration::from_secs(24 * 3600),
+        max_rounds: None,
+    };
+    let aws_only = vec![aws.clone()];
+    let run = run_cancelling(
+        aws_only,
+        options,
+        |e| matches!(e, Event::RetryRound { .. }),
+        CancellationToken::new(),
+        None,
+    );
+    let Err(FailoverError::Cancelled { attempts }) = &run.result else {
+        panic!("expected cancelled, got {:?}", run.result);
+    };
+    // Round one tried every AWS candidate (the GCP and Azure ones have no provider here).
+    assert!(attempts.len() >= 3, "{attempts:?}");
+    assert!(aws.live().is_empty());
+}
+
+#[test]
+fn a_token_cancelled_before_the_start_tries_nothing() {
+    let aws = Arc::new(FakeCloud::new(Aws));
+    let token = CancellationToken::new();
+    token.cancel();
+    let run = run_cancelling(
+        vec![aws.clone()],
+        FailoverOptions::default(),
+        |_| false,
+        token,
+        None,
+    );
+    assert!(matches!(run.result, Err(FailoverError::Cancelled { .. })));
+    assert!(aws.calls().is_empty());
+}
