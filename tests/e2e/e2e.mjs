@@ -141,6 +141,16 @@ function grepTree(dir, needle) {
   }
 }
 
+/// A pid is gone when /proc no longer lists it or it is a zombie waiting to be reaped.
+function pidGone(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 1).trim().startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
 function processTree(rootName) {
   const rows = execFileSync("ps", ["-eo", "pid=,ppid=,rss=,comm="], { encoding: "utf8" })
     .trim()
@@ -242,16 +252,21 @@ async function main() {
     check("the launch names its cluster", !!launchedName);
     if (launchedName) execFileSync(SKY, ["down", "-y", launchedName], { encoding: "utf8", timeout: 120000 });
 
-    // Cancel during setup: the launch stops at the next safe point and tears down what it created.
+    // Cancel during setup: a setup that would run for ten minutes is killed on the node at once,
+    // and the cluster the launch created is torn down.
+    const setupPidFile = join(TMP, "cancelled-setup.pid");
     await s.page("task");
-    await s.paste("#task-yaml", "name: slow\nsetup: |\n  echo setting up\n  sleep 4\nrun: |\n  echo should-not-run\n");
+    await s.paste("#task-yaml", `name: slow\nsetup: |\n  echo setting up\n  echo $$ > ${setupPidFile}\n  sleep 600\nrun: |\n  echo should-not-run\n`);
     await s.page("launch");
     await s.type("#launch-cluster", "e2e-cancel");
     await s.click("#launch-start");
     await s.waitFor("return document.querySelector('#launch-stages li[data-stage=setup]')?.dataset.state === 'active'", "setup to start", 60000);
     await s.click("#launch-cancel");
     await s.screenshot("07b-launch-cancelling");
-    await s.waitFor("return document.querySelector('#launch-stages').closest('section').dataset.state === 'cancelled'", "the launch to be cancelled", 120000);
+    // Bounded well below the setup's 600 s: only a cancel that acts mid-setup ends it in time.
+    await s.waitFor("return document.querySelector('#launch-stages').closest('section').dataset.state === 'cancelled'", "the launch to be cancelled mid-setup", 60000);
+    const setupPid = Number.parseInt(readFileSync(setupPidFile, "utf8"), 10);
+    check("cancel kills the running setup process", Number.isInteger(setupPid) && pidGone(setupPid), `pid ${setupPid}`);
     check("cancel ends the launch as cancelled", (await s.text("#launch-result")).includes("cancelled"));
     check("cancel tears down the cluster the launch created", (await s.text("#launch-result")).includes("terminated"));
     check("the cancelled launch never ran its job", !(await s.text("#launch-log")).includes("should-not-run"));
@@ -295,6 +310,18 @@ async function main() {
     execFileSync(SKY, ["autostop", CLUSTER, "-i", "50", "-y"], { encoding: "utf8", timeout: 60000 });
     await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('50m')", "pushed autostop", 10000, row);
     check("a CLI change reaches the Clusters page as a pushed event", (await s.text("#clusters-checked")).includes("pushed"));
+
+    // Bulk autostop may tear the selection down instead of stopping it.
+    await s.click(`${row} input.select`);
+    await s.type("#clusters-bulk-minutes", "55");
+    await s.click("#clusters-bulk-autostop-down");
+    await s.click("#clusters-bulk-autostop");
+    check("bulk autostop with down says it will tear down", (await s.text("#clusters-confirm-text")).includes("tear down"));
+    await s.click("#clusters-confirm-yes");
+    await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent === '55m idle → down'", "bulk autostop down", 30000, row);
+    check("bulk autostop sets down when chosen", true);
+    await s.screenshot("08a-clusters-bulk-autostop-down");
+    await s.click(`${row} input.select`);
 
     // Exec: a command box on the cluster runs a job and opens its log.
     await s.click(`${row} button[data-action=exec]`);

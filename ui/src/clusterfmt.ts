@@ -39,3 +39,23 @@ export function actionsFor(c: ClusterView): { start: boolean; stop: boolean; dow
     autostop: c.status === "UP",
   };
 }
+
+/// What a bulk action on the selected clusters will do, or why it cannot: the confirmation text
+/// and the autostop setting each cluster gets (`down` tears the cluster down instead of stopping it).
+export type BulkLabel = "Stop" | "Down" | "Autostop";
+export type BulkPlan =
+  | { ok: false; error: string }
+  | { ok: true; question: string; autostop: { idleMinutes: number; down: boolean } | null };
+
+export function bulkPlan(label: BulkLabel, names: string[], idleText: string, down: boolean): BulkPlan {
+  if (names.length === 0) return { ok: false, error: `${label}: select clusters first (the boxes in the first column)` };
+  const list = `${names.length} cluster(s): ${names.join(", ")}`;
+  if (label === "Down")
+    return { ok: true, question: `Tear down ${list}? Their nodes and disks are deleted; this cannot be undone.`, autostop: null };
+  if (label === "Stop") return { ok: true, question: `Stop ${list}? Their processes end; disks are kept.`, autostop: null };
+  const idle = Number(idleText.trim());
+  if (idleText.trim() === "" || !Number.isInteger(idle) || idle < 1)
+    return { ok: false, error: `autostop: idle minutes must be a whole number ≥ 1, got '${idleText}'` };
+  const then = down ? "tear down (delete nodes and disks)" : "stop";
+  return { ok: true, question: `After ${idle} idle minutes, ${then} ${list}?`, autostop: { idleMinutes: idle, down } };
+}

@@ -5,7 +5,7 @@
 import { listen } from "@tauri-apps/api/event";
 import { backend, errorText, type ClusterView, type StatusView } from "../backend";
 import { h } from "../dom";
-import { actionsFor, autostop, place, price, uptime } from "../clusterfmt";
+import { actionsFor, autostop, bulkPlan, place, price, uptime, type BulkLabel } from "../clusterfmt";
 import { session } from "../session";
 
 /// Only a safety net: the app pushes every change as it sees it.
@@ -17,6 +17,7 @@ export async function clustersPage(): Promise<HTMLElement> {
   let shown: ClusterView[] = [];
   const selectAll = h("input", { type: "checkbox", id: "clusters-select-all", "aria-label": "select all" });
   const bulkMinutes = h("input", { type: "number", min: "1", value: "30", class: "narrow", id: "clusters-bulk-minutes", "aria-label": "idle minutes" });
+  const bulkDown = h("input", { type: "checkbox", id: "clusters-bulk-autostop-down", "aria-label": "down instead of stop" });
   const execBox = h("div", { class: "card", id: "clusters-exec", hidden: true });
   const confirmBox = h("div", { class: "card confirm", id: "clusters-confirm", hidden: true });
   const checked = h("span", { class: "hint", id: "clusters-checked" });
@@ -52,8 +53,11 @@ export async function clustersPage(): Promise<HTMLElement> {
       " ",
       h("button", { class: "small danger", id: "clusters-bulk-down", onclick: () => bulk("Down") }, "Down"),
       " ",
-      bulkMinutes,
-      h("button", { class: "small", id: "clusters-bulk-autostop", onclick: () => bulk("Autostop") }, "Set autostop"),
+      h("span", { class: "autostop" },
+        "Autostop after ", bulkMinutes, " idle min, then ",
+        h("label", { title: "tear the clusters down instead of stopping them" }, bulkDown, " down"),
+        " ",
+        h("button", { class: "small", id: "clusters-bulk-autostop", onclick: () => bulk("Autostop") }, "Set autostop")),
     ),
     message,
     confirmBox,
@@ -115,26 +119,21 @@ export async function clustersPage(): Promise<HTMLElement> {
   });
 
   /// One confirmation for every selected cluster, then each in turn; failures are listed, not fatal.
-  function bulk(label: "Stop" | "Down" | "Autostop") {
+  function bulk(label: BulkLabel) {
     const names = shown.filter((c) => selected.has(c.name)).map((c) => c.name);
-    if (names.length === 0) {
-      say(`${label}: select clusters first (the boxes in the first column)`, true);
+    const plan = bulkPlan(label, names, bulkMinutes.value, bulkDown.checked);
+    if (!plan.ok) {
+      say(plan.error, true);
       return;
     }
-    const idle = Number.parseInt(bulkMinutes.value, 10);
-    if (label === "Autostop" && (!Number.isInteger(idle) || idle < 1)) {
-      say(`autostop: idle minutes must be a whole number ≥ 1, got '${bulkMinutes.value}'`, true);
-      return;
-    }
+    const setting = plan.autostop;
     const one = (n: string) =>
-      label === "Stop" ? backend.clusterStop(n) : label === "Down" ? backend.clusterDown(n) : backend.clusterAutostop(n, idle, false);
-    const question =
-      label === "Down"
-        ? `Tear down ${names.length} cluster(s): ${names.join(", ")}? Their nodes and disks are deleted; this cannot be undone.`
+      setting !== null
+        ? backend.clusterAutostop(n, setting.idleMinutes, setting.down)
         : label === "Stop"
-          ? `Stop ${names.length} cluster(s): ${names.join(", ")}? Their processes end; disks are kept.`
-          : `Set autostop after ${idle} idle minutes on ${names.length} cluster(s): ${names.join(", ")}?`;
-    confirm(question, label, names.join(", "), async () => {
+          ? backend.clusterStop(n)
+          : backend.clusterDown(n);
+    confirm(plan.question, label, names.join(", "), async () => {
       const failures: string[] = [];
       for (const n of names) {
         try {

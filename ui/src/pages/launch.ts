@@ -22,7 +22,7 @@ export function launchPage(): HTMLElement {
 }
 
 function build(): HTMLElement {
-  const cluster = h("input", { type: "text", id: "launch-cluster", placeholder: "generated when empty", "aria-label": "cluster name" });
+  const cluster = h("input", { type: "text", id: "launch-cluster", class: "name", placeholder: "cluster name (generated when empty)", "aria-label": "cluster name" });
   const target = h("p", { class: "hint", id: "launch-target" });
   const start = h("button", { class: "primary", id: "launch-start" }, "Launch");
   const cancel = h("button", { class: "danger", id: "launch-cancel", disabled: true }, "Cancel");
