@@ -1,0 +1,119 @@
+// Start-up and memory figures of one desktop app binary (a release build or the installed
+// /usr/bin/sky-desktop), driven like e2e.mjs through tauri-driver. Started by startup.sh, which
+// provides the display, the D-Bus session, the keyring and a temp HOME.
+//
+// Cold start to interactive: from asking tauri-driver for a session (which launches the app) to
+// the first page being rendered and idle, repeated SKY_STARTUP_RUNS times; the first run is
+// reported apart (page cache may be cold), the median over all runs is the headline. Idle RSS is
+// read from /proc after the last start, ten seconds after the first page: the app process alone,
+// then WebKit's helper processes (everything started below the app) together.
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run tests/e2e/startup.sh)`);
+  return v;
+};
+const BASE = `http://127.0.0.1:${env("SKY_E2E_PORT")}`;
+const APP = env("SKY_E2E_APP");
+const RUNS = Number.parseInt(process.env.SKY_STARTUP_RUNS ?? "7", 10);
+const OUT = process.env.SKY_STARTUP_OUT;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wd(method, path, body) {
+  const res = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
+  return json.value;
+}
+
+async function waitForDriver() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`${BASE}/status`);
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error("tauri-driver did not start");
+}
+
+const READY = "const m = document.querySelector('#content'); return !!m && !!m.dataset.page && !m.hasAttribute('aria-busy')";
+
+async function startOnce() {
+  const t0 = performance.now();
+  const created = await wd("POST", "/session", { capabilities: { alwaysMatch: { "tauri:options": { application: APP } } } });
+  const id = created.sessionId;
+  for (let i = 0; i < 600; i++) {
+    if (await wd("POST", `/session/${id}/execute/sync`, { script: READY, args: [] }).catch(() => false)) {
+      return { id, ms: performance.now() - t0 };
+    }
+    await sleep(5);
+  }
+  throw new Error("the first page never became interactive");
+}
+
+function processes() {
+  return execFileSync("ps", ["-eo", "pid=,ppid=,rss=,comm="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .map(([pid, ppid, rss, comm]) => ({ pid: +pid, ppid: +ppid, rss: +rss, comm }));
+}
+
+function memory() {
+  const rows = processes();
+  const app = rows.find((r) => r.comm === "sky-desktop");
+  if (!app) throw new Error("no sky-desktop process");
+  const below = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const r of rows) {
+      if (r !== app && !below.includes(r) && (r.ppid === app.pid || below.some((b) => b.pid === r.ppid))) {
+        below.push(r);
+        grew = true;
+      }
+    }
+  }
+  const mb = (kb) => +(kb / 1024).toFixed(1);
+  return {
+    app_rss_mb: mb(app.rss),
+    webkit_rss_mb: mb(below.reduce((a, r) => a + r.rss, 0)),
+    webkit_processes: below.map((r) => `${r.comm} ${mb(r.rss)} MB`),
+  };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+await waitForDriver();
+const times = [];
+let mem = null;
+for (let i = 0; i < RUNS; i++) {
+  const { id, ms } = await startOnce();
+  times.push(Math.round(ms));
+  if (i === RUNS - 1) {
+    await sleep(10000);
+    mem = memory();
+  }
+  await wd("DELETE", `/session/${id}`);
+  await sleep(500);
+}
+const result = {
+  app: APP,
+  runs: RUNS,
+  start_to_interactive_ms: times,
+  first_run_ms: times[0],
+  median_ms: median(times),
+  ...mem,
+};
+console.log(JSON.stringify(result, null, 2));
+if (OUT) writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
