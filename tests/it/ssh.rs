@@ -12,7 +12,7 @@ use sky_core::ssh::known_hosts::KnownHosts;
 use sky_core::ssh::{ConnectOptions, RemoteCluster, SshSession, SshTarget, keys};
 
 use crate::local_cloud::sky;
-use crate::ssh_support::SshNodes;
+use crate::ssh_support::{Netns, SshNodes};
 
 /// A SKY_HOME with Sky's key, `n` nodes that accept it and a pool `p` of them. `None` (and a note
 /// on stderr) where the harness cannot run.
@@ -226,10 +226,19 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
     std::fs::write(wd.join("data.txt"), "synced-content").expect("file");
     std::fs::write(wd.join("skip.log"), "noise").expect("file");
     std::fs::write(wd.join(".skyignore"), "*.log\n").expect("ignore");
+    // file_mounts: a directory (filtered by its .gitignore, as SkyPilot's rsync does) and a file,
+    // both under the remote `~`, in place before setup runs.
+    let assets = work.path().join("assets");
+    std::fs::create_dir_all(assets.join("inner")).expect("mkdir");
+    std::fs::write(assets.join("inner/x.txt"), "mounted-dir").expect("file");
+    std::fs::write(assets.join("scratch.tmp"), "noise").expect("file");
+    std::fs::write(assets.join(".gitignore"), "*.tmp\n").expect("ignore");
+    std::fs::write(work.path().join("app.conf"), "conf-v1").expect("file");
     std::fs::write(
         work.path().join("task.yaml"),
         "resources:\n  infra: ssh/p\nnum_nodes: 2\nworkdir: wd\n\
-         setup: echo \"setup on $(whoami)\"\n\
+         file_mounts:\n  ~/mnt/data: assets\n  ~/cfg/app.conf: ./app.conf\n\
+         setup: echo \"setup on $(whoami) $(cat ~/cfg/app.conf)\"\n\
          run: |\n  echo \"rank=$SKY_NODE_RANK of $SKY_NUM_NODES sp=$SKYPILOT_NODE_RANK\"\n  echo \"ips=$(echo $SKY_NODE_IPS | tr '\\n' ,)\"\n  cat data.txt; echo\n  ls\n",
     )
     .expect("task");
@@ -241,7 +250,7 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
     for (rank, role) in [(0, "head"), (1, "worker1")] {
         let user = &pool.nodes.nodes[rank].user;
         for expected in [
-            format!("({role}, rank={rank}) setup on {user}"),
+            format!("({role}, rank={rank}) setup on {user} conf-v1"),
             format!("({role}, rank={rank}) rank={rank} of 2 sp={rank}"),
             format!("({role}, rank={rank}) ips=127.0.0.1 127.0.0.1,"),
             format!("({role}, rank={rank}) synced-content"),
@@ -259,6 +268,18 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
         assert!(
             !home.join("sky_workdir/skip.log").exists(),
             ".skyignore honoured"
+        );
+        assert_eq!(
+            std::fs::read_to_string(home.join("mnt/data/inner/x.txt")).expect("mounted dir"),
+            "mounted-dir"
+        );
+        assert!(
+            !home.join("mnt/data/scratch.tmp").exists(),
+            ".gitignore honoured"
+        );
+        assert_eq!(
+            std::fs::read_to_string(home.join("cfg/app.conf")).expect("mounted file"),
+            "conf-v1"
         );
     }
     // Setup left a log per node on the head.
@@ -282,6 +303,115 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
         assert!(!node.home.join(".sky").exists() && !node.home.join("sky_workdir").exists());
     }
     assert!(!pool.path().join("ssh/clusters/duo.json").exists());
+}
+
+#[test]
+fn a_pool_host_behind_a_jump_host_is_reached_through_it() {
+    if let Some(why) = crate::ssh_support::unavailable() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipping SSH test: {why}");
+        }
+        return;
+    }
+    // The target's sshd listens on the loopback of its own network namespace, which this machine
+    // cannot reach; the jump's sshd, in the same namespace, listens on the veth address this
+    // machine can. A launch that works went through the jump.
+    let netns = match Netns::create() {
+        Ok(ns) => ns,
+        Err(why) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping jump-host test: no network namespace ({why})");
+            }
+            return;
+        }
+    };
+    let home = tempfile::tempdir().expect("temp dir");
+    let key = keys::load_or_create(home.path()).expect("sky key");
+    let public = key.public_openssh().expect("public key");
+    let jump = SshNodes::start_in(1, &public, Some(&netns.name), &netns.inside).expect("jump");
+    let hidden = SshNodes::start_in(1, &public, Some(&netns.name), "127.0.0.1").expect("target");
+    let (j, t) = (&jump.nodes[0], &hidden.nodes[0]);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", t.port)).is_err(),
+        "the target must not be reachable without the jump"
+    );
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        format!(
+            "p:\n  hosts:\n    - ip: 127.0.0.1\n      user: {}\n      port: {}\n      proxy_jump: {}@{}:{}\n",
+            t.user, t.port, j.user, netns.inside, j.port
+        ),
+    )
+    .expect("pool file");
+    let run = |args: &[&str]| {
+        let mut cmd = sky(home.path());
+        cmd.env("SKY_SSH_CONNECT_TIMEOUT_SECS", "20");
+        ok(cmd.args(args))
+    };
+    let stdout = run(&[
+        "launch",
+        "-y",
+        "-c",
+        "hop",
+        "--infra",
+        "ssh/p",
+        "echo hi from $(whoami)",
+    ]);
+    assert!(
+        stdout.lines().any(|l| l == format!("hi from {}", t.user)),
+        "{stdout}"
+    );
+    let known = std::fs::read_to_string(home.path().join("ssh/known_hosts/hop")).expect("pinned");
+    assert!(
+        known.contains(&format!("[{}]:{}", netns.inside, j.port))
+            && known.contains(&format!("[127.0.0.1]:{}", t.port)),
+        "both the jump's and the target's host keys are pinned:\n{known}"
+    );
+    run(&["down", "-y", "hop"]);
+    assert!(!t.home.join(".sky").exists(), "down released the target");
+}
+
+#[test]
+fn cloud_storage_and_missing_file_mounts_are_refused_before_anything_is_created() {
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        home.path().join("ssh_node_pools.yaml"),
+        "p:\n  user: u\n  hosts: [127.0.0.1]\n",
+    )
+    .expect("pools");
+    for (mount, expected) in [
+        (
+            "/data: s3://bucket/data",
+            "file_mounts./data: 's3://bucket/data' is cloud storage",
+        ),
+        (
+            "/data:\n    source: gs://b\n    mode: MOUNT",
+            "file_mounts./data: storage mounts",
+        ),
+        (
+            "/cfg: ./nowhere.conf",
+            "file_mounts./cfg: local path './nowhere.conf' does not exist",
+        ),
+    ] {
+        let task = home.path().join("task.yaml");
+        std::fs::write(
+            &task,
+            format!("resources:\n  infra: ssh/p\nfile_mounts:\n  {mount}\nrun: echo hi\n"),
+        )
+        .expect("task");
+        let out = sky(home.path())
+            .current_dir(home.path())
+            .args(["launch", "-y", "-c", "fm"])
+            .arg(&task)
+            .output()
+            .expect("sky runs");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{mount} must be refused");
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+        assert!(!home.path().join("ssh/clusters/fm.json").exists());
+    }
 }
 
 fn walk(dir: &Path) -> Vec<String> {

@@ -3,9 +3,12 @@
 //! sharing Sky's files. Needs root (users, sshd) and `/usr/sbin/sshd`; without them the tests
 //! that use it say so on stderr and return early.
 //!
-//! Why loopback ports and not network namespaces: namespaces need `ip netns` rights CI may not
-//! grant, and the port form exercises the same code (per-host port and user in the pool file).
-//! Everything started here is ended by pid on drop, and the users are deleted.
+//! Why loopback ports and not network namespaces for the nodes: namespaces need `ip netns` rights
+//! CI may not grant, and the port form exercises the same code (per-host port and user in the
+//! pool file). Only the jump-host test needs a host this machine cannot reach directly: [`Netns`]
+//! makes one (a namespace joined to this one by a veth pair) and [`SshNodes::start_in`] runs
+//! sshd inside it. Everything started here is ended by pid on drop, the users are deleted and the
+//! namespace removed.
 
 use std::fs;
 use std::net::TcpListener;
@@ -61,8 +64,19 @@ pub(crate) fn unavailable() -> Option<String> {
 }
 
 impl SshNodes {
-    /// Starts `n` nodes that accept `authorized_key` (an OpenSSH public key line).
+    /// Starts `n` nodes on loopback that accept `authorized_key` (an OpenSSH public key line).
     pub(crate) fn start(n: usize, authorized_key: &str) -> Result<SshNodes, String> {
+        SshNodes::start_in(n, authorized_key, None, "127.0.0.1")
+    }
+
+    /// [`SshNodes::start`] with each sshd listening on `listen`, inside network namespace `netns`
+    /// when given.
+    pub(crate) fn start_in(
+        n: usize,
+        authorized_key: &str,
+        netns: Option<&str>,
+        listen: &str,
+    ) -> Result<SshNodes, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         // Node users must traverse into their homes below this directory.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
@@ -99,7 +113,7 @@ impl SshNodes {
             fs::write(
                 &config,
                 format!(
-                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                    "Port {port}\nListenAddress {listen}\nHostKey {}\nPidFile {}\n\
                      AuthorizedKeysFile {}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\n\
                      Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n",
@@ -111,7 +125,16 @@ impl SshNodes {
             .map_err(|e| e.to_string())?;
             let log = fs::File::create(nodes.dir.path().join(format!("sshd-{i}.log")))
                 .map_err(|e| e.to_string())?;
-            let sshd = Command::new(SSHD)
+            let mut sshd = match netns {
+                Some(ns) => {
+                    let mut c = Command::new("ip");
+                    // `ip netns exec` execs sshd: the child's pid is sshd's.
+                    c.args(["netns", "exec", ns, SSHD]);
+                    c
+                }
+                None => Command::new(SSHD),
+            };
+            let sshd = sshd
                 .args(["-D", "-e", "-f"])
                 .arg(&config)
                 .stdin(Stdio::null())
@@ -129,7 +152,16 @@ impl SshNodes {
         }
         for node in &nodes.nodes {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while std::net::TcpStream::connect(("127.0.0.1", node.port)).is_err() {
+            let listening = || match netns {
+                None => std::net::TcpStream::connect((listen, node.port)).is_ok(),
+                Some(ns) => Command::new("ip")
+                    .args(["netns", "exec", ns, "/bin/bash", "-c"])
+                    .arg(format!(": </dev/tcp/{listen}/{}", node.port))
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success()),
+            };
+            while !listening() {
                 if Instant::now() > deadline {
                     return Err(format!("sshd on port {} did not start", node.port));
                 }
@@ -183,6 +215,51 @@ impl SshNodes {
             .flatten()
             .filter_map(|e| fs::read_to_string(e.path()).ok()?.trim().parse().ok())
             .collect()
+    }
+}
+
+/// A network namespace joined to this one by a veth pair: `outside` is this side's address,
+/// `inside` the namespace's. The namespace's own loopback is unreachable from here, which is
+/// what the jump-host test relies on. Removed (with the veth pair) on drop.
+pub(crate) struct Netns {
+    pub name: String,
+    pub inside: String,
+}
+
+impl Netns {
+    pub(crate) fn create() -> Result<Netns, String> {
+        let id = std::process::id() % 250 + 1;
+        let name = format!("skyt{}", std::process::id());
+        let (outer_if, inner_if) = (format!("skyo{id}"), format!("skyi{id}"));
+        let (outside, inside) = (format!("10.213.{id}.1"), format!("10.213.{id}.2"));
+        run(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = Netns {
+            name: name.clone(),
+            inside: inside.clone(),
+        };
+        let in_ns = |args: &[&str]| {
+            run(Command::new("ip")
+                .args(["netns", "exec", &name, "ip"])
+                .args(args))
+        };
+        run(Command::new("ip").args([
+            "link", "add", &outer_if, "type", "veth", "peer", "name", &inner_if,
+        ]))?;
+        run(Command::new("ip").args(["link", "set", &inner_if, "netns", &name]))?;
+        run(Command::new("ip").args(["addr", "add", &format!("{outside}/30"), "dev", &outer_if]))?;
+        run(Command::new("ip").args(["link", "set", &outer_if, "up"]))?;
+        in_ns(&["addr", "add", &format!("{inside}/30"), "dev", &inner_if])?;
+        in_ns(&["link", "set", &inner_if, "up"])?;
+        in_ns(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 

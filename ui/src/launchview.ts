@@ -45,6 +45,7 @@ const STAGE_OF: Record<string, StageName> = {
   provision: "provisioning",
   start: "provisioning",
   sync_workdir: "setup",
+  sync_file_mounts: "setup",
   setup: "setup",
   submit_job: "running",
 };

@@ -709,6 +709,15 @@ impl Provider for AzureProvider {
     ) -> Result<(), ProvisionError> {
         self.vms(cluster_name, info).sync_workdir(src).await
     }
+
+    async fn sync_file_mounts(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+        mounts: &[(String, std::path::PathBuf)],
+    ) -> Result<(), ProvisionError> {
+        self.vms(cluster_name, info).sync_file_mounts(mounts).await
+    }
 }
 
 impl AzureProvider {

@@ -440,6 +440,21 @@ impl Provider for SshPoolCloud {
         synced
     }
 
+    async fn sync_file_mounts(
+        &self,
+        cluster_name: &str,
+        _info: &ClusterInfo,
+        mounts: &[(String, PathBuf)],
+    ) -> Result<(), ProvisionError> {
+        let cluster = self.connect_all(cluster_name).await?;
+        let synced = cluster
+            .upload_file_mounts(mounts)
+            .await
+            .map_err(ProvisionError::from);
+        cluster.close().await;
+        synced
+    }
+
     fn autostop_hook(&self, _cluster_name: &str) -> Option<AutostopHook> {
         // Give the agent a moment to record that autostop fired before it is ended.
         let script = format!("sleep 1\n{RELEASE_SCRIPT}");
@@ -532,6 +547,7 @@ mod tests {
             num_nodes: 1,
             launchable: launchable.clone(),
             resume_stopped: false,
+            settings: Default::default(),
         };
         cloud.run_instances(&req("c1")).await.expect("claim");
         cloud

@@ -15,6 +15,7 @@ use crate::state::ClusterStatus;
 pub enum Stage {
     Provision,
     SyncWorkdir,
+    SyncFileMounts,
     Setup,
     SubmitJob,
     Stop,
@@ -27,6 +28,7 @@ impl Stage {
         match self {
             Stage::Provision => "provisioning nodes",
             Stage::SyncWorkdir => "syncing workdir",
+            Stage::SyncFileMounts => "syncing file mounts",
             Stage::Setup => "running setup",
             Stage::SubmitJob => "submitting job",
             Stage::Stop => "stopping",

@@ -1,5 +1,6 @@
 //! `launch`, `exec` and `start` through the facade: plan, record, provision with failover, set up
-//! the head agent, sync the workdir, run `setup`, submit the job and follow its logs.
+//! the head agent, sync the workdir and (launch only, as SkyPilot) the local `file_mounts`, run
+//! `setup`, submit the job and follow its logs.
 //!
 //! Order matters for crash safety: the record exists (INIT) before any provider call, nodes are
 //! recorded as soon as they exist, and UP is written only once the agent is configured. What this
@@ -18,7 +19,7 @@ use crate::jobs::{AutostopSetting, JobId, JobSpec, NodeCapacity, Secrets};
 use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
 use crate::provision::{ClusterInfo, Launchable, ProvisionErrorKind, ProvisionRequest};
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
-use crate::task::{Task, Workdir};
+use crate::task::{FileMount, Task, Workdir};
 use tokio_util::sync::CancellationToken;
 
 /// How often a cancelled launch repeats its setup cancel until the agent reports setup ended.
@@ -122,6 +123,7 @@ impl Sky {
         };
         validate_cluster_name(&name)?;
         check_secrets(task)?;
+        let mounts = local_file_mounts(task)?;
         let lock = self.lock(&name, sink).await?;
         if cancel.is_cancelled() {
             return Err(SkyError::Cancelled {
@@ -184,6 +186,7 @@ impl Sky {
             source,
         };
         self.sync_workdir(task, &rec, sink).await?;
+        self.sync_file_mounts(&rec, &mounts, sink).await?;
         if let Some(failed) = self.run_setup(task, &rec, &client, sink, cancel).await? {
             let _ = client.close().await;
             drop(lock);
@@ -439,6 +442,7 @@ impl Sky {
     }
 
     /// Configures the head agent with the cluster's nodes and marks the cluster UP.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn bring_up(&self, name: &str, sink: &dyn EventSink) -> Result<ClusterRecord, SkyError> {
         let rec = self.require(name)?;
         let (Some(l), Some(info)) = (&rec.launchable, &rec.handle) else {
@@ -542,6 +546,7 @@ impl Sky {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn sync_workdir(
         &self,
         task: &Task,
@@ -582,8 +587,42 @@ impl Sky {
         Ok(())
     }
 
+    /// Places the task's local `file_mounts` on every node (before setup, which may use them).
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn sync_file_mounts(
+        &self,
+        rec: &ClusterRecord,
+        mounts: &[(String, PathBuf)],
+        sink: &dyn EventSink,
+    ) -> Result<(), SkyError> {
+        if mounts.is_empty() {
+            return Ok(());
+        }
+        let name = rec.name.as_str();
+        let Some(info) = &rec.handle else {
+            return Err(SkyError::WrongStatus {
+                cluster: name.into(),
+                status: rec.status,
+                hint: "it has no recorded nodes".into(),
+            });
+        };
+        let provider = self.provider_of(rec)?.clone();
+        stage(
+            sink,
+            name,
+            Stage::SyncFileMounts,
+            provider.sync_file_mounts(name, info, mounts),
+        )
+        .await
+        .map_err(|source| SkyError::Provider {
+            cluster: name.into(),
+            source,
+        })
+    }
+
     /// Runs `setup` on every node; returns an outcome when it failed. When `cancel` fires, the
     /// agent kills setup on every node and this returns `None` for the caller's cancel check.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn run_setup(
         &self,
         task: &Task,
@@ -677,6 +716,7 @@ impl Sky {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn submit(
         &self,
         task: &Task,
@@ -717,6 +757,7 @@ impl Sky {
         Ok(Some(job))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn follow(
         &self,
         name: &str,
@@ -830,6 +871,43 @@ fn secrets_of(task: &Task) -> Secrets {
             .map(|(k, v)| (k.clone(), v.expose().to_owned()))
             .collect(),
     )
+}
+
+/// The task's `file_mounts` as `(remote path, local path)`, checked before anything is created:
+/// only local files and directories can be placed (SkyPilot's cloud-storage mounts, `s3://...`
+/// or a `{source: ...}` mapping, are refused naming the entry), and each must exist. A local `~`
+/// is this user's home; relative paths are from the current directory, as for `workdir`.
+fn local_file_mounts(task: &Task) -> Result<Vec<(String, PathBuf)>, SkyError> {
+    let mut out = Vec::new();
+    for (remote, mount) in &task.file_mounts {
+        let field = format!("file_mounts.{remote}");
+        let src = match mount {
+            FileMount::Copy(src) if !src.contains("://") => src,
+            FileMount::Copy(src) => {
+                return Err(SkyError::InvalidRequest(format!(
+                    "{field}: '{src}' is cloud storage, which Sky cannot mount or copy yet; \
+                     allowed: a local file or directory (copy bucket data in `setup` instead)"
+                )));
+            }
+            FileMount::Storage(_) => {
+                return Err(SkyError::InvalidRequest(format!(
+                    "{field}: storage mounts ({{source: ..., mode: ...}}) are not supported yet; \
+                     allowed: a local file or directory"
+                )));
+            }
+        };
+        let local = match (src.strip_prefix("~/"), std::env::var_os("HOME")) {
+            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+            _ => PathBuf::from(src),
+        };
+        if !local.exists() {
+            return Err(SkyError::InvalidRequest(format!(
+                "{field}: local path '{src}' does not exist; allowed: a local file or directory"
+            )));
+        }
+        out.push((remote.clone(), local));
+    }
+    Ok(out)
 }
 
 fn check_secrets(task: &Task) -> Result<(), SkyError> {

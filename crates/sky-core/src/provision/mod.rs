@@ -198,6 +198,28 @@ pub trait Provider: Send + Sync {
         }
         Ok(())
     }
+    /// Places a task's `file_mounts` of local paths (`(remote path, local file or directory)`,
+    /// the remote `~` being the login's home) on every node, before setup. Only providers whose
+    /// nodes are reached by SSH can; the default refuses, naming the cloud, rather than launch
+    /// without the files.
+    async fn sync_file_mounts(
+        &self,
+        _cluster_name: &str,
+        _info: &ClusterInfo,
+        mounts: &[(String, PathBuf)],
+    ) -> Result<(), ProvisionError> {
+        match mounts.first() {
+            None => Ok(()),
+            Some((remote, _)) => Err(ProvisionError::new(
+                ProvisionErrorKind::InvalidRequest,
+                format!(
+                    "file_mounts.{remote}: the {} cloud cannot place file mounts on its nodes; \
+                     use the workdir, or an SSH-reached cloud (ssh, aws, gcp, azure)",
+                    self.cloud()
+                ),
+            )),
+        }
+    }
     /// A command line the head's agent runs by itself when autostop fires, for clusters whose
     /// autostop must not depend on the client machine being on. `None` (the default): the agent
     /// runs `sky stop`/`sky down` on the machine that launched the cluster.

@@ -1,13 +1,15 @@
 //! SSH to remote nodes, for every provider whose nodes are reachable by SSH (the `ssh` node-pool
 //! cloud today, the clouds' VMs next): the user's key ([`keys`]), host keys per cluster
 //! ([`known_hosts`]), one russh connection per node with many channels ([`session`]), workdir
-//! upload ([`sync`]), node pools ([`pools`]) and the cluster-level entry point [`RemoteCluster`]
+//! upload ([`sync`]), node pools ([`pools`]), connection reuse within a process ([`cache`]) and
+//! the cluster-level entry point [`RemoteCluster`]
 //! ([`remote`]): install and reach the head's `sky-agent`, give it access to the workers, sync
 //! workdirs, release the nodes.
 //!
 //! What this module does not do: create machines (providers do), run jobs (the head's agent
 //! does, reaching workers with its own SSH), or decide which node is the head (rank 0 is).
 
+pub mod cache;
 pub mod keys;
 pub mod known_hosts;
 pub mod pools;
@@ -25,7 +27,7 @@ pub use remote::RemoteCluster;
 pub use session::SshSession;
 
 /// How to reach one node: address, port, login and key, optionally through a jump host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SshTarget {
     pub host: String,
     pub port: u16,

@@ -1,6 +1,9 @@
 //! `$SKY_HOME/ssh_node_pools.yaml`: the machines a user already has, as named pools, in SkyPilot's
 //! format (pool name -> `hosts` (an IP or `{ip, user, identity_file, port}`), `user`,
-//! `identity_file`), plus a `port` key at either level (Sky's addition; default 22).
+//! `identity_file`), plus two keys of Sky's at either level: `port` (default 22) and
+//! `proxy_jump: [user@]host[:port]`, a bastion to reach the hosts through, like OpenSSH's
+//! `ProxyJump` (SkyPilot leaves that to `~/.ssh/config` aliases, which Sky does not read); the
+//! bastion takes the host's user and key unless it names its own user.
 //!
 //! What this module does not do: SSH config host aliases or passwords (SkyPilot supports both;
 //! Sky refuses them with a clear error), or touch the machines.
@@ -87,6 +90,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
         let mut user = None;
         let mut identity = None;
         let mut port = 22u16;
+        let mut jump: Option<(String, &Node)> = None;
         let mut hosts_node = None;
         for (k, v) in fields {
             let field = format!("{name}.{}", k.key_text());
@@ -113,6 +117,14 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                     })?
                 }
                 "hosts" => hosts_node = Some(v),
+                "proxy_jump" => {
+                    jump = Some((
+                        text_of(v).ok_or_else(|| {
+                            err(Some(v), &field, "expected [user@]host[:port]".into())
+                        })?,
+                        v,
+                    ))
+                }
                 "password" => {
                     return Err(err(
                         Some(v),
@@ -125,7 +137,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                         Some(k),
                         &field,
                         format!(
-                            "unknown field '{other}' (allowed: hosts, user, identity_file, port)"
+                            "unknown field '{other}' (allowed: hosts, user, identity_file, port, proxy_jump)"
                         ),
                     ));
                 }
@@ -148,6 +160,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                 identity_file: identity.clone(),
                 jump: None,
             };
+            let mut host_jump = jump.clone();
             if let Some(ip) = text_of(host) {
                 target.host = ip;
             } else if let Some(map) = host.as_map() {
@@ -177,6 +190,14 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                                 )
                             })?
                         }
+                        "proxy_jump" => {
+                            host_jump = Some((
+                                text_of(v).ok_or_else(|| {
+                                    err(Some(v), &sub, "expected [user@]host[:port]".into())
+                                })?,
+                                v,
+                            ))
+                        }
                         "password" => {
                             return Err(err(
                                 Some(v),
@@ -189,7 +210,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                                 Some(k),
                                 &sub,
                                 format!(
-                                    "unknown field '{other}' (allowed: ip, user, identity_file, port)"
+                                    "unknown field '{other}' (allowed: ip, user, identity_file, port, proxy_jump)"
                                 ),
                             ));
                         }
@@ -215,6 +236,16 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                     ),
                 ));
             }
+            if let Some((text, node)) = host_jump {
+                let bastion = parse_jump(&text, &target).ok_or_else(|| {
+                    err(
+                        Some(node),
+                        &format!("{field}.proxy_jump"),
+                        format!("'{text}' is not [user@]host[:port]"),
+                    )
+                })?;
+                target.jump = Some(Box::new(bastion));
+            }
             targets.push(target);
         }
         pools.push(NodePool {
@@ -223,6 +254,28 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
         });
     }
     Ok(pools)
+}
+
+/// `[user@]host[:port]` as a bastion for `host`: its user and key unless named.
+fn parse_jump(text: &str, host: &SshTarget) -> Option<SshTarget> {
+    let (user, rest) = match text.trim().split_once('@') {
+        Some((u, r)) => (u.to_owned(), r),
+        None => (host.user.clone(), text.trim()),
+    };
+    let (addr, port) = match rest.rsplit_once(':') {
+        Some((a, p)) if !a.contains(':') => (a, p.parse::<u16>().ok().filter(|p| *p > 0)?),
+        _ => (rest, 22),
+    };
+    if addr.is_empty() || user.is_empty() || addr.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(SshTarget {
+        host: addr.to_owned(),
+        port,
+        user,
+        identity_file: host.identity_file.clone(),
+        jump: None,
+    })
 }
 
 fn text_of(node: &Node) -> Option<String> {
@@ -258,6 +311,28 @@ mod tests {
             Some(Path::new("/keys/id"))
         );
         assert_eq!(hosts[1].to_string(), "root@10.0.0.2:2222");
+    }
+
+    #[test]
+    fn a_proxy_jump_applies_to_every_host_unless_a_host_names_its_own() {
+        let text = "p:\n  user: u\n  identity_file: /k\n  proxy_jump: bastion.example:2200\n  hosts:\n    - 10.0.0.1\n    - ip: 10.0.0.2\n      proxy_jump: ops@jump2\n";
+        let pools = parse(text, Path::new("p.yaml")).expect("valid");
+        let hosts = &pools[0].hosts;
+        let first = hosts[0].jump.as_deref().expect("pool-wide jump");
+        assert_eq!(first.to_string(), "u@bastion.example:2200");
+        assert_eq!(first.identity_file.as_deref(), Some(Path::new("/k")));
+        let second = hosts[1].jump.as_deref().expect("host's own jump");
+        assert_eq!(second.to_string(), "ops@jump2:22");
+        let e = parse(
+            "p:\n  user: u\n  hosts:\n    - ip: a\n      proxy_jump: 'b:99999'\n",
+            Path::new("p.yaml"),
+        )
+        .expect_err("bad port");
+        assert!(
+            e.to_string()
+                .contains("p.hosts[0].proxy_jump: 'b:99999' is not [user@]host[:port]"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! `Provider::connect_agent` and from their node setup.
 //!
 //! - [`RemoteCluster::connect`] opens one session per node (in parallel, each patient while sshd
-//!   comes up); [`RemoteCluster::connect_head`] only the head's, which is all most commands need.
+//!   comes up), or reuses the one this process already has ([`super::cache`]);
+//!   [`RemoteCluster::connect_head`] only the head's, which is all most commands need.
 //! - [`RemoteCluster::agent`] installs this build's `sky-agent` on the head when missing
 //!   (`~/.sky/agent/sky-agent-<version>-<build>`, by SFTP), restarts a daemon older than this
 //!   client, and returns an [`AgentClient`] speaking over an exec channel running `sky-agent rpc`.
 //! - [`RemoteCluster::grant_worker_access`] copies each worker's key to the head (0600) and
 //!   returns the [`NodeSpec`]s with which the head's agent runs commands on the workers itself,
 //!   so jobs, cancels and kills keep working with the client gone.
-//! - [`RemoteCluster::sync_workdir`] and [`RemoteCluster::release`] (stop the agent and its jobs,
+//! - [`RemoteCluster::sync_workdir`], [`RemoteCluster::upload_file_mounts`] and
+//!   [`RemoteCluster::release`] (stop the agent and its jobs,
 //!   remove Sky's files from every node, leave the machines alone).
 //!
 //! What this module does not do: create or delete machines, or decide the head (rank 0 is).
@@ -22,9 +24,11 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::task::JoinSet;
 
+use super::cache;
 use super::keys::{self, UserKey};
 use super::known_hosts::KnownHosts;
 use super::session::{SshSession, quote};
+use super::sync::MountUpload;
 use super::{ConnectOptions, SshError, SshTarget};
 use crate::jobs::client::{AgentClient, find_agent_binary};
 use crate::jobs::wire::{NodeSpec, NodeSsh};
@@ -55,6 +59,7 @@ pub struct RemoteNode {
 
 #[derive(Debug)]
 pub struct RemoteCluster {
+    sky_home: PathBuf,
     name: String,
     nodes: Vec<Arc<RemoteNode>>,
     /// The agent build to install; `None`: [`find_agent_binary`].
@@ -69,12 +74,17 @@ fn key_for(sky_home: &Path, target: &SshTarget) -> Result<UserKey, SshError> {
     }
 }
 
+/// The node's connection: one this process already made for the cluster, else a new one
+/// (kept for the rest of the process, see [`super::cache`]).
 async fn connect_node(
     sky_home: PathBuf,
     cluster_name: String,
     target: SshTarget,
     opts: ConnectOptions,
-) -> Result<RemoteNode, SshError> {
+) -> Result<Arc<RemoteNode>, SshError> {
+    if let Some(node) = cache::get(&sky_home, &cluster_name, &target) {
+        return Ok(node);
+    }
     let key = key_for(&sky_home, &target)?;
     let known = KnownHosts::for_cluster(&sky_home, &cluster_name);
     let session = SshSession::connect(&target, &key.key, &known, opts).await?;
@@ -85,12 +95,14 @@ async fn connect_node(
             message: "the login has no $HOME".into(),
         });
     }
-    Ok(RemoteNode {
+    let node = Arc::new(RemoteNode {
         target,
         session,
         home,
         key,
-    })
+    });
+    cache::put(&sky_home, &cluster_name, node.clone());
+    Ok(node)
 }
 
 /// A build tag for this agent binary: the crate version plus a hash of the file's size and
@@ -140,6 +152,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for KeepAlive<R> {
 
 impl RemoteCluster {
     /// Connects to every node in parallel; `targets` are in rank order (the head first).
+    #[tracing::instrument(name = "remote_connect", level = "debug", skip_all, fields(cluster = cluster_name, nodes = targets.len()))]
     pub async fn connect(
         sky_home: &Path,
         cluster_name: &str,
@@ -159,9 +172,10 @@ impl RemoteCluster {
         let mut nodes: Vec<Option<Arc<RemoteNode>>> = (0..targets.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             let (rank, result) = joined.map_err(|e| SshError::Local(e.to_string()))?;
-            nodes[rank] = Some(Arc::new(result?));
+            nodes[rank] = Some(result?);
         }
         Ok(RemoteCluster {
+            sky_home: sky_home.to_path_buf(),
             name: cluster_name.to_owned(),
             nodes: nodes.into_iter().flatten().collect(),
             agent_binary: None,
@@ -204,6 +218,7 @@ impl RemoteCluster {
     }
 
     /// Uploads this build's agent to the head unless that exact build is there; returns its path.
+    #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn install_agent(&self) -> Result<String, SshError> {
         let head = self.head()?;
         let binary = match &self.agent_binary {
@@ -254,6 +269,7 @@ impl RemoteCluster {
     }
 
     /// The head's agent, installed or upgraded as needed (see the module docs).
+    #[tracing::instrument(name = "remote_agent", level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn agent(&self) -> Result<AgentClient, SshError> {
         let binary = self.install_agent().await?;
         let client = self.open_agent(&binary).await?;
@@ -273,58 +289,89 @@ impl RemoteCluster {
 
     /// Gives the head's agent SSH access to every worker (each worker's key copied to the head,
     /// 0600) and returns the node list for the agent's cluster config, head first.
+    #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn grant_worker_access(
         &self,
         internal_ips: &[String],
     ) -> Result<Vec<NodeSpec>, SshError> {
         let head = self.head()?;
         let keys_dir = format!("{}/{WORKER_KEYS}", head.home);
-        if self.nodes.len() > 1 {
-            head.session
-                .run(
-                    &format!("mkdir -p {0} && chmod 700 {0}", quote(&keys_dir)),
-                    None,
-                )
-                .await?;
+        // Each worker's key goes to the head on stdin (never a command line), all at once: a
+        // serial upload per worker made setup on N nodes cost N round trips more than on one.
+        let mut set = JoinSet::new();
+        for (rank, node) in self.nodes.iter().enumerate().skip(1) {
+            let head = head.clone();
+            let identity = format!("{keys_dir}/node-{rank}.key");
+            let text = node.key.private_openssh()?;
+            let command = format!(
+                "umask 077 && mkdir -p {dir} && chmod 700 {dir} && cat > {tmp} && mv -f {tmp} {identity}",
+                dir = quote(&keys_dir),
+                tmp = quote(&format!("{identity}.part")),
+                identity = quote(&identity),
+            );
+            set.spawn(async move { head.session.run(&command, Some(text.0.as_bytes())).await });
         }
-        let mut specs = Vec::new();
-        for (rank, node) in self.nodes.iter().enumerate() {
-            let ip = internal_ips
-                .get(rank)
-                .cloned()
-                .unwrap_or_else(|| node.target.host.clone());
-            let ssh = if rank == 0 {
-                None
-            } else {
-                let identity = format!("{keys_dir}/node-{rank}.key");
-                let text = node.key.private_openssh()?;
-                head.session
-                    .upload_bytes(text.0.as_bytes(), &identity, 0o600)
-                    .await?;
-                Some(NodeSsh {
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| SshError::Local(e.to_string()))??;
+        }
+        let specs = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(rank, node)| NodeSpec {
+                ip: internal_ips
+                    .get(rank)
+                    .cloned()
+                    .unwrap_or_else(|| node.target.host.clone()),
+                dir: PathBuf::from(&node.home),
+                ssh: (rank > 0).then(|| NodeSsh {
                     host: node.target.host.clone(),
                     port: node.target.port,
                     user: node.target.user.clone(),
-                    identity_file: PathBuf::from(identity),
+                    identity_file: PathBuf::from(format!("{keys_dir}/node-{rank}.key")),
                     known_hosts: PathBuf::from(format!("{keys_dir}/known_hosts")),
-                })
-            };
-            specs.push(NodeSpec {
-                ip,
-                dir: PathBuf::from(&node.home),
-                ssh,
-            });
-        }
+                }),
+            })
+            .collect();
         Ok(specs)
     }
 
     /// Replaces `~/sky_workdir` on every node with `src`, all nodes at once.
+    #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn sync_workdir(&self, src: &Path) -> Result<(), SshError> {
         let mut set = JoinSet::new();
         for node in &self.nodes {
             let node = node.clone();
             let src = src.to_path_buf();
             set.spawn(async move { super::sync::upload_workdir(&node.session, &src).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| SshError::Local(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    /// Places each `(remote path, local file or directory)` of a task's `file_mounts` on every
+    /// node: each source is read once, the nodes are served at once.
+    #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name, mounts = mounts.len()))]
+    pub async fn upload_file_mounts(&self, mounts: &[(String, PathBuf)]) -> Result<(), SshError> {
+        let prepared: Arc<Vec<MountUpload>> = Arc::new(
+            mounts
+                .iter()
+                .map(|(remote, local)| MountUpload::prepare(remote, local))
+                .collect::<Result<_, _>>()?,
+        );
+        let mut set = JoinSet::new();
+        for node in &self.nodes {
+            let (node, prepared) = (node.clone(), prepared.clone());
+            set.spawn(async move {
+                for mount in prepared.iter() {
+                    mount.upload(&node.session).await.map_err(|e| {
+                        SshError::Local(format!("file_mounts.{}: {e}", mount.remote))
+                    })?;
+                }
+                Ok::<(), SshError>(())
+            });
         }
         while let Some(joined) = set.join_next().await {
             joined.map_err(|e| SshError::Local(e.to_string()))??;
@@ -359,9 +406,14 @@ impl RemoteCluster {
         while let Some(joined) = set.join_next().await {
             joined.map_err(|e| SshError::Local(e.to_string()))??;
         }
+        // The cluster is gone for Sky: its connections must not be reused by a later cluster of
+        // the same name (they close with this value).
+        drop(cache::forget(&self.sky_home, &self.name));
         Ok(())
     }
 
+    /// Lets go of the nodes; a connection is closed only when nothing else holds it (the
+    /// process keeps each node's connection for later calls, see [`super::cache`]).
     pub async fn close(self) {
         for node in self.nodes {
             if let Ok(node) = Arc::try_unwrap(node) {

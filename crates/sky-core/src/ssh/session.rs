@@ -110,8 +110,14 @@ impl SshSession {
         &self.target
     }
 
+    /// Whether the connection ended (the peer closed it, or keepalives went unanswered).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     /// Connects and authenticates with `key`, retrying with backoff (0.25 s doubling to 5 s) until
     /// `opts.total_wait` has passed.
+    #[tracing::instrument(name = "ssh_connect", level = "debug", skip_all, fields(target = %target))]
     pub async fn connect(
         target: &SshTarget,
         key: &PrivateKey,
@@ -223,6 +229,7 @@ impl SshSession {
 
     /// Runs `command` (a shell command line on the remote side), feeding `stdin` if given, and
     /// waits for it to end.
+    #[tracing::instrument(name = "ssh_exec", level = "debug", skip_all, fields(target = %self.target, command = %first_line(command)))]
     pub async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
         let mut channel = self
             .handle
@@ -298,6 +305,7 @@ impl SshSession {
         self.upload_bytes(&data, remote, mode).await
     }
 
+    #[tracing::instrument(name = "sftp_upload", level = "debug", skip_all, fields(target = %self.target, path = remote, bytes = data.len()))]
     pub async fn upload_bytes(&self, data: &[u8], remote: &str, mode: u32) -> Result<(), SshError> {
         let sftp_err = |message: String| SshError::Sftp {
             target: self.target.to_string(),

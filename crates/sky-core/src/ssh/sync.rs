@@ -4,8 +4,9 @@
 //! Why tar over the session instead of rsync: one round trip per node, no rsync binary needed on
 //! the client (Windows) and the same replace-the-whole-workdir semantics as the local cloud; the
 //! cost is re-sending unchanged files, which only matters for workdirs of hundreds of MB (rsync
-//! over the same connection is the upgrade path then). What this module does not do: file mounts
-//! from buckets or deletion-preserving incremental sync.
+//! over the same connection is the upgrade path then). `file_mounts` of local paths go the same
+//! way ([`MountUpload`]). What this module does not do: mounts from buckets (`s3://`, `gs://`;
+//! launch refuses them) or deletion-preserving incremental sync.
 
 use std::path::Path;
 
@@ -24,26 +25,77 @@ pub async fn upload_workdir(session: &SshSession, src: &Path) -> Result<usize, S
     Ok(files)
 }
 
-/// Uploads one local directory or file to `remote` (under the login's home unless absolute),
-/// for `file_mounts` of local paths.
-pub async fn upload_path(
-    session: &SshSession,
-    src: &Path,
-    remote: &str,
-) -> Result<usize, SshError> {
-    if src.is_file() {
-        session.upload(src, remote, 0o644).await?;
-        return Ok(1);
+/// One `file_mounts` entry of a local path, read (and for a directory packed, with the same
+/// `.skyignore`/`.gitignore` filter as the workdir, as SkyPilot's rsync does) once for all nodes.
+#[derive(Debug, Clone)]
+pub struct MountUpload {
+    /// Where it goes on the node: absolute, `~/...` (the login's home) or relative to the home.
+    pub remote: String,
+    payload: Payload,
+}
+
+#[derive(Debug, Clone)]
+enum Payload {
+    File { data: Vec<u8>, mode: u32 },
+    Dir { archive: Vec<u8> },
+}
+
+impl MountUpload {
+    /// Reads `src` (a file or a directory) for placing at `remote`.
+    pub fn prepare(remote: &str, src: &Path) -> Result<MountUpload, SshError> {
+        let payload = if src.is_dir() {
+            Payload::Dir {
+                archive: pack(src)?.0,
+            }
+        } else {
+            let data = std::fs::read(src)
+                .map_err(|e| SshError::Local(format!("{}: {e}", src.display())))?;
+            Payload::File {
+                data,
+                mode: file_mode(src),
+            }
+        };
+        Ok(MountUpload {
+            remote: remote.to_owned(),
+            payload,
+        })
     }
-    let (archive, files) = pack(src)?;
-    let dest = quote(remote);
-    session
-        .run(
-            &format!("mkdir -p {dest} && tar -xf - -C {dest} --no-same-owner"),
-            Some(&archive),
-        )
-        .await?;
-    Ok(files)
+
+    /// Places the file or directory on the node in one command, its bytes on stdin. A directory
+    /// is merged into what is there (as rsync would); a file replaces the old one atomically.
+    /// Parents are created, with `sudo -n` when the login may not write there (a VM's `/data`).
+    pub async fn upload(&self, session: &SshSession) -> Result<(), SshError> {
+        let path = remote_path(&self.remote);
+        let (dir, rest, data) = match &self.payload {
+            Payload::Dir { archive } => (
+                r#""$p""#,
+                r#"tar -xf - -C "$p" --no-same-owner"#.to_owned(),
+                archive,
+            ),
+            Payload::File { data, mode } => (
+                r#""$(dirname -- "$p")""#,
+                format!(
+                    r#"cat > "$p.sky-part" && chmod {mode:o} "$p.sky-part" && mv -f "$p.sky-part" "$p""#
+                ),
+                data,
+            ),
+        };
+        let command = format!(
+            "p={path} && d={dir} && {{ mkdir -p \"$d\" 2>/dev/null || {{ sudo -n mkdir -p \"$d\" && \
+             sudo -n chown \"$(id -u):$(id -g)\" \"$d\"; }}; }} && {rest}"
+        );
+        session.run(&command, Some(data)).await?;
+        Ok(())
+    }
+}
+
+/// A remote path as a shell word: `~` and `~/...` are the login's home, like SkyPilot's.
+fn remote_path(remote: &str) -> String {
+    match remote.strip_prefix('~') {
+        Some("") => r#""$HOME""#.to_owned(),
+        Some(rest) if rest.starts_with('/') => format!(r#""$HOME"{}"#, quote(rest)),
+        _ => quote(remote),
+    }
 }
 
 /// The filtered tree of `src` as an uncompressed ustar archive.
@@ -126,6 +178,15 @@ fn octal(field: &mut [u8], value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_paths_expand_the_home_and_quote_the_rest() {
+        assert_eq!(remote_path("~"), r#""$HOME""#);
+        assert_eq!(remote_path("~/data dir"), r#""$HOME"'/data dir'"#);
+        assert_eq!(remote_path("/mnt/it's"), r#"'/mnt/it'\''s'"#);
+        assert_eq!(remote_path("rel/x"), "'rel/x'");
+        assert_eq!(remote_path("~other/x"), "'~other/x'");
+    }
 
     #[test]
     fn packs_a_tree_that_tar_can_read() {

@@ -1,6 +1,6 @@
 //! The SSH half of a cloud provider whose nodes are VMs reached on port 22 of their public address
 //! (private when they have none) with Sky's user key: the bodies of `Provider::connect_agent`,
-//! `agent_nodes` and `sync_workdir` that AWS, GCP and Azure share, and the one mapping of
+//! `agent_nodes`, `sync_workdir` and `sync_file_mounts` that AWS, GCP and Azure share, and the one mapping of
 //! [`SshError`] to failover's error kinds.
 //!
 //! What this module does not do: create the VMs or put the key on them (each provider does, in
@@ -90,6 +90,17 @@ impl Vms<'_> {
     pub async fn sync_workdir(&self, src: &Path) -> Result<(), ProvisionError> {
         let cluster = self.connect_all().await?;
         let synced = cluster.sync_workdir(src).await;
+        cluster.close().await;
+        Ok(synced?)
+    }
+
+    /// `Provider::sync_file_mounts`: places local files and directories on every node.
+    pub async fn sync_file_mounts(
+        &self,
+        mounts: &[(String, std::path::PathBuf)],
+    ) -> Result<(), ProvisionError> {
+        let cluster = self.connect_all().await?;
+        let synced = cluster.upload_file_mounts(mounts).await;
         cluster.close().await;
         Ok(synced?)
     }
