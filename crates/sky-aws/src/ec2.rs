@@ -11,9 +11,9 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, Instance, InstanceInterruptionBehavior,
-    InstanceMarketOptionsRequest, InstanceStateName, InstanceType, IpPermission, IpRange,
-    MarketType, Placement, ResourceType, SpotInstanceType, SpotMarketOptions, Tag,
-    TagSpecification, VolumeType,
+    InstanceLifecycleType, InstanceMarketOptionsRequest, InstanceStateName, InstanceType,
+    IpPermission, IpRange, MarketType, Placement, ResourceType, SpotInstanceType,
+    SpotMarketOptions, Tag, TagSpecification, VolumeType,
 };
 use backon::{ExponentialBuilder, Retryable};
 use sky_core::provision::{NodeHandle, NodeState, ProvisionError};
@@ -39,6 +39,9 @@ pub struct Node {
     pub private_ip: Option<String>,
     pub public_ip: Option<String>,
 }
+    pub instance_type: Option<String>,
+    pub zone: Option<String>,
+    pub spot: bool,
 
 impl Node {
     fn from_instance(i: &Instance) -> Option<Node> {
@@ -58,6 +61,12 @@ impl Node {
             private_ip: i.private_ip_address().map(str::to_owned),
             public_ip: i.public_ip_address().map(str::to_owned),
         })
+            instance_type: i.instance_type().map(|t| t.as_str().to_owned()),
+            zone: i
+                .placement()
+                .and_then(|p| p.availability_zone())
+                .map(str::to_owned),
+            spot: i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
     }
 
     /// Not gone and not going.

@@ -17,8 +17,8 @@ use sky_core::cloud::CloudId;
 use sky_core::jobs::client::AgentClient;
 use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
-    ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
+    Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -497,7 +497,7 @@ impl Provider for AwsProvider {
             .collect())
     }
 
-    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+    async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         let mut clusters: BTreeMap<String, (String, Vec<Node>)> = BTreeMap::new();
         for (region, nodes) in self.scan(None).await? {
             for n in nodes.into_iter().filter(Node::alive) {
@@ -520,7 +520,20 @@ impl Provider for AwsProvider {
                 .enumerate()
                 .map(|(i, n)| n.handle(n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX))))
                 .collect();
-            out.push((name, handles));
+            let placement = nodes.first().and_then(|head| {
+                Some(FoundPlacement {
+                    region: region.clone(),
+                    zone: head.zone.clone(),
+                    instance_type: head.instance_type.clone()?,
+                    use_spot: head.spot,
+                    stopped: nodes.iter().all(|n| n.state == InstanceStateName::Stopped),
+                })
+            });
+            out.push(FoundCluster {
+                name,
+                nodes: handles,
+                placement,
+            });
         }
         Ok(out)
     }

@@ -1,7 +1,7 @@
 //! The AWS provider through the real `sky` binary (built with the `aws` feature, as the test
 //! command builds it) against moto: `sky check` asks EC2, a launch killed with `kill -9` while it
-//! waits for its nodes is cleaned up by `sky status --refresh`, and orphans are listed and
-//! terminated with `sky down --orphan`.
+//! waits for its nodes is cleaned up by `sky status --refresh`, and orphans are listed, adopted
+//! with `sky adopt` or terminated with `sky down --orphan`.
 
 mod support;
 
@@ -163,7 +163,10 @@ async fn orphans_are_reported_and_terminated_on_request() {
     let out = run(sky(home.path()).args(["status", "--refresh"]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Orphans"), "{text}");
-    assert!(text.contains("stray on AWS: 2 node(s)"), "{text}");
+    assert!(
+        text.contains("stray on AWS: 2 x m5.large in us-west-2 (i-"),
+        "{text}"
+    );
     let out = run(sky(home.path()).args(["status", "--refresh", "-o", "json"]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["orphans"][0]["name"], "stray", "{v}");
@@ -180,4 +183,56 @@ async fn orphans_are_reported_and_terminated_on_request() {
     assert!(live_tagged(&p).await.is_empty());
     let out = run(sky(home.path()).args(["status", "--refresh"]));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Orphans"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_orphan_is_priced_stopped_and_torn_down_like_any_cluster() {
+    let moto = start_moto().await;
+    let home = sky_home();
+    write_config(home.path(), &moto.url());
+    let elsewhere = sky_home();
+    let p = provider(elsewhere.path(), &moto.url());
+    p.run_instances(&ProvisionRequest {
+        cluster_name: "found".into(),
+        num_nodes: 2,
+        launchable: launchable("us-west-2", Some("us-west-2b"), "m6i.large", false),
+        resume_stopped: false,
+    })
+    .await
+    .expect("launch behind this home's back");
+    p.wait_instances("found").await.expect("running");
+
+    // Unknown names are refused before anything is recorded.
+    let out = sky(home.path())
+        .args(["adopt", "nosuch"])
+        .output()
+        .expect("run sky");
+    assert!(!out.status.success());
+
+    run(sky(home.path()).args(["adopt", "found"]));
+    let out = run(sky(home.path()).args(["status", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let c = &v["clusters"][0];
+    assert_eq!(c["name"], "found", "{v}");
+    assert_eq!(c["status"], "UP", "{v}");
+    assert_eq!(c["instance_type"], "m6i.large", "{v}");
+    assert_eq!(c["num_nodes"], 2, "{v}");
+    assert!(c["hourly_price"].as_f64().is_some_and(|p| p > 0.05), "{v}");
+    let out = run(sky(home.path()).args(["status", "--refresh"]));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("Orphans"),
+        "an adopted cluster is no orphan"
+    );
+
+    // Now an ordinary cluster: stop reaches the cloud, down leaves nothing.
+    run(sky(home.path()).args(["stop", "found", "-y"]));
+    let states = p.query("found").await.expect("query");
+    assert!(
+        states
+            .iter()
+            .all(|(_, s)| *s != sky_core::provision::NodeState::Running),
+        "{states:?}"
+    );
+    run(sky(home.path()).args(["down", "found", "-y"]));
+    assert!(live_tagged(&p).await.is_empty());
 }

@@ -113,9 +113,19 @@ async fn clusters_unknown_to_the_caller_are_listed_across_regions() {
     let other_home = sky_home();
     let fresh = provider(other_home.path(), &moto.url());
     let listed = fresh.list_clusters().await.expect("list");
-    let names: Vec<(&str, usize)> = listed.iter().map(|(n, v)| (n.as_str(), v.len())).collect();
+    let names: Vec<(&str, usize)> = listed
+        .iter()
+        .map(|c| (c.name.as_str(), c.nodes.len()))
+        .collect();
     assert_eq!(names, vec![("east", 2), ("west", 1)]);
     fresh.terminate("west").await.expect("terminate the orphan");
+    // What `sky adopt` needs to price the orphan from the catalog.
+    let west = listed[1].placement.as_ref().expect("west's placement");
+    assert_eq!(
+        (west.region.as_str(), west.instance_type.as_str(), west.use_spot, west.stopped),
+        ("us-west-2", "m5.large", false, false)
+    );
+    assert!(west.zone.as_deref().is_some_and(|z| z.starts_with("us-west-2")));
     fresh.terminate("east").await.expect("terminate the orphan");
     assert!(live_tagged(&p).await.is_empty());
 }

@@ -315,6 +315,11 @@ mod tests {
                 accelerators: None,
                 hourly_price: 0.1,
             },
+    /// The size's name (`Standard_D4s_v5`).
+    pub vm_size: Option<String>,
+    pub location: String,
+    pub zone: Option<String>,
+    pub spot: bool,
             image: DEFAULT_IMAGE.into(),
             disk_gb: DEFAULT_DISK_GB,
             ports: vec![8080, 22],
@@ -354,6 +359,13 @@ mod tests {
         assert!(on_demand["properties"].get("priority").is_none());
         assert!(on_demand.get("zones").is_none());
     }
+            vm_size: props
+                .and_then(|p| p.hardware_profile.as_ref())
+                .and_then(|h| h.vm_size.as_ref())
+                .and_then(wire_name),
+            location: vm.resource.location.clone(),
+            zone: vm.zones.first().cloned(),
+            spot: props.and_then(|p| p.priority.as_ref()) == Some(&compute::Priority::Spot),
 
     #[test]
     fn nsg_opens_ssh_and_task_ports_once_each() {
@@ -369,6 +381,15 @@ mod tests {
 
     #[test]
     fn images_are_urns_or_resource_ids() {
+/// An SDK enum's name on the wire: the sizes are a frozen enum that keeps unknown names as
+/// strings, so serialising is the one way that gives every size back as Azure spelled it.
+fn wire_name<T: serde::Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()?
+        .as_str()
+        .map(str::to_owned)
+}
+
         assert_eq!(image_reference("a:b:c:latest").expect("urn")["sku"], "c");
         assert_eq!(
             image_reference("/subscriptions/x/images/y").expect("id")["id"],

@@ -18,8 +18,8 @@ use sky_core::cloud::CloudId;
 use sky_core::jobs::client::AgentClient;
 use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
-    ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
+    Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -581,7 +581,7 @@ impl Provider for AzureProvider {
             .collect())
     }
 
-    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+    async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         let s = self.session().await?;
         let mut groups = Vec::new();
         let mut next = Some(s.arm.sub_path("/resourcegroups"));
@@ -632,9 +632,22 @@ impl Provider for AzureProvider {
                 .list_vms(&s, &self.rg(&cluster))
                 .await?
                 .unwrap_or_default();
-            out.push((cluster, self.nodes(&s, &vms).await?));
+            let placement = vms.first().and_then(|head| {
+                Some(FoundPlacement {
+                    region: head.location.clone(),
+                    zone: head.zone.clone(),
+                    instance_type: head.vm_size.clone()?,
+                    use_spot: head.spot,
+                    stopped: vms.iter().all(|v| v.state() == NodeState::Stopped),
+                })
+            });
+            out.push(FoundCluster {
+                name: cluster,
+                nodes: self.nodes(&s, &vms).await?,
+                placement,
+            });
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 

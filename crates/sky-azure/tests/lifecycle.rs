@@ -159,9 +159,15 @@ async fn list_clusters_finds_this_users_groups_only() {
         .add_group("my-web-app", "eastus", serde_json::json!({}));
     let clusters = p.list_clusters().await.expect("list");
     assert_eq!(clusters.len(), 1, "{clusters:?}");
-    assert_eq!(clusters[0].0, "orphan");
-    assert_eq!(clusters[0].1.len(), 1);
-    assert_eq!(clusters[0].1[0].instance_id, "orphan-0");
+    assert_eq!(clusters[0].name, "orphan");
+    assert_eq!(clusters[0].nodes.len(), 1);
+    assert_eq!(clusters[0].nodes[0].instance_id, "orphan-0");
+    let placement = clusters[0].placement.as_ref().expect("placement");
+    assert_eq!(
+        (placement.region.as_str(), placement.instance_type.as_str()),
+        ("eastus", "Standard_D2s_v5")
+    );
+    assert!(!placement.use_spot && !placement.stopped, "{placement:?}");
 }
 
 #[tokio::test]

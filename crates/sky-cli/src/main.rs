@@ -33,6 +33,9 @@ enum Command {
     Down(commands::lifecycle::DownArgs),
     /// Stop or tear down a cluster after it has been idle.
     Autostop(commands::lifecycle::AutostopArgs),
+    /// Record orphans (Sky-tagged clusters this Sky does not know, listed by
+    /// `sky status --refresh`) as clusters of this Sky home.
+    Adopt(commands::lifecycle::AdoptArgs),
     /// Show a cluster's job queue.
     Queue(commands::jobs::QueueArgs),
     /// Follow or print a job's logs.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Start(args) => commands::lifecycle::start(args),
         Command::Down(args) => commands::lifecycle::down(args),
         Command::Autostop(args) => commands::lifecycle::autostop(args),
+        Command::Adopt(args) => commands::lifecycle::adopt(args),
         Command::Queue(args) => commands::jobs::queue(args),
         Command::Logs(args) => commands::jobs::logs(args),
         Command::Cancel(args) => commands::jobs::cancel(args),

@@ -13,8 +13,8 @@ use crate::clock::{Clock, UnixSeconds};
 use crate::cloud::CloudId;
 use crate::jobs::client::AgentClient;
 use crate::provision::{
-    Capabilities, CheckResult, ClusterInfo, Launchable, NodeHandle, NodeState, Provider,
-    ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, Launchable, NodeHandle,
+    NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 
 /// A clock that only moves when told.
@@ -55,6 +55,8 @@ struct FakeState {
     script: HashMap<String, VecDeque<Outcome>>,
     /// Clusters that exist now, with their node count and state.
     live: BTreeMap<String, (u32, NodeState)>,
+    /// Where each live cluster was created, for `list_clusters`.
+    placements: HashMap<String, Launchable>,
     pending_failure: HashMap<String, ProvisionErrorKind>,
     terminate_fails: bool,
     calls: Vec<String>,
@@ -197,6 +199,10 @@ impl Provider for FakeCloud {
                         req.cluster_name.clone(),
                         (req.num_nodes, NodeState::Running),
                     );
+                    if !req.resume_stopped {
+                        s.placements
+                            .insert(req.cluster_name.clone(), req.launchable.clone());
+                    }
                     if let Outcome::FailAfterCreating(kind) = outcome {
                         s.pending_failure.insert(req.cluster_name.clone(), kind);
                     }
@@ -240,6 +246,24 @@ impl Provider for FakeCloud {
                         .collect()
                 })
                 .unwrap_or_default())
+        })
+    }
+    async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
+        self.with_state(|s| {
+            Ok(s.live
+                .iter()
+                .map(|(name, (n, state))| FoundCluster {
+                    name: name.clone(),
+                    nodes: nodes(name, *n),
+                    placement: s.placements.get(name).map(|l| FoundPlacement {
+                        region: l.region.clone(),
+                        zone: l.zone.clone(),
+                        instance_type: l.instance_type.clone(),
+                        use_spot: l.use_spot,
+                        stopped: *state == NodeState::Stopped,
+                    }),
+                })
+                .collect())
         })
     }
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {

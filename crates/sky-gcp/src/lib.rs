@@ -17,6 +17,7 @@ pub mod errors;
 pub mod ops;
 pub mod spec;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -28,8 +29,8 @@ use sky_core::config::{Paths, SkyConfig};
 use sky_core::jobs::client::AgentClient;
 use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, NodeHandle, NodeState, Provider, ProvisionError,
-    ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
+    Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -376,10 +377,10 @@ impl Provider for GcpProvider {
             .collect())
     }
 
-    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+    async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         let built = self.clients.get().await?;
         let nodes = ops::list(&built.instances, &built.project, None).await?;
-        let mut clusters: Vec<(String, Vec<NodeHandle>)> = Vec::new();
+        let mut clusters: BTreeMap<String, Vec<Node>> = BTreeMap::new();
         for n in nodes {
             match clusters
                 .iter_mut()
@@ -389,8 +390,26 @@ impl Provider for GcpProvider {
                 None => clusters.push((n.cluster_name.clone(), vec![n.handle()])),
             }
         }
-        clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(clusters)
+        Ok(clusters
+            .into_iter()
+            .map(|(name, mut nodes)| {
+                nodes.sort_by_key(|n| n.rank);
+                let placement = nodes.first().and_then(|head| {
+                    Some(FoundPlacement {
+                        region: region_of_zone(&head.zone).to_owned(),
+                        zone: Some(head.zone.clone()),
+                        instance_type: head.machine_type.clone()?,
+                        use_spot: head.spot,
+                        stopped: nodes.iter().all(|n| n.state() == NodeState::Stopped),
+                    })
+                });
+                FoundCluster {
+                    name,
+                    nodes: nodes.iter().map(Node::handle).collect(),
+                    placement,
+                }
+            })
+            .collect())
     }
 
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
@@ -467,4 +486,9 @@ impl GcpProvider {
             connect: self.connect,
         }
     }
+}
+
+/// `us-central1-a` → `us-central1`: GCP zone names are their region's name plus a letter.
+fn region_of_zone(zone: &str) -> &str {
+    zone.rsplit_once('-').map_or(zone, |(region, _)| region)
 }

@@ -30,6 +30,9 @@ pub struct Node {
     pub status: Option<instance::Status>,
     pub internal_ip: Option<String>,
     pub external_ip: Option<String>,
+    /// The machine type's name (the API gives a URL ending in it).
+    pub machine_type: Option<String>,
+    pub spot: bool,
 }
 
 impl Node {
@@ -59,6 +62,15 @@ impl Node {
             external_ip: nic
                 .and_then(|n| n.access_configs.first())
                 .and_then(|a| a.nat_ip.clone()),
+            machine_type: i
+                .machine_type
+                .as_deref()
+                .and_then(|url| url.rsplit('/').next())
+                .map(str::to_owned),
+            spot: i.scheduling.as_ref().is_some_and(|s| {
+                s.provisioning_model == Some(scheduling::ProvisioningModel::Spot)
+                    || s.preemptible == Some(true)
+            }),
         })
     }
 

@@ -257,7 +257,7 @@ async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
     let clusters = p.list_clusters().await.expect("list");
     let listed: Vec<(&str, usize)> = clusters
         .iter()
-        .map(|(c, n)| (c.as_str(), n.len()))
+        .map(|c| (c.name.as_str(), c.nodes.len()))
         .collect();
     assert_eq!(
         listed,
@@ -265,6 +265,17 @@ async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
         "exact Sky names come back"
     );
     p.terminate("My_Job.1").await.expect("down");
+    // What `sky adopt` needs to price the orphan from the catalog.
+    let other = clusters[1].placement.as_ref().expect("placement");
+    assert_eq!(
+        (
+            other.region.as_str(),
+            other.zone.as_deref(),
+            other.instance_type.as_str()
+        ),
+        ("us-west1", Some("us-west1-a"), "n2-standard-8")
+    );
+    assert!(!other.use_spot && !other.stopped);
     p.terminate("other").await.expect("down");
     assert!(p.list_clusters().await.expect("list").is_empty());
     assert!(e.fake.instances().is_empty());

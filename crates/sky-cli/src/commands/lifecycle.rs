@@ -1,5 +1,6 @@
-//! `sky stop`, `sky start`, `sky down` and `sky autostop`: thin loops over the facade, with
-//! confirmation for the destructive ones (`-y` skips it; without a terminal they refuse).
+//! `sky stop`, `sky start`, `sky down`, `sky autostop` and `sky adopt`: thin loops over the
+//! facade, with confirmation for the destructive ones (`-y` skips it; without a terminal they
+//! refuse).
 
 use std::process::ExitCode;
 
@@ -74,6 +75,15 @@ pub struct AutostopArgs {
     pub yes: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct AdoptArgs {
+    /// Orphans to record, by the names `sky status --refresh` lists. Each is priced from the
+    /// catalog by the instance type and region its cloud reports, and billed from now on. Sky on
+    /// another machine using the same cloud account shows up as orphans too: check the names.
+    #[arg(required = true)]
+    pub clusters: Vec<String>,
+}
+
 pub fn stop(args: StopArgs) -> CommandResult {
     let sky = open_sky(false)?;
     let names = targets(&sky, &args.clusters, args.all)?;
@@ -126,6 +136,15 @@ pub fn down(args: DownArgs) -> CommandResult {
         &names,
         |name, sink| runtime_block(sky.down(name, args.purge, sink)),
         "terminated",
+    )
+}
+
+pub fn adopt(args: AdoptArgs) -> CommandResult {
+    let sky = open_sky(false)?;
+    each(
+        &args.clusters,
+        |name, sink| runtime_block(sky.adopt_orphan(name, sink)).map(|_| ()),
+        "adopted",
     )
 }
 

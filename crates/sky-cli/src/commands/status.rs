@@ -118,20 +118,29 @@ fn render_orphans(orphans: &[OrphanView]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nOrphans: Sky-tagged nodes this Sky does not know (terminate with `sky down --orphan NAME`):"
+        "\nOrphans: Sky-tagged nodes this Sky does not know (record with `sky adopt NAME`, terminate with `sky down --orphan NAME`):"
     );
     for o in orphans {
+        let n = o.instance_ids.len();
+        let what = match (&o.instance_type, &o.region) {
+            (Some(t), Some(r)) => format!(
+                "{n} x {}{t} in {r}{}",
+                if o.use_spot { "spot " } else { "" },
+                if o.stopped { ", stopped" } else { "" }
+            ),
+            _ => format!("{n} node(s)"),
+        };
+        let head = o
+            .head_ip
+            .as_deref()
+            .map(|ip| format!(", head {ip}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} on {}: {} node(s) {}{}",
+            "  {} on {}: {what} ({}){head}",
             o.name,
             o.cloud.display_name(),
-            o.instance_ids.len(),
             o.instance_ids.join(", "),
-            o.head_ip
-                .as_deref()
-                .map(|ip| format!(", head {ip}"))
-                .unwrap_or_default()
         );
     }
     out

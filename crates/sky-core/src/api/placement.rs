@@ -127,7 +127,7 @@ impl Sky {
     }
 }
 
-fn launchable(c: Candidate) -> Launchable {
+pub(super) fn launchable(c: Candidate) -> Launchable {
     Launchable {
         cloud: c.cloud,
         region: c.region,

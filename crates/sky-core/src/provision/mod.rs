@@ -147,8 +147,9 @@ pub trait Provider: Send + Sync {
     ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError>;
     /// Every cluster this provider finds tagged as Sky's in the account (any region), with its
     /// nodes, so `sky status --refresh` can report clusters the database does not know (orphans
-    /// of a crashed launch). Providers that cannot list keep the default: none.
-    async fn list_clusters(&self) -> Result<Vec<(String, Vec<NodeHandle>)>, ProvisionError> {
+    /// of a crashed launch) and `sky adopt` can record them. Providers that cannot list keep the
+    /// default: none.
+    async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         Ok(Vec::new())
     }
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError>;
@@ -176,6 +177,28 @@ pub trait Provider: Send + Sync {
                 ip: n.internal_ip.clone(),
                 dir: n.local_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
                 ssh: None,
+/// A cluster a provider found in the cloud by its Sky tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundCluster {
+    pub name: String,
+    /// Head first.
+    pub nodes: Vec<NodeHandle>,
+    /// What the head node is and where, as the cloud reports it; `None` when the listing does
+    /// not say (such a cluster can be terminated but not adopted).
+    pub placement: Option<FoundPlacement>,
+}
+
+/// Where and what a found cluster's nodes are: enough to price it from the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPlacement {
+    pub region: String,
+    pub zone: Option<String>,
+    pub instance_type: String,
+    pub use_spot: bool,
+    /// Every node is stopped (else at least one runs or is starting).
+    pub stopped: bool,
+}
+
             })
             .collect())
     }

@@ -193,29 +193,8 @@ impl StateStore {
         now: UnixSeconds,
     ) -> Result<ClusterRecord, StateError> {
         check(name, None, Some(ClusterStatus::Init))?;
-        let resources_json = resources
-            .map(|r| {
-                serde_json::to_string(&VersionedResources {
-                    version: RESOURCES_JSON_VERSION,
-                    resources: r.clone(),
-                })
-            })
-            .transpose()
-            .map_err(|e| StateError::Corrupt {
-                name: name.to_owned(),
-                column: "resources_json",
-                message: e.to_string(),
-            })?;
-        let cluster_id = format!("{name}-{now}-{}", std::process::id());
         let tx = self.conn.transaction()?;
-        let inserted = tx.execute(
-            "INSERT INTO clusters (name, cluster_id, status, num_nodes, resources_json, launched_at, last_use_at, \
-             last_use_command, status_updated_at) VALUES (?1, ?2, 'INIT', ?3, ?4, ?5, ?5, ?6, ?5) ON CONFLICT DO NOTHING",
-            params![name, cluster_id, num_nodes, resources_json, now, command],
-        )?;
-        if inserted == 0 {
-            return Err(StateError::AlreadyExists(name.to_owned()));
-        }
+        let cluster_id = insert_cluster(&tx, name, num_nodes, resources, command, now)?;
         insert_event(
             &tx,
             &cluster_id,
@@ -239,63 +218,70 @@ impl StateStore {
     ) -> Result<(), StateError> {
         let rec = self.require(name)?;
         check(name, Some(rec.status), Some(ClusterStatus::Init))?;
-        let handle = serde_json::to_string(info).map_err(|e| StateError::Corrupt {
-            name: name.to_owned(),
-            column: "handle_json",
-            message: e.to_string(),
-        })?;
-        let (acc_name, acc_count) = launchable.accelerators.clone().unzip();
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE clusters SET status = 'INIT', cloud = ?2, region = ?3, zone = ?4, instance_type = ?5, use_spot = ?6, \
-             vcpus = ?7, memory_gib = ?8, accelerator_name = ?9, accelerator_count = ?10, hourly_price = ?11, \
-             handle_json = ?12, status_updated_at = ?13 WHERE name = ?1",
-            params![
-                name,
-                launchable.cloud.as_str(),
-                launchable.region,
-                launchable.zone,
-                launchable.instance_type,
-                launchable.use_spot,
-                launchable.vcpus,
-                launchable.memory_gib,
-                acc_name,
-                acc_count,
-                launchable.hourly_price,
-                handle,
-                now
-            ],
-        )?;
-        tx.execute(
-            "INSERT INTO cluster_history (cluster_id, name, num_nodes, cloud, region, zone, instance_type, use_spot, \
-             hourly_price, launched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (cluster_id) DO UPDATE SET \
-             cloud = excluded.cloud, region = excluded.region, zone = excluded.zone, instance_type = excluded.instance_type, \
-             use_spot = excluded.use_spot, hourly_price = excluded.hourly_price",
-            params![
-                rec.cluster_id,
-                name,
-                rec.num_nodes,
-                launchable.cloud.as_str(),
-                launchable.region,
-                launchable.zone,
-                launchable.instance_type,
-                launchable.use_spot,
-                launchable.hourly_price,
-                rec.launched_at
-            ],
-        )?;
+        record_placement(&tx, &rec, launchable, info, now)?;
         open_interval(&tx, &rec.cluster_id, now)?;
-        let place = match &launchable.zone {
-            Some(z) => format!("{}/{}/{z}", launchable.cloud.as_str(), launchable.region),
-            None => format!("{}/{}", launchable.cloud.as_str(), launchable.region),
-        };
         let msg = format!(
-            "{} x {} provisioned in {place}",
-            rec.num_nodes, launchable.instance_type
+            "{} x {} provisioned in {}",
+            rec.num_nodes,
+            launchable.instance_type,
+            place_of(launchable)
         );
         insert_event(&tx, &rec.cluster_id, name, now, "provisioned", &msg)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records, in one transaction, a cluster found in the cloud that no record here knew (an
+    /// orphan): it arrives UP (billing from now, since earlier time is unknown to this database)
+    /// or STOPPED, never half-written.
+    pub fn adopt(
+        &mut self,
+        name: &str,
+        launchable: &Launchable,
+        info: &ClusterInfo,
+        stopped: bool,
+        command: &str,
+        now: UnixSeconds,
+    ) -> Result<ClusterRecord, StateError> {
+        let num_nodes = u32::try_from(info.nodes.len()).unwrap_or(u32::MAX);
+        let tx = self.conn.transaction()?;
+        let cluster_id = insert_cluster(&tx, name, num_nodes, None, command, now)?;
+        let rec = ClusterRecord {
+            name: name.to_owned(),
+            cluster_id: cluster_id.clone(),
+            status: ClusterStatus::Init,
+            num_nodes,
+            launchable: None,
+            handle: None,
+            resources: None,
+            launched_at: now,
+            last_use_at: now,
+            last_use_command: command.to_owned(),
+            status_updated_at: now,
+            autostop: None,
+        };
+        record_placement(&tx, &rec, launchable, info, now)?;
+        let status = if stopped {
+            ClusterStatus::Stopped
+        } else {
+            open_interval(&tx, &cluster_id, now)?;
+            ClusterStatus::Up
+        };
+        check(name, Some(ClusterStatus::Init), Some(status))?;
+        tx.execute(
+            "UPDATE clusters SET status = ?2 WHERE name = ?1",
+            params![name, status.as_str()],
+        )?;
+        let msg = format!(
+            "adopted by `{command}`: {num_nodes} x {} found {} in {}, launched outside this Sky home",
+            launchable.instance_type,
+            status.as_str(),
+            place_of(launchable)
+        );
+        insert_event(&tx, &cluster_id, name, now, "adopted", &msg)?;
+        tx.commit()?;
+        self.require(name)
     }
 
     /// Moves a cluster to `to`, enforcing the transition table; leaving the running states closes
@@ -491,6 +477,103 @@ fn check(
         name: name.to_owned(),
         source,
     })
+}
+
+/// Inserts a new INIT row; its cluster id. A taken name is `AlreadyExists`.
+fn insert_cluster(
+    tx: &Connection,
+    name: &str,
+    num_nodes: u32,
+    resources: Option<&ResourceChoice>,
+    command: &str,
+    now: UnixSeconds,
+) -> Result<String, StateError> {
+    let resources_json = resources
+        .map(|r| {
+            serde_json::to_string(&VersionedResources {
+                version: RESOURCES_JSON_VERSION,
+                resources: r.clone(),
+            })
+        })
+        .transpose()
+        .map_err(|e| StateError::Corrupt {
+            name: name.to_owned(),
+            column: "resources_json",
+            message: e.to_string(),
+        })?;
+    let cluster_id = format!("{name}-{now}-{}", std::process::id());
+    let inserted = tx.execute(
+        "INSERT INTO clusters (name, cluster_id, status, num_nodes, resources_json, launched_at, last_use_at, \
+         last_use_command, status_updated_at) VALUES (?1, ?2, 'INIT', ?3, ?4, ?5, ?5, ?6, ?5) ON CONFLICT DO NOTHING",
+        params![name, cluster_id, num_nodes, resources_json, now, command],
+    )?;
+    if inserted == 0 {
+        return Err(StateError::AlreadyExists(name.to_owned()));
+    }
+    Ok(cluster_id)
+}
+
+/// Writes where `rec`'s nodes run into its row and its history (for cost reports).
+fn record_placement(
+    tx: &Connection,
+    rec: &ClusterRecord,
+    launchable: &Launchable,
+    info: &ClusterInfo,
+    now: UnixSeconds,
+) -> Result<(), StateError> {
+    let handle = serde_json::to_string(info).map_err(|e| StateError::Corrupt {
+        name: rec.name.clone(),
+        column: "handle_json",
+        message: e.to_string(),
+    })?;
+    let (acc_name, acc_count) = launchable.accelerators.clone().unzip();
+    tx.execute(
+        "UPDATE clusters SET status = 'INIT', cloud = ?2, region = ?3, zone = ?4, instance_type = ?5, use_spot = ?6, \
+         vcpus = ?7, memory_gib = ?8, accelerator_name = ?9, accelerator_count = ?10, hourly_price = ?11, \
+         handle_json = ?12, status_updated_at = ?13 WHERE name = ?1",
+        params![
+            rec.name,
+            launchable.cloud.as_str(),
+            launchable.region,
+            launchable.zone,
+            launchable.instance_type,
+            launchable.use_spot,
+            launchable.vcpus,
+            launchable.memory_gib,
+            acc_name,
+            acc_count,
+            launchable.hourly_price,
+            handle,
+            now
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO cluster_history (cluster_id, name, num_nodes, cloud, region, zone, instance_type, use_spot, \
+         hourly_price, launched_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (cluster_id) DO UPDATE SET \
+         cloud = excluded.cloud, region = excluded.region, zone = excluded.zone, instance_type = excluded.instance_type, \
+         use_spot = excluded.use_spot, hourly_price = excluded.hourly_price",
+        params![
+            rec.cluster_id,
+            rec.name,
+            rec.num_nodes,
+            launchable.cloud.as_str(),
+            launchable.region,
+            launchable.zone,
+            launchable.instance_type,
+            launchable.use_spot,
+            launchable.hourly_price,
+            rec.launched_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// `aws/us-east-1/us-east-1a`, for history lines.
+fn place_of(l: &Launchable) -> String {
+    match &l.zone {
+        Some(z) => format!("{}/{}/{z}", l.cloud.as_str(), l.region),
+        None => format!("{}/{}", l.cloud.as_str(), l.region),
+    }
 }
 
 fn insert_event(
