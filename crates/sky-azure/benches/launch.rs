@@ -7,8 +7,6 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../tests/fake/mod.rs"]
-mod fake;
 
 use std::time::{Duration, Instant};
 

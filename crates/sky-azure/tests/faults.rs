@@ -2,7 +2,7 @@
 //! through the core's failover: zones, then regions, then giving up; nothing left behind.
 
 mod common;
-mod fake;
+use sky_testkit::azure_fake as fake;
 
 use std::sync::Arc;
 

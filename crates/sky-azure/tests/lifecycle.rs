@@ -2,7 +2,6 @@
 //! query, stop/start, down, reconcile after changes behind Sky's back, orphans, credentials.
 
 mod common;
-mod fake;
 
 use sky_core::provision::{NodeState, Provider, ProvisionErrorKind};
 

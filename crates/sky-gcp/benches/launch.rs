@@ -3,9 +3,7 @@
 //! through capacity errors in five zones. Measures the client side (SDK, JSON, polling at 5 ms),
 //! not GCP's own boot time.
 
-#[path = "../tests/fake/mod.rs"]
-#[allow(dead_code)]
-mod fake;
+use sky_testkit::gcp_fake as fake;
 
 use std::sync::Arc;
 use std::time::Duration;

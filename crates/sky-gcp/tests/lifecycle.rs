@@ -3,7 +3,7 @@
 //! deduplication, and failover across zones, regions and clouds with injected faults. Every test
 //! ends by checking that the fake holds no instance it should not.
 
-mod fake;
+use sky_testkit::gcp_fake as fake;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,6 +9,10 @@
 //! refused outright over HTTP (quota 403, auth 403, 500). Every request must carry a bearer token
 //! (any token: the real SDK signs its own JWT offline). It deliberately does not model networks,
 //! disks, images, IAM or regions beyond the zone name.
+//!
+//! With [`FakeGce::with_hosts`], instances are real SSH hosts: a running instance is placed on a
+//! host of the pool (its address as both `networkIP` and `natIP`, a new one after each start) and
+//! the keys of its `ssh-keys` metadata for the pool's login are installed there.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -21,6 +25,8 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+
+use crate::hosts::Hosts;
 
 /// What an insert in a zone does instead of succeeding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +71,10 @@ struct Op {
     effect: Effect,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct State {
+    /// Real hosts the running instances are placed on, when the test asked for them.
+    hosts: Option<Hosts>,
     /// (zone, name) → instance JSON.
     instances: BTreeMap<(String, String), Value>,
     firewalls: BTreeMap<String, Value>,
@@ -120,6 +128,11 @@ impl FakeGce {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Places running instances on `hosts` from now on.
+    pub fn with_hosts(&self, hosts: Hosts) {
+        self.state().hosts = Some(hosts);
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
@@ -675,16 +688,31 @@ fn apply(st: &mut State, effect: Effect) {
         Effect::Create { zone, name } | Effect::Start { zone, name } => {
             st.next_id += 1;
             let n = st.next_id;
+            let host_key = format!("gce-{zone}-{name}");
+            let hosts = st.hosts.clone();
             if let Some(i) = st.instances.get_mut(&(zone, name)) {
                 i["status"] = json!("RUNNING");
                 // A new external address on every start, as GCP gives ephemeral IPs.
-                i["networkInterfaces"][0]["networkIP"] =
-                    json!(format!("10.128.{}.{}", n / 250, n % 250 + 2));
-                i["networkInterfaces"][0]["accessConfigs"][0]["natIP"] =
-                    json!(format!("34.1.{}.{}", n / 250, n % 250 + 2));
+                let mut internal = format!("10.128.{}.{}", n / 250, n % 250 + 2);
+                let mut external = format!("34.1.{}.{}", n / 250, n % 250 + 2);
+                if let Some(hosts) = hosts {
+                    match power_on(&hosts, &host_key, i) {
+                        // The test network has one address per host: it is both.
+                        Ok(addr) => (internal, external) = (addr.clone(), addr),
+                        // The instance keeps its made-up address, so the launch fails on SSH
+                        // and says where; the reason is on stderr.
+                        #[allow(clippy::print_stderr)]
+                        Err(e) => eprintln!("fake GCE: no host for {host_key}: {e}"),
+                    }
+                }
+                i["networkInterfaces"][0]["networkIP"] = json!(internal);
+                i["networkInterfaces"][0]["accessConfigs"][0]["natIP"] = json!(external);
             }
         }
         Effect::Stop { zone, name } => {
+            if let Some(hosts) = &st.hosts {
+                hosts.detach(&format!("gce-{zone}-{name}"));
+            }
             if let Some(i) = st.instances.get_mut(&(zone, name)) {
                 i["status"] = json!("TERMINATED");
                 if let Some(ac) = i["networkInterfaces"][0]["accessConfigs"][0].as_object_mut() {
@@ -693,7 +721,61 @@ fn apply(st: &mut State, effect: Effect) {
             }
         }
         Effect::Delete { zone, name } => {
+            if let Some(hosts) = &st.hosts {
+                hosts.delete(&format!("gce-{zone}-{name}"));
+            }
             st.instances.remove(&(zone, name));
         }
     }
+}
+
+/// Installs the instance's `ssh-keys` metadata for the pool's login (as the guest agent does) and
+/// places it on a host; its address.
+fn power_on(hosts: &Hosts, key: &str, instance: &Value) -> Result<String, String> {
+    let user = hosts.user();
+    let items = instance["metadata"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for item in items.iter().filter(|i| i["key"] == "ssh-keys") {
+        for line in item["value"].as_str().unwrap_or_default().lines() {
+            if let Some((login, public_key)) = line.split_once(':')
+                && login == user
+            {
+                hosts.authorize(key, public_key);
+            }
+        }
+    }
+    hosts.attach(key)
+}
+
+/// A service-account key file's JSON made up for this run (never committed): a fresh RSA key, so
+/// the real auth crate signs real JWTs offline, for the project `project`.
+pub fn service_account_json(project: &str) -> String {
+    use aws_lc_rs::encoding::AsDer;
+    use aws_lc_rs::rsa::{KeyPair, KeySize};
+    use base64::Engine as _;
+
+    let key = KeyPair::generate(KeySize::Rsa2048).expect("generate RSA key");
+    let der = key.as_der().expect("PKCS#8 DER");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let body: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        body.join("\n")
+    );
+    json!({
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "test-key-1",
+        "private_key": pem,
+        "client_email": format!("sky@{project}.iam.gserviceaccount.com"),
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    })
+    .to_string()
 }

@@ -5,19 +5,22 @@
 //! Query request's form body and, when a [`Fault`] matches (action, zone, instance type), answers
 //! itself; otherwise it relays the request to moto unchanged. What this harness does not do:
 //! fake EC2 behaviour beyond errors (moto is the EC2 here).
-
-#![allow(dead_code)]
+//!
+//! With [`FaultProxy::with_hosts`], instances become real SSH hosts: the key of every
+//! `ImportKeyPair` is installed on all of them (what cloud-init does with the launch's key pair),
+//! `DescribeInstances` answers carry a running instance's host address instead of moto's made-up
+//! private and public IPs (a new host after each stop/start), and stop/terminate power hosts off.
 
 use std::net::TcpListener as StdListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+
+use crate::hosts::Hosts;
 use std::time::Duration;
 
-use sky_aws::{AwsOptions, AwsProvider, CredentialSource, Throttle};
-use sky_core::cloud::CloudId;
-use sky_core::credentials::{AwsCredentials, Secret};
-use sky_core::provision::Launchable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -155,6 +158,7 @@ pub struct FaultProxy {
     pub hold: Arc<Mutex<Option<Hold>>>,
     pub faults: Arc<Mutex<Vec<Fault>>>,
     pub log: Arc<Mutex<ProxyLog>>,
+    hosts: Arc<Mutex<Option<Hosts>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -181,6 +185,10 @@ impl FaultProxy {
     pub fn release(&self) {
         *self.hold.lock().expect("hold lock") = None;
     }
+    /// Places running instances on `hosts` from now on.
+    pub fn with_hosts(&self, hosts: Hosts) {
+        *self.hosts.lock().expect("hosts lock") = Some(hosts);
+    }
     pub fn set_faults(&self, faults: Vec<Fault>) {
         *self.faults.lock().expect("faults lock") = faults;
     }
@@ -205,15 +213,17 @@ pub async fn start_proxy(upstream: u16) -> FaultProxy {
     let faults: Arc<Mutex<Vec<Fault>>> = Arc::default();
     let log: Arc<Mutex<ProxyLog>> = Arc::default();
     let hold: Arc<Mutex<Option<Hold>>> = Arc::default();
-    let (f, l, h) = (faults.clone(), log.clone(), hold.clone());
+    let hosts: Arc<Mutex<Option<Hosts>>> = Arc::default();
+    let (f, l, h, vms) = (faults.clone(), log.clone(), hold.clone(), hosts.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
                 return;
             };
             let (f, l, h) = (f.clone(), l.clone(), h.clone());
+            let vms = vms.lock().expect("hosts lock").clone();
             tokio::spawn(async move {
-                let _ = serve(sock, upstream, f, l, h).await;
+                let _ = serve(sock, upstream, f, l, h, vms).await;
             });
         }
     });
@@ -222,6 +232,7 @@ pub async fn start_proxy(upstream: u16) -> FaultProxy {
         hold,
         faults,
         log,
+        hosts,
         task,
     }
 }
@@ -279,6 +290,7 @@ async fn serve(
     faults: Arc<Mutex<Vec<Fault>>>,
     log: Arc<Mutex<ProxyLog>>,
     hold: Arc<Mutex<Option<Hold>>>,
+    hosts: Option<Hosts>,
 ) -> std::io::Result<()> {
     // Each answer closes the connection: the SDK then opens a fresh one, which keeps this proxy
     // free of keep-alive bookkeeping. So one request per connection.
@@ -338,7 +350,18 @@ async fn serve(
         }
         let response = match fault {
             Some(f) => ec2_error(f.status, f.code, zone.as_deref(), itype.as_deref()),
-            None => relay(&head, &body, upstream).await?,
+            None => {
+                let response = relay(&head, &body, upstream).await?;
+                match hosts {
+                    // Starting sshds blocks; keep it off the runtime's workers.
+                    Some(hosts) => tokio::task::spawn_blocking(move || {
+                        place_on_hosts(&hosts, &action, &text, response)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)?,
+                    None => response,
+                }
+            }
         };
         sock.write_all(&response).await?;
     }
@@ -400,78 +423,157 @@ async fn relay(head: &str, body: &[u8], upstream: u16) -> std::io::Result<Vec<u8
     Ok(out)
 }
 
-/// Made-up credentials moto accepts (it checks nothing).
-pub fn test_credentials() -> AwsCredentials {
-    AwsCredentials {
-        access_key_id: format!("AKIA{}", "TESTTESTTESTTEST"),
-        secret_access_key: Secret::new(format!("made-up-{}", std::process::id())),
-        session_token: None,
-    }
-}
-
-pub const TEST_REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
-
-/// A Sky home with the SSH public key the launch imports.
-pub fn sky_home() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ssh = dir.path().join("ssh");
-    std::fs::create_dir_all(&ssh).expect("ssh dir");
-    std::fs::write(
-        ssh.join("sky-key.pub"),
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHr8H8G1mBuTRjDEOk8a+qW2jY4cNNtWmWd0Uq7q5Zrg sky@test\n",
-    )
-    .expect("write key");
-    dir
-}
-
-pub fn options(home: &Path, endpoint: &str) -> AwsOptions {
-    let mut o = AwsOptions::new(home);
-    o.endpoint_url = Some(endpoint.to_owned());
-    o.credentials = CredentialSource::Fixed(test_credentials());
-    o.regions = Some(TEST_REGIONS.iter().map(|s| (*s).to_owned()).collect());
-    o.image_id = Some("ami-0123456789abcdef0".into());
-    o.disk_gib = 20;
-    o.poll_interval = Duration::from_millis(50);
-    o.wait_timeout = Duration::from_secs(30);
-    o.throttle = Throttle {
-        first_delay: Duration::from_millis(20),
-        max_delay: Duration::from_millis(100),
-        retries: 4,
-    };
-    o
-}
-
-pub fn provider(home: &Path, endpoint: &str) -> AwsProvider {
-    AwsProvider::new(options(home, endpoint))
-}
-
-pub fn launchable(region: &str, zone: Option<&str>, itype: &str, spot: bool) -> Launchable {
-    Launchable {
-        cloud: CloudId::Aws,
-        region: region.into(),
-        zone: zone.map(str::to_owned),
-        instance_type: itype.into(),
-        use_spot: spot,
-        vcpus: 2.0,
-        memory_gib: 8.0,
-        accelerators: None,
-        hourly_price: 0.1,
-    }
-}
-
-/// Every live Sky-tagged instance in the test regions, straight from EC2 (not through the
-/// provider's own bookkeeping): what "nothing left behind" is checked against.
-pub async fn live_tagged(p: &AwsProvider) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for region in TEST_REGIONS {
-        let client = p.client(region).expect("client");
-        for n in sky_aws::ec2::describe(&client, None)
-            .await
-            .expect("describe")
-        {
-            if n.alive() {
-                out.push((region.to_owned(), n.instance_id));
+/// Percent-decoding of a form value (`+` is a space).
+fn form_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(c) => {
+                        out.push(c);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
             }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn form_values<'a>(body: &'a str, prefix: &'a str) -> impl Iterator<Item = String> + 'a {
+    body.split('&').filter_map(move |kv| {
+        let (k, v) = kv.split_once('=')?;
+        k.starts_with(prefix).then(|| form_decode(v))
+    })
+}
+
+/// What a real instance's side effects would be: keys installed, hosts powered on or off, and
+/// the answer's addresses those of the hosts.
+fn place_on_hosts(hosts: &Hosts, action: &str, form: &str, response: Vec<u8>) -> Vec<u8> {
+    match action {
+        "ImportKeyPair" => {
+            // The SDK sends the key base64-encoded; cloud-init installs it on every instance.
+            for material in form_values(form, "PublicKeyMaterial") {
+                if let Ok(key) = base64::engine::general_purpose::STANDARD.decode(material.trim()) {
+                    hosts.authorize_all(&String::from_utf8_lossy(&key));
+                }
+            }
+            response
+        }
+        "StopInstances" => {
+            form_values(form, "InstanceId.").for_each(|id| hosts.detach(&id));
+            response
+        }
+        "TerminateInstances" => {
+            form_values(form, "InstanceId.").for_each(|id| hosts.delete(&id));
+            response
+        }
+        "DescribeInstances" => rewrite_addresses(hosts, response),
+        _ => response,
+    }
+}
+
+/// Text between `<tag>` and `</tag>` at or after `from`, and where it starts.
+fn element<'a>(text: &'a str, tag: &str, from: usize) -> Option<(usize, &'a str)> {
+    let open = format!("<{tag}>");
+    let start = text[from..].find(&open)? + from + open.len();
+    let end = text[start..].find(&format!("</{tag}>"))? + start;
+    Some((start, &text[start..end]))
+}
+
+fn rewrite_addresses(hosts: &Hosts, response: Vec<u8>) -> Vec<u8> {
+    let Some(split) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response;
+    };
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut body = String::from_utf8_lossy(&response[split + 4..]).into_owned();
+    let mut swaps: Vec<(String, String)> = Vec::new();
+    let mut at = 0;
+    // Each instance: its id, then its state, then its own (top-level) private and public IPs,
+    // which come before the next instance's network interfaces.
+    while let Some((pos, id)) = element(&body, "instanceId", at) {
+        at = pos;
+        let Some((state_at, state)) = element(&body, "instanceState", pos) else {
+            break;
+        };
+        let running = element(state, "name", 0).is_some_and(|(_, n)| n == "running");
+        if !running {
+            if !state.contains("<name>pending</name>") {
+                hosts.detach(id);
+            }
+            continue;
+        }
+        let addr = match hosts.attach(id) {
+            Ok(addr) => addr,
+            Err(e) => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("fault proxy: no host for {id}: {e}");
+                }
+                continue;
+            }
+        };
+        let next = body[state_at..]
+            .find("<instanceId>")
+            .map_or(body.len(), |n| n + state_at);
+        for tag in ["privateIpAddress", "ipAddress"] {
+            if let Some((_, ip)) = element(&body[..next], tag, state_at) {
+                swaps.push((format!(">{ip}<"), format!(">{addr}<")));
+            }
+        }
+    }
+    for (from, to) in swaps {
+        body = body.replace(&from, &to);
+    }
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        if line.to_ascii_lowercase().starts_with("content-length:") {
+            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        } else {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("\r\n");
+    out.push_str(&body);
+    out.into_bytes()
+}
+
+/// Ids of the instances in `region` that carry the tag key `tag_key` and are not terminated,
+/// asked of moto directly (not through any provider's bookkeeping): what "nothing left behind"
+/// is checked against where the AWS SDK is not at hand.
+pub async fn live_instances(moto_port: u16, region: &str, tag_key: &str) -> Vec<String> {
+    let body = format!(
+        "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag-key&Filter.1.Value.1={tag_key}"
+    );
+    // moto routes by the credential scope's service and region; it checks no signature.
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{moto_port}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=AKIATEST/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    let answer = relay(&head, body.as_bytes(), moto_port)
+        .await
+        .expect("DescribeInstances on moto");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((pos, id)) = element(&text, "instanceId", at) {
+        at = pos;
+        let state = element(&text, "instanceState", pos)
+            .and_then(|(_, s)| element(s, "name", 0).map(|(_, n)| n.to_owned()))
+            .unwrap_or_default();
+        if state != "terminated" {
+            out.push(id.to_owned());
         }
     }
     out

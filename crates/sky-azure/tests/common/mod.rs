@@ -10,7 +10,7 @@ use sky_core::config::{Paths, SkyConfig};
 use sky_core::credentials::{AzureCredentials, Secret};
 use sky_core::provision::{Launchable, ProvisionRequest};
 
-use crate::fake::{self, FakeArm};
+use sky_testkit::azure_fake::{self as fake, FakeArm};
 
 pub struct Env {
     pub fake: FakeArm,

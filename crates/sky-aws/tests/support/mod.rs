@@ -1,0 +1,90 @@
+//! Test support for the AWS provider: the moto server and fault proxy come from `sky_testkit::moto`;
+//! what is here builds providers, launchables and credentials for them, and lists what EC2 holds.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use sky_aws::{AwsOptions, AwsProvider, CredentialSource, Throttle};
+use sky_core::cloud::CloudId;
+use sky_core::credentials::{AwsCredentials, Secret};
+use sky_core::provision::Launchable;
+pub use sky_testkit::moto::*;
+
+/// Made-up credentials moto accepts (it checks nothing).
+pub fn test_credentials() -> AwsCredentials {
+    AwsCredentials {
+        access_key_id: format!("AKIA{}", "TESTTESTTESTTEST"),
+        secret_access_key: Secret::new(format!("made-up-{}", std::process::id())),
+        session_token: None,
+    }
+}
+
+pub const TEST_REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
+
+/// A Sky home with the SSH public key the launch imports.
+pub fn sky_home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ssh = dir.path().join("ssh");
+    std::fs::create_dir_all(&ssh).expect("ssh dir");
+    std::fs::write(
+        ssh.join("sky-key.pub"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHr8H8G1mBuTRjDEOk8a+qW2jY4cNNtWmWd0Uq7q5Zrg sky@test\n",
+    )
+    .expect("write key");
+    dir
+}
+
+pub fn options(home: &Path, endpoint: &str) -> AwsOptions {
+    let mut o = AwsOptions::new(home);
+    o.endpoint_url = Some(endpoint.to_owned());
+    o.credentials = CredentialSource::Fixed(test_credentials());
+    o.regions = Some(TEST_REGIONS.iter().map(|s| (*s).to_owned()).collect());
+    o.image_id = Some("ami-0123456789abcdef0".into());
+    o.disk_gib = 20;
+    o.poll_interval = Duration::from_millis(50);
+    o.wait_timeout = Duration::from_secs(30);
+    o.throttle = Throttle {
+        first_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+        retries: 4,
+    };
+    o
+}
+
+pub fn provider(home: &Path, endpoint: &str) -> AwsProvider {
+    AwsProvider::new(options(home, endpoint))
+}
+
+pub fn launchable(region: &str, zone: Option<&str>, itype: &str, spot: bool) -> Launchable {
+    Launchable {
+        cloud: CloudId::Aws,
+        region: region.into(),
+        zone: zone.map(str::to_owned),
+        instance_type: itype.into(),
+        use_spot: spot,
+        vcpus: 2.0,
+        memory_gib: 8.0,
+        accelerators: None,
+        hourly_price: 0.1,
+    }
+}
+
+/// Every live Sky-tagged instance in the test regions, straight from EC2 (not through the
+/// provider's own bookkeeping): what "nothing left behind" is checked against.
+pub async fn live_tagged(p: &AwsProvider) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for region in TEST_REGIONS {
+        let client = p.client(region).expect("client");
+        for n in sky_aws::ec2::describe(&client, None)
+            .await
+            .expect("describe")
+        {
+            if n.alive() {
+                out.push((region.to_owned(), n.instance_id));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,13 @@
+//! Harnesses for Sky's tests, shared by the provider crates and the end-to-end tests: `moto` (a
+//! moto server and a fault-injecting EC2 proxy in front of it), `gcp_fake` (Compute Engine REST)
+//! and `azure_fake` (ARM + the identity platform's token endpoint).
+//!
+//! Test code only: it panics on setup failures (a harness that cannot start has nothing useful to
+//! return) and knows nothing about Sky's providers, so it never pulls in a cloud SDK.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+pub mod azure_fake;
+pub mod gcp_fake;
+pub mod hosts;
+pub mod moto;
