@@ -8,7 +8,7 @@
 // read from /proc after the last start, ten seconds after the first page: the app process alone,
 // then WebKit's helper processes (everything started below the app) together.
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -82,9 +82,21 @@ function memory() {
     }
   }
   const mb = (kb) => +(kb / 1024).toFixed(1);
+  // RSS counts every shared library page a process touched (GTK and WebKit are large); PSS
+  // splits shared pages among their users, so the PSS figures add up across processes.
+  const pss = (pid) => {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+      return m ? +m[1] : 0;
+    } catch {
+      return 0;
+    }
+  };
   return {
     app_rss_mb: mb(app.rss),
+    app_pss_mb: mb(pss(app.pid)),
     webkit_rss_mb: mb(below.reduce((a, r) => a + r.rss, 0)),
+    webkit_pss_mb: mb(below.reduce((a, r) => a + pss(r.pid), 0)),
     webkit_processes: below.map((r) => `${r.comm} ${mb(r.rss)} MB`),
   };
 }
@@ -107,7 +119,39 @@ for (let i = 0; i < RUNS; i++) {
   await wd("DELETE", `/session/${id}`);
   await sleep(500);
 }
+// With SKY_STARTUP_LAUNCH=1: one launch on the local cloud from the window, which needs the
+// sky-agent the package carries (found next to the app's executable), then down.
+let launch = null;
+if (process.env.SKY_STARTUP_LAUNCH === "1") {
+  const { id } = await startOnce();
+  const exec = (script, ...args) => wd("POST", `/session/${id}/execute/sync`, { script, args });
+  try {
+    await exec("location.hash = '#/task'");
+    await sleep(500);
+    await exec(
+      "const el = document.querySelector('#task-yaml'); el.value = arguments[0]; el.dispatchEvent(new Event('input', { bubbles: true }))",
+      "run: echo agent-found\n",
+    );
+    await exec("location.hash = '#/launch'");
+    await sleep(500);
+    await exec("document.querySelector('#launch-cluster').value = 'startup-check'; document.querySelector('#launch-start').click()");
+    let state = "running";
+    for (let i = 0; i < 1200 && state === "running"; i++) {
+      await sleep(100);
+      state = await exec("return document.querySelector('#launch-stages').closest('section').dataset.state");
+    }
+    launch = {
+      state,
+      result: await exec("return document.querySelector('#launch-result').textContent"),
+      log: await exec("return document.querySelector('#launch-log').textContent"),
+    };
+  } finally {
+    await wd("DELETE", `/session/${id}`);
+  }
+}
+
 const result = {
+  launch,
   app: APP,
   runs: RUNS,
   start_to_interactive_ms: times,

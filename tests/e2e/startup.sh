@@ -4,7 +4,8 @@
 # session and an unlocked keyring like run.sh. Usage: tests/e2e/startup.sh APP [RUNS]
 # (APP: e.g. /usr/bin/sky-desktop after `dpkg -i`, or target/release/sky-desktop). Writes
 # artifacts/desktop-release-metrics.json. Not part of the test command: it measures, it asserts
-# nothing, and it wants a release build.
+# nothing, and it wants a release build. SKY_STARTUP_LAUNCH=1 adds one launch on the local cloud
+# from the window (proof that the app finds the sky-agent it carries).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PATH="$HOME/.cargo/bin:$PATH"
@@ -20,6 +21,10 @@ TMP=$(mktemp -d /tmp/sky-startup.XXXXXX)
 PIDS=()
 cleanup() {
   local status=$?
+  # The launch check leaves a local cluster whose agent daemon outlives the app: end it by its pid.
+  for pidfile in "$TMP"/sky-home/local/*/agent/agent.pid; do
+    [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMP"
