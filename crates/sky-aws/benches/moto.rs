@@ -32,6 +32,7 @@ fn launch(c: &mut Criterion) {
                         num_nodes: nodes,
                         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", false),
                         resume_stopped: false,
+                        settings: Default::default(),
                     };
                     let start = Instant::now();
                     rt.block_on(async {

@@ -17,6 +17,7 @@ use aws_sdk_ec2::types::{
 };
 use backon::{ExponentialBuilder, Retryable};
 use sky_core::provision::{NodeHandle, NodeState, ProvisionError};
+use sky_core::resources::{DiskTier, PortRange};
 
 use crate::errors::{THROTTLE_CODE, code_of, provision_error};
 
@@ -38,10 +39,10 @@ pub struct Node {
     pub state: InstanceStateName,
     pub private_ip: Option<String>,
     pub public_ip: Option<String>,
-}
     pub instance_type: Option<String>,
     pub zone: Option<String>,
     pub spot: bool,
+}
 
 impl Node {
     fn from_instance(i: &Instance) -> Option<Node> {
@@ -60,13 +61,13 @@ impl Node {
             state: i.state().and_then(|s| s.name()).cloned()?,
             private_ip: i.private_ip_address().map(str::to_owned),
             public_ip: i.public_ip_address().map(str::to_owned),
-        })
             instance_type: i.instance_type().map(|t| t.as_str().to_owned()),
             zone: i
                 .placement()
                 .and_then(|p| p.availability_zone())
                 .map(str::to_owned),
             spot: i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot),
+        })
     }
 
     /// Not gone and not going.
@@ -164,11 +165,13 @@ pub async fn ensure_key_pair(
     }
 }
 
-/// The id of security group `name` (in the default VPC), created with SSH and `ports` open.
+/// The id of security group `name` (in the default VPC), with every range of `ports` open to
+/// TCP from anywhere. Rules the group already has are kept and not sent again, so a relaunch
+/// that asks for more ports adds only those (EC2 rejects a whole batch with one duplicate).
 pub async fn ensure_security_group(
     client: &Client,
     name: &str,
-    ports: &[u16],
+    ports: &[PortRange],
 ) -> Result<String, ProvisionError> {
     let existing = client
         .describe_security_groups()
@@ -176,11 +179,18 @@ pub async fn ensure_security_group(
         .send()
         .await
         .map_err(|e| provision_error("DescribeSecurityGroups", &e))?;
-    let id = match existing
-        .security_groups()
-        .first()
-        .and_then(|g| g.group_id())
-    {
+    let group = existing.security_groups().first();
+    let open: Vec<(i32, i32)> = group
+        .map(|g| {
+            g.ip_permissions()
+                .iter()
+                .filter(|p| p.ip_protocol() == Some("tcp"))
+                .filter(|p| p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(ANYWHERE)))
+                .filter_map(|p| Some((p.from_port()?, p.to_port()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let id = match group.and_then(|g| g.group_id()) {
         Some(id) => id.to_owned(),
         None => {
             let created = client
@@ -214,19 +224,22 @@ pub async fn ensure_security_group(
             "security group {name} has no id in EC2's answer"
         )));
     }
-    let mut all_ports = vec![22u16];
-    all_ports.extend(ports.iter().copied().filter(|p| *p != 22));
-    let permissions: Vec<IpPermission> = all_ports
+    let permissions: Vec<IpPermission> = ports
         .iter()
-        .map(|p| {
+        .map(|r| (i32::from(r.start), i32::from(r.end)))
+        .filter(|(from, to)| !open.iter().any(|(a, b)| a <= from && to <= b))
+        .map(|(from, to)| {
             IpPermission::builder()
                 .ip_protocol("tcp")
-                .from_port(i32::from(*p))
-                .to_port(i32::from(*p))
-                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                .from_port(from)
+                .to_port(to)
+                .ip_ranges(IpRange::builder().cidr_ip(ANYWHERE).build())
                 .build()
         })
         .collect();
+    if permissions.is_empty() {
+        return Ok(id);
+    }
     match client
         .authorize_security_group_ingress()
         .group_id(&id)
@@ -235,6 +248,7 @@ pub async fn ensure_security_group(
         .await
     {
         Ok(_) => Ok(id),
+        // A concurrent launch of the same cluster added them between our two calls.
         Err(e) if code_of(&e) == Some("InvalidPermission.Duplicate") => Ok(id),
         Err(e) => Err(provision_error("AuthorizeSecurityGroupIngress", &e)),
     }
@@ -252,8 +266,108 @@ pub struct Launch<'a> {
     pub key_name: &'a str,
     pub security_group_id: &'a str,
     pub spot: bool,
-    pub disk_gib: i32,
+    pub disk: Disk,
+    /// The image's root device, which the disk mapping must name to resize the root volume
+    /// (Ubuntu's `/dev/sda1`, Amazon Linux's `/dev/xvda`) rather than add a second one.
+    pub root_device: &'a str,
     pub client_token: &'a str,
+}
+
+/// What the launch needs to know of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub root_device: String,
+    /// Size of the image's root snapshot: the smallest root volume it boots on.
+    pub min_disk_gib: Option<i32>,
+}
+
+/// Ubuntu's root device, for images EC2 cannot describe (AWS-compatible clouds, test servers).
+pub const DEFAULT_ROOT_DEVICE: &str = "/dev/sda1";
+
+/// Describes `image_id`; `None` when EC2 does not know it here (RunInstances then says so).
+pub async fn describe_image(
+    client: &Client,
+    image_id: &str,
+) -> Result<Option<ImageInfo>, ProvisionError> {
+    let out = match client.describe_images().image_ids(image_id).send().await {
+        Ok(out) => out,
+        Err(e) if code_of(&e).is_some_and(|c| c.starts_with("InvalidAMIID")) => return Ok(None),
+        Err(e) => return Err(provision_error("DescribeImages", &e)),
+    };
+    Ok(out.images().first().map(|image| {
+        let root_device = image
+            .root_device_name()
+            .unwrap_or(DEFAULT_ROOT_DEVICE)
+            .to_owned();
+        let min_disk_gib = image
+            .block_device_mappings()
+            .iter()
+            .find(|m| m.device_name() == Some(root_device.as_str()))
+            .and_then(|m| m.ebs())
+            .and_then(|e| e.volume_size());
+        ImageInfo {
+            root_device,
+            min_disk_gib,
+        }
+    }))
+}
+
+const ANYWHERE: &str = "0.0.0.0/0";
+
+/// The root EBS volume of every node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disk {
+    pub size_gib: i32,
+    pub volume_type: DiskType,
+    /// Provisioned IOPS (gp3 and io2); `None` for magnetic volumes.
+    pub iops: Option<i32>,
+    /// MiB/s, gp3 only.
+    pub throughput: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskType {
+    Standard,
+    Gp3,
+    Io2,
+}
+
+impl Disk {
+    /// SkyPilot's tiers on EBS: low is magnetic `standard`; medium (the default) and high are
+    /// gp3 with 3500 / 7000 IOPS and throughput IOPS/16; ultra (and best) is io2 at 20000 IOPS.
+    pub fn for_tier(size_gib: i32, tier: Option<DiskTier>) -> Disk {
+        let (volume_type, iops) = match tier.unwrap_or(DiskTier::Medium) {
+            DiskTier::Low => (DiskType::Standard, None),
+            DiskTier::Medium => (DiskType::Gp3, Some(3500)),
+            DiskTier::High => (DiskType::Gp3, Some(7000)),
+            DiskTier::Ultra | DiskTier::Best => (DiskType::Io2, Some(20000)),
+        };
+        let throughput = match volume_type {
+            DiskType::Gp3 => iops.map(|i| i / 16),
+            _ => None,
+        };
+        Disk {
+            size_gib,
+            volume_type,
+            iops,
+            throughput,
+        }
+    }
+
+    fn ebs(&self) -> EbsBlockDevice {
+        let volume_type = match self.volume_type {
+            DiskType::Standard => VolumeType::Standard,
+            DiskType::Gp3 => VolumeType::Gp3,
+            DiskType::Io2 => VolumeType::Io2,
+        };
+        EbsBlockDevice::builder()
+            .volume_size(self.size_gib)
+            .volume_type(volume_type)
+            .set_iops(self.iops)
+            .set_throughput(self.throughput)
+            .delete_on_termination(true)
+            .build()
+    }
 }
 
 /// How `RequestLimitExceeded` is retried: bounded exponential backoff with jitter.
@@ -306,14 +420,8 @@ pub async fn run(
             .tag_specifications(volume_tags.clone())
             .block_device_mappings(
                 BlockDeviceMapping::builder()
-                    .device_name("/dev/sda1")
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_size(launch.disk_gib)
-                            .volume_type(VolumeType::Gp3)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
+                    .device_name(launch.root_device)
+                    .ebs(launch.disk.ebs())
                     .build(),
             );
         if let Some(zone) = launch.zone {

@@ -25,6 +25,9 @@ pub use client::CredentialSource;
 pub use ec2::Throttle;
 pub use provider::AwsProvider;
 
+/// Ubuntu images (Sky's default) log in as `ubuntu`.
+pub const DEFAULT_SSH_USER: &str = "ubuntu";
+
 /// The region `verify` asks, and where `DescribeRegions` is cheap and always enabled.
 pub const HOME_REGION: &str = "us-east-1";
 
@@ -39,13 +42,15 @@ pub struct AwsOptions {
     pub regions: Option<Vec<String>>,
     /// AMI used instead of the catalog's per-region image (AWS-compatible clouds, tests).
     pub image_id: Option<String>,
+    /// Boot disk size for tasks that leave `disk_size` at its default (`aws.disk_size`).
     pub disk_gib: i32,
-    /// Extra TCP ports opened next to SSH.
-    pub ports: Vec<u16>,
     pub poll_interval: Duration,
     /// Give up waiting for nodes to run (or stop, or terminate) after this long.
     pub wait_timeout: Duration,
     pub throttle: Throttle,
+    /// Login name on the nodes (`aws.ssh_user`); the default images log in as `ubuntu`, custom
+    /// images may not (`ec2-user`). Used only to log in: the key pair is the same.
+    pub ssh_user: String,
 }
 
 impl AwsOptions {
@@ -58,10 +63,10 @@ impl AwsOptions {
             image_id: None,
             // SkyPilot's default disk size.
             disk_gib: 256,
-            ports: Vec::new(),
             poll_interval: Duration::from_secs(2),
             wait_timeout: Duration::from_secs(600),
             throttle: Throttle::default(),
+            ssh_user: DEFAULT_SSH_USER.to_owned(),
         }
     }
 
@@ -69,6 +74,9 @@ impl AwsOptions {
     /// `disk_size`. Values of the wrong type are ignored with a warning, never guessed.
     pub fn from_config(paths: &Paths, config: &SkyConfig) -> Self {
         let mut options = AwsOptions::new(paths.sky_home());
+        if let Some(user) = config.ssh_user(sky_core::cloud::CloudId::Aws) {
+            options.ssh_user = user.to_owned();
+        }
         let Some(section) = config.other.get("aws").and_then(|v| v.as_object()) else {
             return options;
         };
@@ -98,6 +106,8 @@ impl AwsOptions {
                     Some(gib) if gib > 0 => options.disk_gib = gib,
                     _ => warn_ignored(key, "a positive number of GiB"),
                 },
+                // Read and checked by the core's config parser.
+                "ssh_user" => {}
                 _ => tracing::debug!(key = %key, "unknown aws setting in config.yaml; ignored"),
             }
         }

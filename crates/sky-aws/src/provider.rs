@@ -1,7 +1,7 @@
 //! [`AwsProvider`]: the [`Provider`] trait over the calls in [`crate::ec2`].
 //!
-//! Launch order: remember the region, key pair, security group, image, one RunInstances, rank
-//! tags; a failure after instances exist terminates them before returning, so failover never
+//! Launch order: remember the region, security group (also for an existing cluster, so new
+//! ports open), key pair, image, one RunInstances, rank tags; a failure after instances exist terminates them before returning, so failover never
 //! moves on with nodes left running. Waiting is one DescribeInstances per poll for all nodes, so
 //! eight nodes wait as long as one. This module does not retry failed launches elsewhere.
 
@@ -177,11 +177,21 @@ impl AwsProvider {
         Ok(nodes)
     }
 
+    /// The task's image for this region, else `aws.image_id`, else the catalog's Ubuntu image
+    /// for the instance type. `skypilot:` tags name catalog images.
     fn image_for(&self, req: &ProvisionRequest) -> Result<String, ProvisionError> {
-        if let Some(id) = &self.options.image_id {
-            return Ok(id.clone());
-        }
         let l = &req.launchable;
+        let wanted = req
+            .settings
+            .image_id
+            .as_ref()
+            .or(self.options.image_id.as_ref());
+        if let Some(id) = wanted {
+            if !id.starts_with("skypilot:") {
+                return Ok(id.clone());
+            }
+            return self.catalog_image(id, &l.region);
+        }
         let arm = is_arm(&l.instance_type);
         let gpu = l.accelerators.is_some();
         let tag = match (gpu, arm) {
@@ -190,22 +200,40 @@ impl AwsProvider {
             (true, false) => "skypilot:custom-gpu-ubuntu",
             (true, true) => "skypilot:custom-gpu-ubuntu-arm64",
         };
+        self.catalog_image(tag, &l.region)
+    }
+
+    fn catalog_image(&self, tag: &str, region: &str) -> Result<String, ProvisionError> {
         let catalog = self.catalog()?;
         catalog
             .cloud(CloudId::Aws)
             .and_then(|c| {
                 c.images
                     .iter()
-                    .find(|i| i.tag == tag && i.region.as_deref() == Some(l.region.as_str()))
+                    .find(|i| i.tag == tag && i.region.as_deref() == Some(region))
             })
             .map(|i| i.image_id.clone())
             // Without an image this region cannot be used; another region may have one.
             .ok_or_else(|| {
                 ProvisionError::new(
                     ProvisionErrorKind::Quota,
-                    format!("the catalog has no {tag} image in {}", l.region),
+                    format!("the catalog has no {tag} image in {region}"),
                 )
             })
+    }
+
+    /// The task's disk size; `aws.disk_size` replaces only the default (test servers want small
+    /// volumes), so a task that writes `disk_size: 256` on such a setup gets the configured size.
+    fn disk_gib(&self, req: &ProvisionRequest) -> Result<i32, ProvisionError> {
+        let asked = req.settings.disk_size_gb;
+        let gib = if asked == sky_core::resources::DEFAULT_DISK_SIZE_GB {
+            self.options.disk_gib
+        } else {
+            i32::try_from(asked).map_err(|_| {
+                ProvisionError::fatal(format!("disk_size {asked} GB is larger than EBS allows"))
+            })?
+        };
+        Ok(gib)
     }
 
     /// Waits until every live node of `cluster` satisfies `done`, or it times out.
@@ -243,6 +271,13 @@ impl AwsProvider {
     async fn launch(&self, client: &Client, req: &ProvisionRequest) -> Result<(), ProvisionError> {
         let cluster = req.cluster_name.as_str();
         let l = &req.launchable;
+        // First, so a relaunch of an existing cluster that asks for more ports opens them.
+        let sg = ec2::ensure_security_group(
+            client,
+            &format!("sky-sg-{cluster}"),
+            &req.settings.inbound_ranges(),
+        )
+        .await?;
         let existing = self.live_nodes(client, cluster).await?;
         let have = u32::try_from(existing.len()).unwrap_or(u32::MAX);
         if have >= req.num_nodes {
@@ -252,10 +287,19 @@ impl AwsProvider {
         let public_key = read_public_key(&self.options.sky_home)?;
         let key_name = format!("sky-key-{:08x}", fnv(public_key.as_bytes()) as u32);
         ec2::ensure_key_pair(client, &key_name, &public_key).await?;
-        let sg =
-            ec2::ensure_security_group(client, &format!("sky-sg-{cluster}"), &self.options.ports)
-                .await?;
         let image = self.image_for(req)?;
+        let disk_gib = self.disk_gib(req)?;
+        let info = ec2::describe_image(client, &image).await?;
+        if let Some(min) = info.as_ref().and_then(|i| i.min_disk_gib)
+            && disk_gib < min
+        {
+            return Err(ProvisionError::fatal(format!(
+                "disk_size {disk_gib} GB is smaller than image {image}'s {min} GB root volume (allowed: disk_size >= {min})"
+            )));
+        }
+        let root_device = info
+            .as_ref()
+            .map_or(ec2::DEFAULT_ROOT_DEVICE, |i| i.root_device.as_str());
         let token = client_token(cluster);
         let user = std::env::var("USER").unwrap_or_else(|_| "sky".into());
         let launch = Launch {
@@ -268,7 +312,8 @@ impl AwsProvider {
             key_name: &key_name,
             security_group_id: &sg,
             spot: l.use_spot,
-            disk_gib: self.options.disk_gib,
+            disk: ec2::Disk::for_tier(disk_gib, req.settings.disk_tier),
+            root_device,
             client_token: &token,
         };
         let ids = ec2::run(client, &launch, self.options.throttle).await?;
@@ -648,14 +693,11 @@ impl AwsProvider {
             sky_home: &self.options.sky_home,
             cluster_name,
             info,
-            user: SSH_USER,
+            user: &self.options.ssh_user,
             connect: ConnectOptions::from_env(),
         }
     }
 }
-
-/// Ubuntu images log in as `ubuntu`; the key is the one imported at launch.
-const SSH_USER: &str = "ubuntu";
 
 fn tail(id: &str) -> &str {
     let id = id.trim();

@@ -156,6 +156,7 @@ async fn orphans_are_reported_and_terminated_on_request() {
         num_nodes: 2,
         launchable: launchable("us-west-2", Some("us-west-2b"), "m5.large", false),
         resume_stopped: false,
+        settings: Default::default(),
     })
     .await
     .expect("launch the stray cluster");
@@ -197,6 +198,7 @@ async fn an_adopted_orphan_is_priced_stopped_and_torn_down_like_any_cluster() {
         num_nodes: 2,
         launchable: launchable("us-west-2", Some("us-west-2b"), "m6i.large", false),
         resume_stopped: false,
+        settings: Default::default(),
     })
     .await
     .expect("launch behind this home's back");

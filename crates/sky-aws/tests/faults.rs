@@ -121,6 +121,7 @@ async fn throttling_is_retried_in_place_then_reported_as_transient() {
         num_nodes: 2,
         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", false),
         resume_stopped: false,
+        settings: Default::default(),
     };
     proxy.set_faults(vec![
         Fault::run_instances("RequestLimitExceeded", 503).times(3),
@@ -184,6 +185,7 @@ async fn error_codes_reach_failover_as_their_kinds() {
             num_nodes: 1,
             launchable: launchable("us-east-1", Some("us-east-1c"), "m5.large", false),
             resume_stopped: false,
+            settings: Default::default(),
         };
         let before = proxy.count("RunInstances");
         let err = p.run_instances(&req).await.expect_err(code);

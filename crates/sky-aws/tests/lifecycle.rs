@@ -13,6 +13,7 @@ fn request(name: &str, nodes: u32, spot: bool) -> ProvisionRequest {
         num_nodes: nodes,
         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", spot),
         resume_stopped: false,
+        settings: Default::default(),
     }
 }
 
@@ -118,7 +119,6 @@ async fn clusters_unknown_to_the_caller_are_listed_across_regions() {
         .map(|c| (c.name.as_str(), c.nodes.len()))
         .collect();
     assert_eq!(names, vec![("east", 2), ("west", 1)]);
-    fresh.terminate("west").await.expect("terminate the orphan");
     // What `sky adopt` needs to price the orphan from the catalog.
     let west = listed[1].placement.as_ref().expect("west's placement");
     assert_eq!(
@@ -126,6 +126,7 @@ async fn clusters_unknown_to_the_caller_are_listed_across_regions() {
         ("us-west-2", "m5.large", false, false)
     );
     assert!(west.zone.as_deref().is_some_and(|z| z.starts_with("us-west-2")));
+    fresh.terminate("west").await.expect("terminate the orphan");
     fresh.terminate("east").await.expect("terminate the orphan");
     assert!(live_tagged(&p).await.is_empty());
 }

@@ -9,6 +9,7 @@
 
 use serde_json::{Value, json};
 use sky_core::provision::{Launchable, NodeState};
+use sky_core::resources::{DiskTier, PortRange};
 
 use azure_mgmt_compute::package_2024_07_01::models as compute;
 
@@ -22,13 +23,80 @@ pub const ADMIN_USER: &str = "azureuser";
 pub const VNET: &str = "sky-vnet";
 pub const SUBNET: &str = "sky-subnet";
 pub const NSG: &str = "sky-nsg";
-pub const DEFAULT_DISK_GB: i32 = 256;
 
 /// Ubuntu 22.04 (Gen2) from Canonical: Azure has no SkyPilot image catalog, so this is the
 /// default CPU image (as in SkyPilot, which uses a marketplace Ubuntu).
 pub const DEFAULT_IMAGE: &str = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest";
-/// Ubuntu 22.04 with NVIDIA drivers and CUDA (Microsoft's HPC image), for instances with GPUs.
+/// The same Ubuntu for Hyper-V generation 1 sizes, which cannot boot a Gen2 image.
+pub const DEFAULT_GEN1_IMAGE: &str = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts:latest";
+/// Ubuntu 22.04 with NVIDIA drivers and CUDA (Microsoft's HPC image, Gen2), for GPU sizes.
 pub const DEFAULT_GPU_IMAGE: &str = "microsoft-dsvm:ubuntu-hpc:2204:latest";
+/// Microsoft's Ubuntu 20.04 data-science image (Gen1), for Gen1-only GPU sizes (K80, some M60),
+/// as SkyPilot's own Gen1 GPU image is built on it.
+pub const DEFAULT_GEN1_GPU_IMAGE: &str = "microsoft-dsvm:ubuntu-2004:2004:latest";
+
+/// The default image for a size: Gen1-only sizes (the catalog's `Generation` is `V1`) need a
+/// Gen1 image; every other size boots Gen2.
+pub fn default_image(gpu: bool, gen1_only: bool) -> &'static str {
+    match (gpu, gen1_only) {
+        (false, false) => DEFAULT_IMAGE,
+        (false, true) => DEFAULT_GEN1_IMAGE,
+        (true, false) => DEFAULT_GPU_IMAGE,
+        (true, true) => DEFAULT_GEN1_GPU_IMAGE,
+    }
+}
+
+/// Whether a size takes premium SSDs: an `s` among the lowercase letters after the family and
+/// vCPU count (`Standard_D4s_v5` does, `Standard_D4_v5` does not).
+pub fn is_s_series(vm_size: &str) -> bool {
+    let Some(rest) = vm_size
+        .strip_prefix("Standard_")
+        .or_else(|| vm_size.strip_prefix("Basic_"))
+    else {
+        return false;
+    };
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_uppercase());
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = match rest.strip_prefix('-') {
+        Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    rest.chars()
+        .take_while(|c| c.is_ascii_lowercase())
+        .any(|c| c == 's')
+}
+
+/// The OS disk's `storageAccountType` for a tier, as SkyPilot maps them: low is Standard_LRS,
+/// medium and high Premium_LRS, which only `s` sizes take. The default (medium) and best (high)
+/// fall back to Standard_LRS on other sizes; asking for medium or high on them, or for ultra
+/// (Azure OS disks have no ultra tier), is an error naming the tier.
+pub fn storage_account_type(vm_size: &str, tier: Option<DiskTier>) -> Result<&'static str, String> {
+    let premium_ok = is_s_series(vm_size);
+    match tier {
+        Some(DiskTier::Low) => Ok("Standard_LRS"),
+        None | Some(DiskTier::Best) if premium_ok => Ok("Premium_LRS"),
+        None | Some(DiskTier::Best) => Ok("Standard_LRS"),
+        Some(DiskTier::Medium | DiskTier::High) if premium_ok => Ok("Premium_LRS"),
+        Some(t @ (DiskTier::Medium | DiskTier::High)) => Err(format!(
+            "disk_tier {} needs a premium SSD, which {vm_size} does not take (allowed there: low, best; or an S-series size such as Standard_D4s_v5)",
+            tier_name(t)
+        )),
+        Some(DiskTier::Ultra) => Err(
+            "disk_tier ultra is not available for Azure OS disks (allowed: low, medium, high, best)"
+                .to_owned(),
+        ),
+    }
+}
+
+fn tier_name(t: DiskTier) -> &'static str {
+    match t {
+        DiskTier::Low => "low",
+        DiskTier::Medium => "medium",
+        DiskTier::High => "high",
+        DiskTier::Ultra => "ultra",
+        DiskTier::Best => "best",
+    }
+}
 
 /// Everything a launch needs beyond the placement.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,9 +106,13 @@ pub struct NodeSpec {
     pub launchable: Launchable,
     pub image: String,
     pub disk_gb: i32,
-    /// Inbound TCP ports besides 22.
-    pub ports: Vec<u16>,
+    /// The OS disk's `storageAccountType` ([`storage_account_type`]).
+    pub disk_type: String,
+    /// Inbound TCP port ranges, SSH's included.
+    pub ports: Vec<PortRange>,
     pub ssh_public_key: String,
+    /// `adminUsername`, the login the key is installed for.
+    pub ssh_user: String,
 }
 
 /// Only characters Azure accepts in resource names, lower case.
@@ -72,17 +144,19 @@ pub fn rg_body(spec: &NodeSpec) -> Value {
     })
 }
 
-/// Inbound SSH and the task's ports from anywhere, as SkyPilot opens them.
+/// Inbound SSH and the task's ports from anywhere, as SkyPilot opens them. The PUT replaces
+/// the whole rule set, so a relaunch asking for more ports gets them.
 pub fn nsg_body(spec: &NodeSpec) -> Value {
-    let mut ports: Vec<u16> = std::iter::once(22)
-        .chain(spec.ports.iter().copied())
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
-    let rules: Vec<Value> = ports
+    let rules: Vec<Value> = spec
+        .ports
         .iter()
         .enumerate()
-        .map(|(i, port)| {
+        .map(|(i, r)| {
+            let port = if r.start == r.end {
+                r.start.to_string()
+            } else {
+                format!("{}-{}", r.start, r.end)
+            };
             json!({
                 "name": format!("sky-allow-{port}"),
                 "properties": {
@@ -93,7 +167,7 @@ pub fn nsg_body(spec: &NodeSpec) -> Value {
                     "sourceAddressPrefix": "*",
                     "sourcePortRange": "*",
                     "destinationAddressPrefix": "*",
-                    "destinationPortRange": port.to_string(),
+                    "destinationPortRange": port,
                 }
             })
         })
@@ -185,17 +259,17 @@ pub fn vm_body(
             "osDisk": {
                 "createOption": "FromImage",
                 "diskSizeGB": spec.disk_gb,
-                "managedDisk": { "storageAccountType": "StandardSSD_LRS" },
+                "managedDisk": { "storageAccountType": spec.disk_type },
                 "deleteOption": "Delete",
             },
         },
         "osProfile": {
             "computerName": name,
-            "adminUsername": ADMIN_USER,
+            "adminUsername": spec.ssh_user,
             "linuxConfiguration": {
                 "disablePasswordAuthentication": true,
                 "ssh": { "publicKeys": [{
-                    "path": format!("/home/{ADMIN_USER}/.ssh/authorized_keys"),
+                    "path": format!("/home/{}/.ssh/authorized_keys", spec.ssh_user),
                     "keyData": spec.ssh_public_key,
                 }]},
             },
@@ -241,6 +315,11 @@ pub struct VmView {
     /// The error code of a failed provisioning (`ProvisioningState/failed/<Code>`).
     pub failure: Option<(String, String)>,
     pub nic_id: Option<String>,
+    /// The size's name (`Standard_D4s_v5`).
+    pub vm_size: Option<String>,
+    pub location: String,
+    pub zone: Option<String>,
+    pub spot: bool,
 }
 
 impl VmView {
@@ -280,6 +359,13 @@ impl VmView {
                 .and_then(|p| p.network_profile.as_ref())
                 .and_then(|n| n.network_interfaces.first())
                 .and_then(|n| n.sub_resource.id.clone()),
+            vm_size: props
+                .and_then(|p| p.hardware_profile.as_ref())
+                .and_then(|h| h.vm_size.as_ref())
+                .and_then(wire_name),
+            location: vm.resource.location.clone(),
+            zone: vm.zones.first().cloned(),
+            spot: props.and_then(|p| p.priority.as_ref()) == Some(&compute::Priority::Spot),
         }
     }
 
@@ -293,6 +379,15 @@ impl VmView {
             _ => NodeState::Pending,
         }
     }
+}
+
+/// An SDK enum's name on the wire: the sizes are a frozen enum that keeps unknown names as
+/// strings, so serialising is the one way that gives every size back as Azure spelled it.
+fn wire_name<T: serde::Serialize>(value: &T) -> Option<String> {
+    serde_json::to_value(value)
+        .ok()?
+        .as_str()
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -315,15 +410,18 @@ mod tests {
                 accelerators: None,
                 hourly_price: 0.1,
             },
-    /// The size's name (`Standard_D4s_v5`).
-    pub vm_size: Option<String>,
-    pub location: String,
-    pub zone: Option<String>,
-    pub spot: bool,
             image: DEFAULT_IMAGE.into(),
-            disk_gb: DEFAULT_DISK_GB,
-            ports: vec![8080, 22],
+            disk_gb: 256,
+            disk_type: "Premium_LRS".into(),
+            ports: vec![
+                PortRange { start: 22, end: 22 },
+                PortRange {
+                    start: 8080,
+                    end: 8080,
+                },
+            ],
             ssh_public_key: "ssh-ed25519 AAAA test".into(),
+            ssh_user: ADMIN_USER.into(),
         }
     }
 
@@ -359,13 +457,43 @@ mod tests {
         assert!(on_demand["properties"].get("priority").is_none());
         assert!(on_demand.get("zones").is_none());
     }
-            vm_size: props
-                .and_then(|p| p.hardware_profile.as_ref())
-                .and_then(|h| h.vm_size.as_ref())
-                .and_then(wire_name),
-            location: vm.resource.location.clone(),
-            zone: vm.zones.first().cloned(),
-            spot: props.and_then(|p| p.priority.as_ref()) == Some(&compute::Priority::Spot),
+
+    #[test]
+    fn premium_disks_only_on_s_sizes_and_tiers_fall_back_like_skypilot() {
+        assert!(is_s_series("Standard_D4s_v5"));
+        assert!(is_s_series("Standard_M64-32ms"));
+        assert!(is_s_series("Standard_NC24ads_A100_v4"));
+        assert!(!is_s_series("Standard_D4_v5"));
+        assert!(!is_s_series("Standard_NC6"));
+        assert_eq!(
+            storage_account_type("Standard_D4s_v5", None),
+            Ok("Premium_LRS")
+        );
+        assert_eq!(
+            storage_account_type("Standard_D4_v5", None),
+            Ok("Standard_LRS")
+        );
+        assert_eq!(
+            storage_account_type("Standard_D4_v5", Some(DiskTier::Best)),
+            Ok("Standard_LRS")
+        );
+        assert_eq!(
+            storage_account_type("Standard_D4s_v5", Some(DiskTier::Low)),
+            Ok("Standard_LRS")
+        );
+        let e = storage_account_type("Standard_D4_v5", Some(DiskTier::High)).expect_err("high");
+        assert!(e.starts_with("disk_tier high needs a premium SSD"), "{e}");
+        let e = storage_account_type("Standard_D4s_v5", Some(DiskTier::Ultra)).expect_err("ultra");
+        assert!(e.contains("ultra"), "{e}");
+    }
+
+    #[test]
+    fn gen1_only_sizes_get_gen1_images() {
+        assert_eq!(default_image(false, false), DEFAULT_IMAGE);
+        assert_eq!(default_image(false, true), DEFAULT_GEN1_IMAGE);
+        assert_eq!(default_image(true, true), DEFAULT_GEN1_GPU_IMAGE);
+        assert!(!DEFAULT_GEN1_IMAGE.contains("gen2"));
+    }
 
     #[test]
     fn nsg_opens_ssh_and_task_ports_once_each() {
@@ -381,15 +509,6 @@ mod tests {
 
     #[test]
     fn images_are_urns_or_resource_ids() {
-/// An SDK enum's name on the wire: the sizes are a frozen enum that keeps unknown names as
-/// strings, so serialising is the one way that gives every size back as Azure spelled it.
-fn wire_name<T: serde::Serialize>(value: &T) -> Option<String> {
-    serde_json::to_value(value)
-        .ok()?
-        .as_str()
-        .map(str::to_owned)
-}
-
         assert_eq!(image_reference("a:b:c:latest").expect("urn")["sku"], "c");
         assert_eq!(
             image_reference("/subscriptions/x/images/y").expect("id")["id"],

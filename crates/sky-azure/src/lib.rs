@@ -68,6 +68,10 @@ pub fn settings(paths: &Paths, config: &SkyConfig, credentials: CredentialSource
         sky_home: paths.sky_home(),
         user: current_user(),
         credentials,
+        ssh_user: config
+            .ssh_user(sky_core::cloud::CloudId::Azure)
+            .unwrap_or(provider::DEFAULT_SSH_USER)
+            .to_owned(),
         config_error,
     }
 }

@@ -31,6 +31,8 @@ use crate::arm::{self, API_NETWORK, API_RESOURCES, API_SUBSCRIPTIONS, Arm, Poll}
 use crate::auth::{CredentialSource, SdkCredential, TokenSource};
 use crate::cluster::{self, NodeSpec, VmView};
 
+/// Login on the VMs unless `azure.ssh_user` names another.
+pub const DEFAULT_SSH_USER: &str = cluster::ADMIN_USER;
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
@@ -43,6 +45,9 @@ pub struct Settings {
     /// Tags every resource group, so two people sharing a subscription keep separate clusters.
     pub user: String,
     pub credentials: CredentialSource,
+    /// The VMs' `adminUsername`, whom Sky logs in as (`azure.ssh_user`, default
+    /// [`cluster::ADMIN_USER`]).
+    pub ssh_user: String,
     /// A problem with the `azure:` section of the config, reported by `check` instead of panicking.
     pub config_error: Option<String>,
 }
@@ -60,6 +65,8 @@ pub struct AzureProvider {
     /// Node count of each cluster this process launched, so `wait_instances` knows how many
     /// VMs to expect (a resource group lists only those that were created).
     expected: Mutex<HashMap<String, u32>>,
+    /// Sizes the catalog lists as Hyper-V generation 1 only, read on first launch.
+    gen1_only: std::sync::OnceLock<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for AzureProvider {
@@ -76,7 +83,37 @@ impl AzureProvider {
             settings,
             session: OnceCell::new(),
             expected: Mutex::new(HashMap::new()),
+            gen1_only: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether `vm_size` boots only Gen1 images. Without a readable catalog every size counts as
+    /// Gen2 (true of all current sizes), with a warning.
+    fn is_gen1_only(&self, vm_size: &str) -> bool {
+        self.gen1_only
+            .get_or_init(
+                || match sky_core::catalog::Catalog::load(&self.settings.sky_home) {
+                    Ok(catalog) => catalog
+                        .cloud(sky_core::cloud::CloudId::Azure)
+                        .map(|c| {
+                            c.instance_types
+                                .iter()
+                                .filter(|t| {
+                                    t.generation
+                                        .as_deref()
+                                        .is_some_and(|g| g.contains("V1") && !g.contains("V2"))
+                                })
+                                .map(|t| t.name.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "catalog unreadable: Azure sizes assumed Gen2");
+                        Default::default()
+                    }
+                },
+            )
+            .contains(vm_size)
     }
 
     fn rg(&self, cluster: &str) -> String {
@@ -131,19 +168,38 @@ impl AzureProvider {
 
     fn spec(&self, req: &ProvisionRequest) -> Result<NodeSpec, ProvisionError> {
         let l = &req.launchable;
-        let image = if l.accelerators.is_some() {
-            cluster::DEFAULT_GPU_IMAGE
-        } else {
-            cluster::DEFAULT_IMAGE
+        let invalid =
+            |message: String| ProvisionError::new(ProvisionErrorKind::InvalidRequest, message);
+        let image = match &req.settings.image_id {
+            // Sky has no Azure image catalog: SkyPilot's tags mean its default Ubuntu images.
+            Some(id) if !id.starts_with("skypilot:") => {
+                cluster::image_reference(id).map_err(invalid)?;
+                id.clone()
+            }
+            _ => cluster::default_image(
+                l.accelerators.is_some(),
+                self.is_gen1_only(&l.instance_type),
+            )
+            .to_owned(),
         };
+        let disk_gb = i32::try_from(req.settings.disk_size_gb).map_err(|_| {
+            invalid(format!(
+                "disk_size {} GB is too large",
+                req.settings.disk_size_gb
+            ))
+        })?;
+        let disk_type = cluster::storage_account_type(&l.instance_type, req.settings.disk_tier)
+            .map_err(invalid)?;
         Ok(NodeSpec {
             cluster: req.cluster_name.clone(),
             user: self.settings.user.clone(),
             launchable: l.clone(),
-            image: image.to_owned(),
-            disk_gb: cluster::DEFAULT_DISK_GB,
-            ports: Vec::new(),
+            image,
+            disk_gb,
+            disk_type: disk_type.to_owned(),
+            ports: req.settings.inbound_ranges(),
             ssh_public_key: crate::user_public_key(&self.settings.sky_home)?,
+            ssh_user: self.settings.ssh_user.clone(),
         })
     }
 
@@ -739,7 +795,7 @@ impl AzureProvider {
             sky_home: &self.settings.sky_home,
             cluster_name,
             info,
-            user: cluster::ADMIN_USER,
+            user: &self.settings.ssh_user,
             connect: ConnectOptions::from_env(),
         }
     }

@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
                         num_nodes: nodes,
                         launchable: launchable("us-central1-a"),
                         resume_stopped: false,
+                        settings: Default::default(),
                     };
                     provider.run_instances(&req).await.expect("launch");
                     provider.wait_instances("bench").await.expect("up");

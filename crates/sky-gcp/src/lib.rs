@@ -49,6 +49,9 @@ pub fn provider(paths: &Paths, config: &SkyConfig) -> Arc<dyn Provider> {
     };
     let mut p = GcpProvider::new(paths.sky_home(), CredentialSource::Platform, settings);
     p.config_error = config_error;
+    if let Some(user) = config.ssh_user(CloudId::Gcp) {
+        p.set_ssh_user(user);
+    }
     Arc::new(p)
 }
 
@@ -62,6 +65,8 @@ pub struct GcpProvider {
     attempts: AtomicU64,
     images: OnceLock<Result<Vec<(String, String)>, String>>,
     connect: ConnectOptions,
+    /// Login name whose key goes into the `ssh-keys` metadata (`gcp.ssh_user`).
+    ssh_user: String,
 }
 
 impl GcpProvider {
@@ -78,15 +83,22 @@ impl GcpProvider {
             attempts: AtomicU64::new(0),
             images: OnceLock::new(),
             connect: ConnectOptions::from_env(),
+            ssh_user: spec::SSH_USER.to_owned(),
         }
+    }
+
+    /// Logs into the nodes as `user` (GCP creates it from the `ssh-keys` metadata) instead of
+    /// [`spec::SSH_USER`]; `gcp.ssh_user` in the config sets it.
+    pub fn set_ssh_user(&mut self, user: &str) {
+        user.clone_into(&mut self.ssh_user);
     }
 
     fn settings(&self) -> &Settings {
         self.clients.settings()
     }
 
-    /// The image for a node: SkyPilot's default GCP image for CPU or GPU nodes, from the catalog.
-    fn image(&self, gpu: bool) -> Result<String, ProvisionError> {
+    /// The catalog's GCP image with `tag` (SkyPilot's defaults are tagged for CPU and GPU nodes).
+    fn image_tagged(&self, tag: &str) -> Result<String, ProvisionError> {
         let images = self.images.get_or_init(|| {
             let catalog = Catalog::load(&self.sky_home).map_err(|e| e.to_string())?;
             let cloud = catalog
@@ -101,11 +113,6 @@ impl GcpProvider {
         let images = images
             .as_ref()
             .map_err(|e| ProvisionError::fatal(format!("GCP images: {e}")))?;
-        let tag = if gpu {
-            spec::GPU_IMAGE_TAG
-        } else {
-            spec::CPU_IMAGE_TAG
-        };
         images
             .iter()
             .find(|(t, _)| t == tag)
@@ -264,11 +271,22 @@ impl Provider for GcpProvider {
             return Ok(());
         }
         let ssh_public_key = user_public_key(&self.sky_home)?;
-        let image = self.image(l.accelerators.is_some())?;
+        let image = match &req.settings.image_id {
+            Some(tag) if tag.starts_with("skypilot:") => self.image_tagged(tag)?,
+            Some(id) => spec::source_image(id)
+                .map_err(|e| ProvisionError::new(ProvisionErrorKind::InvalidRequest, e))?,
+            None => self.image_tagged(if l.accelerators.is_some() {
+                spec::GPU_IMAGE_TAG
+            } else {
+                spec::CPU_IMAGE_TAG
+            })?,
+        };
+        let disk_size_gb = i64::from(req.settings.disk_size_gb);
+        let disk_type = spec::disk_type(&l.instance_type, req.settings.disk_tier);
         ops::ensure_firewall(
             &built.firewalls,
             &built.project,
-            spec::firewall_body(&req.cluster_name, &[]),
+            spec::firewall_body(&req.cluster_name, &req.settings.inbound_ranges()),
         )
         .await?;
         let attempt = format!(
@@ -284,9 +302,10 @@ impl Provider for GcpProvider {
                 rank,
                 user: user.clone(),
                 image: image.clone(),
-                disk_size_gb: spec::DEFAULT_DISK_GB,
-                disk_type: spec::DEFAULT_DISK_TYPE.to_owned(),
+                disk_size_gb,
+                disk_type: disk_type.to_owned(),
                 ssh_public_key: ssh_public_key.clone(),
+                ssh_user: self.ssh_user.clone(),
             };
             set.spawn(ops::insert(
                 built.instances.clone(),
@@ -382,13 +401,7 @@ impl Provider for GcpProvider {
         let nodes = ops::list(&built.instances, &built.project, None).await?;
         let mut clusters: BTreeMap<String, Vec<Node>> = BTreeMap::new();
         for n in nodes {
-            match clusters
-                .iter_mut()
-                .find(|(name, _)| *name == n.cluster_name)
-            {
-                Some((_, handles)) => handles.push(n.handle()),
-                None => clusters.push((n.cluster_name.clone(), vec![n.handle()])),
-            }
+            clusters.entry(n.cluster_name.clone()).or_default().push(n);
         }
         Ok(clusters
             .into_iter()
@@ -482,7 +495,7 @@ impl GcpProvider {
             sky_home: &self.sky_home,
             cluster_name,
             info,
-            user: spec::SSH_USER,
+            user: &self.ssh_user,
             connect: self.connect,
         }
     }

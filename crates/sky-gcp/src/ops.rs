@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use google_cloud_compute_v1::client::{Firewalls, Instances};
-use google_cloud_compute_v1::model::{Firewall, Instance, Operation, instance};
+use google_cloud_compute_v1::model::{Firewall, Instance, Operation, instance, scheduling};
 use google_cloud_lro::Poller;
 use sky_core::provision::{NodeHandle, NodeState, ProvisionError, ProvisionErrorKind};
 
@@ -246,27 +246,45 @@ pub async fn act(
     }
 }
 
-/// Creates the cluster's firewall rule, or leaves the existing one.
+/// Creates the cluster's firewall rule; when it exists (a relaunch), patches it to `body` so
+/// ports the task now asks for are opened.
 pub async fn ensure_firewall(
     client: &Firewalls,
     project: &str,
     body: Firewall,
 ) -> Result<(), ProvisionError> {
-    let what = format!("firewall {}", body.name.as_deref().unwrap_or("(unnamed)"));
-    match client
+    let name = body.name.clone().unwrap_or_default();
+    let what = format!("firewall {name}");
+    let exists = match client
         .insert()
         .set_project(project)
-        .set_body(body)
+        .set_body(body.clone())
         .poller()
         .until_done()
         .await
     {
         Ok(op) => match from_operation(&what, &op) {
-            Some(_) if op.http_error_status_code == Some(409) => Ok(()),
-            Some(e) => Err(e),
-            None => Ok(()),
+            Some(_) if op.http_error_status_code == Some(409) => true,
+            Some(e) => return Err(e),
+            None => false,
         },
-        Err(e) if is_already_exists(&e) => Ok(()),
+        Err(e) if is_already_exists(&e) => true,
+        Err(e) => return Err(from_api(&what, &e)),
+    };
+    if !exists {
+        return Ok(());
+    }
+    let what = format!("patch firewall {name}");
+    match client
+        .patch()
+        .set_project(project)
+        .set_firewall(&name)
+        .set_body(body)
+        .poller()
+        .until_done()
+        .await
+    {
+        Ok(op) => from_operation(&what, &op).map_or(Ok(()), Err),
         Err(e) => Err(from_api(&what, &e)),
     }
 }

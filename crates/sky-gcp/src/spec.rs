@@ -14,6 +14,7 @@ use google_cloud_compute_v1::model::{
     scheduling,
 };
 use sky_core::provision::Launchable;
+use sky_core::resources::{DiskTier, PortRange};
 
 /// Label holding [`cluster_id`]; what every list filters on.
 pub const LABEL_CLUSTER: &str = "sky-cluster";
@@ -26,13 +27,10 @@ pub const LABEL_USER: &str = "sky-user";
 /// Metadata key holding the cluster's exact Sky name.
 pub const META_CLUSTER_NAME: &str = "sky-cluster-name";
 
-/// The boot disk when the request names none (SkyPilot's default size).
-pub const DEFAULT_DISK_GB: i64 = 256;
-pub const DEFAULT_DISK_TYPE: &str = "pd-balanced";
 /// SkyPilot's default GCP images, by catalog tag.
 pub const CPU_IMAGE_TAG: &str = "skypilot:custom-cpu-ubuntu-2204";
 pub const GPU_IMAGE_TAG: &str = "skypilot:custom-gpu-ubuntu-2204";
-/// The login user the SSH key is installed for.
+/// The login user the SSH key is installed for unless `gcp.ssh_user` names another.
 pub const SSH_USER: &str = "sky";
 
 /// 64-bit FNV-1a: stable across Rust releases, unlike `DefaultHasher`.
@@ -141,8 +139,10 @@ pub struct NodeSpec {
     pub image: String,
     pub disk_size_gb: i64,
     pub disk_type: String,
-    /// The OpenSSH public key line installed for [`SSH_USER`].
+    /// The OpenSSH public key line installed for `ssh_user`.
     pub ssh_public_key: String,
+    /// The login GCP's guest agent creates for the key ([`SSH_USER`] unless configured).
+    pub ssh_user: String,
 }
 
 /// The `instances.insert` body of one node.
@@ -199,7 +199,7 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
     let meta = Metadata::new().set_items([
         metadata::Items::new()
             .set_key("ssh-keys")
-            .set_value(format!("{SSH_USER}:{}", spec.ssh_public_key.trim())),
+            .set_value(format!("{}:{}", spec.ssh_user, spec.ssh_public_key.trim())),
         metadata::Items::new()
             .set_key(META_CLUSTER_NAME)
             .set_value(spec.cluster_name.clone()),
@@ -216,6 +216,61 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
         .set_tags(Tags::new().set_items([firewall_name(&id)]))
 }
 
+/// The boot disk type for a tier, as SkyPilot maps them: low `pd-standard`, medium (the
+/// default) `pd-balanced`, high `pd-ssd`, ultra (and best) `pd-extreme`; then the machine
+/// series' limits: n1, a2, g2 and n2 under 64 vCPUs have no pd-extreme (pd-ssd instead), a3 and
+/// g2 no pd-standard (pd-balanced), and a3-ultragpu, n4, a4 and g4 take only hyperdisk-balanced.
+pub fn disk_type(instance_type: &str, tier: Option<DiskTier>) -> &'static str {
+    let tier = match tier.unwrap_or(DiskTier::Medium) {
+        DiskTier::Best => DiskTier::Ultra,
+        t => t,
+    };
+    let series = instance_type.split('-').next().unwrap_or("");
+    if instance_type.starts_with("a3-ultragpu") || matches!(series, "n4" | "a4" | "g4") {
+        return "hyperdisk-balanced";
+    }
+    let small_n2 = series == "n2"
+        && instance_type
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|cpus| cpus < 64);
+    match tier {
+        DiskTier::Low if matches!(series, "a3" | "g2") => "pd-balanced",
+        DiskTier::Low => "pd-standard",
+        DiskTier::Medium => "pd-balanced",
+        DiskTier::High => "pd-ssd",
+        DiskTier::Ultra | DiskTier::Best => match series {
+            "a3" => "hyperdisk-balanced",
+            "n1" | "a2" | "g2" => "pd-ssd",
+            _ if small_n2 => "pd-ssd",
+            _ => "pd-extreme",
+        },
+    }
+}
+
+/// A user's `image_id` as the insert's `sourceImage`: `projects/P/global/images/NAME`,
+/// `projects/P/global/images/family/FAMILY`, or either as a full API URL.
+pub fn source_image(image_id: &str) -> Result<String, String> {
+    let path = image_id
+        .trim()
+        .trim_start_matches("https://www.googleapis.com/compute/v1/")
+        .trim_start_matches("https://compute.googleapis.com/compute/v1/");
+    let parts: Vec<&str> = path.split('/').collect();
+    let ok = match parts.as_slice() {
+        ["projects", p, "global", "images", name] => !p.is_empty() && !name.is_empty(),
+        ["projects", p, "global", "images", "family", f] => !p.is_empty() && !f.is_empty(),
+        _ => false,
+    };
+    if ok {
+        Ok(path.to_owned())
+    } else {
+        Err(format!(
+            "image_id '{image_id}' is not a GCP image (allowed: projects/PROJECT/global/images/NAME, projects/PROJECT/global/images/family/FAMILY, or a skypilot: tag)"
+        ))
+    }
+}
+
 /// GCP's accelerator type for a catalog accelerator name (`A100` → `nvidia-tesla-a100`).
 pub fn accelerator_type(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
@@ -230,12 +285,20 @@ pub fn accelerator_type(name: &str) -> String {
     }
 }
 
-/// The cluster's firewall rule: SSH plus the task's ports, from anywhere, to the cluster's tag.
-pub fn firewall_body(cluster_name: &str, ports: &[u16]) -> Firewall {
+/// The cluster's firewall rule: `ranges` (SSH and the task's ports), from anywhere, to the
+/// cluster's tag.
+pub fn firewall_body(cluster_name: &str, ranges: &[PortRange]) -> Firewall {
     let id = cluster_id(cluster_name);
-    let mut all: Vec<u16> = std::iter::once(22).chain(ports.iter().copied()).collect();
-    all.sort_unstable();
-    all.dedup();
+    let all: Vec<String> = ranges
+        .iter()
+        .map(|r| {
+            if r.start == r.end {
+                r.start.to_string()
+            } else {
+                format!("{}-{}", r.start, r.end)
+            }
+        })
+        .collect();
     Firewall::new()
         .set_name(firewall_name(&id))
         .set_network("global/networks/default")
@@ -244,7 +307,7 @@ pub fn firewall_body(cluster_name: &str, ports: &[u16]) -> Firewall {
         .set_target_tags([firewall_name(&id)])
         .set_allowed([firewall::Allowed::new()
             .set_ip_protocol("tcp")
-            .set_ports(all.iter().map(u16::to_string))])
+            .set_ports(all)])
         .set_description(format!("Sky cluster {cluster_name}: SSH and task ports"))
 }
 
@@ -276,6 +339,7 @@ mod tests {
             disk_size_gb: 100,
             disk_type: "pd-ssd".into(),
             ssh_public_key: "ssh-ed25519 AAAA sky\n".into(),
+            ssh_user: SSH_USER.into(),
         }
     }
 
@@ -359,8 +423,60 @@ mod tests {
 
     #[test]
     fn firewall_opens_ssh_and_ports_once() {
-        let fw = firewall_body("c", &[8080, 22, 8080]);
-        assert_eq!(fw.allowed[0].ports, ["22", "8080"]);
+        let p = |start, end| PortRange { start, end };
+        let fw = firewall_body("c", &[p(22, 22), p(8080, 8080), p(9000, 9010)]);
+        assert_eq!(fw.allowed[0].ports, ["22", "8080", "9000-9010"]);
         assert_eq!(fw.target_tags, ["c-sky"]);
+    }
+
+    #[test]
+    fn disk_tiers_map_to_the_series_disk_types() {
+        assert_eq!(disk_type("n2-standard-8", None), "pd-balanced");
+        assert_eq!(
+            disk_type("n2-standard-8", Some(DiskTier::Low)),
+            "pd-standard"
+        );
+        assert_eq!(disk_type("n2-standard-8", Some(DiskTier::High)), "pd-ssd");
+        assert_eq!(disk_type("n2-standard-8", Some(DiskTier::Best)), "pd-ssd");
+        assert_eq!(
+            disk_type("n2-standard-64", Some(DiskTier::Ultra)),
+            "pd-extreme"
+        );
+        assert_eq!(
+            disk_type("c2-standard-60", Some(DiskTier::Best)),
+            "pd-extreme"
+        );
+        assert_eq!(disk_type("n1-standard-4", Some(DiskTier::Ultra)), "pd-ssd");
+        assert_eq!(
+            disk_type("g2-standard-4", Some(DiskTier::Low)),
+            "pd-balanced"
+        );
+        assert_eq!(
+            disk_type("a3-highgpu-8g", Some(DiskTier::Ultra)),
+            "hyperdisk-balanced"
+        );
+        assert_eq!(
+            disk_type("n4-standard-4", Some(DiskTier::Low)),
+            "hyperdisk-balanced"
+        );
+    }
+
+    #[test]
+    fn source_images_take_paths_families_and_urls_only() {
+        assert_eq!(
+            source_image("projects/debian-cloud/global/images/family/debian-12").as_deref(),
+            Ok("projects/debian-cloud/global/images/family/debian-12")
+        );
+        assert_eq!(
+            source_image("https://www.googleapis.com/compute/v1/projects/p/global/images/i")
+                .as_deref(),
+            Ok("projects/p/global/images/i")
+        );
+        let e = source_image("ami-0123456789abcdef0").expect_err("an AMI");
+        assert!(
+            e.contains("'ami-0123456789abcdef0' is not a GCP image"),
+            "{e}"
+        );
+        assert!(source_image("projects//global/images/i").is_err());
     }
 }

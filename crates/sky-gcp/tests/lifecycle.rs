@@ -100,6 +100,7 @@ fn request(cluster: &str, nodes: u32, l: Launchable) -> ProvisionRequest {
         num_nodes: nodes,
         launchable: l,
         resume_stopped: false,
+        settings: Default::default(),
     }
 }
 
@@ -264,7 +265,6 @@ async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
         [("My_Job.1", 2), ("other", 1)],
         "exact Sky names come back"
     );
-    p.terminate("My_Job.1").await.expect("down");
     // What `sky adopt` needs to price the orphan from the catalog.
     let other = clusters[1].placement.as_ref().expect("placement");
     assert_eq!(
@@ -276,6 +276,7 @@ async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
         ("us-west1", Some("us-west1-a"), "n2-standard-8")
     );
     assert!(!other.use_spot && !other.stopped);
+    p.terminate("My_Job.1").await.expect("down");
     p.terminate("other").await.expect("down");
     assert!(p.list_clusters().await.expect("list").is_empty());
     assert!(e.fake.instances().is_empty());

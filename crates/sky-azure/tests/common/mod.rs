@@ -83,5 +83,6 @@ pub fn request(cluster: &str, nodes: u32, l: Launchable) -> ProvisionRequest {
         num_nodes: nodes,
         launchable: l,
         resume_stopped: false,
+        settings: Default::default(),
     }
 }

@@ -32,6 +32,18 @@ pub(crate) fn fits(
     Err(first_reason.unwrap_or_else(|| "the task has no resource alternatives".into()))
 }
 
+/// The alternative of `choice` that `l` was chosen for: the first that fits it and, with a
+/// per-region image map, has an image for its region (the optimizer offers no other regions).
+pub(crate) fn option_for<'a>(choice: &'a ResourceChoice, l: &Launchable) -> Option<&'a Resources> {
+    choice.options.iter().find(|r| {
+        let image_ok = match &r.image_id {
+            Some(crate::resources::ImageRequest::PerRegion(map)) => map.contains_key(&l.region),
+            _ => true,
+        };
+        image_ok && fits_one(r, l).is_ok()
+    })
+}
+
 fn fits_one(r: &Resources, l: &Launchable) -> Result<(), String> {
     let p = &r.placement;
     let on = format!(
@@ -191,5 +203,32 @@ mod tests {
                 "{why:?} should contain {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_option_for_a_candidate_is_the_one_with_its_regions_image() {
+        let east = Resources {
+            disk_size_gb: 100,
+            image_id: Some(crate::resources::ImageRequest::PerRegion(
+                [("us-east-1".to_owned(), "ami-1".to_owned())].into(),
+            )),
+            ..Default::default()
+        };
+        let west = Resources {
+            disk_size_gb: 200,
+            image_id: Some(crate::resources::ImageRequest::PerRegion(
+                [("us-west-2".to_owned(), "ami-2".to_owned())].into(),
+            )),
+            ..Default::default()
+        };
+        let choice = ResourceChoice {
+            kind: crate::resources::ChoiceKind::AnyOf,
+            options: vec![east, west],
+        };
+        let l = launchable(CloudId::Aws, "us-west-2", None, "m6i.xlarge", 0.2);
+        let picked = option_for(&choice, &l).expect("an option");
+        assert_eq!(picked.disk_size_gb, 200);
+        let elsewhere = launchable(CloudId::Aws, "eu-west-1", None, "m6i.xlarge", 0.2);
+        assert!(option_for(&choice, &elsewhere).is_none());
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::fit::fits;
+use super::fit::{fits, option_for};
 use super::views::RunOutcome;
 use super::{Sky, SkyError, stage};
 use crate::events::{Event, EventSink, Stage};
@@ -17,7 +17,9 @@ use crate::jobs::client::{AgentClient, LogEvent};
 use crate::jobs::wire::{AutostopHook, ClusterConfig, SetupSpec};
 use crate::jobs::{AutostopSetting, JobId, JobSpec, NodeCapacity, Secrets};
 use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
-use crate::provision::{ClusterInfo, Launchable, ProvisionErrorKind, ProvisionRequest};
+use crate::provision::{
+    ClusterInfo, Launchable, NodeSettings, ProvisionErrorKind, ProvisionRequest,
+};
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
 use crate::task::{FileMount, Task, Workdir};
 use tokio_util::sync::CancellationToken;
@@ -158,7 +160,7 @@ impl Sky {
                             cluster: name.clone(),
                             status: rec.status,
                         });
-                        self.reprovision(&rec, sink).await?
+                        self.reprovision(&rec, task, sink).await?
                     }
                     (ClusterStatus::Init, false) => {
                         self.provision_new(task, &name, opts, sink, cancel).await?
@@ -305,6 +307,8 @@ impl Sky {
             num_nodes: rec.num_nodes,
             launchable: launchable.clone(),
             resume_stopped: true,
+            // Restarting keeps the disks and firewall rules the nodes were created with.
+            settings: NodeSettings::default(),
         };
         let provider_err = |source| SkyError::Provider {
             cluster: name.into(),
@@ -326,6 +330,7 @@ impl Sky {
     async fn reprovision(
         &self,
         rec: &ClusterRecord,
+        task: &Task,
         sink: &dyn EventSink,
     ) -> Result<ClusterRecord, SkyError> {
         let name = rec.name.as_str();
@@ -342,6 +347,7 @@ impl Sky {
             num_nodes: rec.num_nodes,
             launchable: launchable.clone(),
             resume_stopped: false,
+            settings: node_settings(task, &launchable),
         };
         let info = stage(sink, name, Stage::Provision, async {
             provider.run_instances(&req).await?;
@@ -399,6 +405,7 @@ impl Sky {
             &mut blocklist,
             options,
             sink,
+            &|l: &Launchable| node_settings(task, l),
             cancel,
         )
         .await;
@@ -917,4 +924,11 @@ fn check_secrets(task: &Task) -> Result<(), SkyError> {
             "secret '{name}' has no value; pass it with --secret {name}=VALUE"
         ))),
     }
+}
+/// The disk, ports and image the task asks for on `l`: from the resources alternative `l` was
+/// chosen for (the default ones when none matches, e.g. a provider's own offer).
+fn node_settings(task: &Task, l: &Launchable) -> NodeSettings {
+    option_for(&task.resources, l)
+        .map(|r| NodeSettings::for_region(r, &l.region))
+        .unwrap_or_default()
 }

@@ -60,6 +60,7 @@ fn up_cluster(w: &World, name: &str) {
         num_nodes: 2,
         launchable: l.clone(),
         resume_stopped: false,
+        settings: Default::default(),
     };
     let info: ClusterInfo = rt().block_on(async {
         w.fake.run_instances(&req).await.expect("fake run");

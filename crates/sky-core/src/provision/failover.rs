@@ -20,8 +20,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::CloudId;
 use crate::events::{Attempt, AttemptOutcome, Event, EventSink};
 use crate::provision::{
-    ClusterInfo, Launchable, ProvisionError, ProvisionErrorKind, ProvisionRequest, Registry,
+    ClusterInfo, Launchable, NodeSettings, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Registry,
 };
+
+/// The disk, ports and image a candidate's nodes get: a task's resources resolved for the
+/// candidate's region (see [`NodeSettings::for_region`]).
+pub type SettingsFor<'a> = &'a (dyn Fn(&Launchable) -> NodeSettings + Sync);
 
 /// Placements failover must not try again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,9 +178,15 @@ pub async fn provision(
         blocklist,
         options,
         sink,
+        &default_settings,
         &never,
     )
     .await
+}
+
+/// What [`provision`] gives every candidate: the clouds' default disk, ports and image.
+fn default_settings(_: &Launchable) -> NodeSettings {
+    NodeSettings::default()
 }
 
 /// [`provision`] that stops once `cancel` fires: before the next attempt, during the retry wait,
@@ -189,6 +200,7 @@ pub async fn provision_cancellable(
     blocklist: &mut Blocklist,
     options: FailoverOptions,
     sink: &dyn EventSink,
+    settings: SettingsFor<'_>,
     cancel: &CancellationToken,
 ) -> Result<(Launchable, ClusterInfo), FailoverError> {
     if candidates.is_empty() {
@@ -228,6 +240,7 @@ pub async fn provision_cancellable(
                 num_nodes,
                 launchable: cand.clone(),
                 resume_stopped: false,
+                settings: settings(cand),
             };
             let result = match provider.run_instances(&req).await {
                 // Waiting only polls, so it may be dropped; the nodes it waits for are then

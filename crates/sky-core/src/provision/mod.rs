@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::CloudId;
 use crate::jobs::client::AgentClient;
 use crate::jobs::wire::{AutostopHook, NodeSpec};
-use crate::resources::Resources;
+use crate::resources::{DiskTier, ImageRequest, PortRange, Resources};
 
 pub use error::{ProvisionError, ProvisionErrorKind};
 
@@ -48,6 +48,75 @@ pub struct ProvisionRequest {
     /// Restart the cluster's stopped nodes instead of creating new ones (`sky start`, or a launch
     /// onto a STOPPED cluster).
     pub resume_stopped: bool,
+    /// The task's disk, ports and image for this placement; local and SSH-pool providers ignore
+    /// them (their machines exist already).
+    pub settings: NodeSettings,
+}
+
+/// What a task asks of every node's machine beyond where it runs: the boot disk, the inbound
+/// ports and the image, resolved for one placement. Each cloud maps them to its own terms
+/// (disk tiers to volume types, the image to an AMI, a GCP image path or an Azure URN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeSettings {
+    pub disk_size_gb: u32,
+    /// `None`: the cloud's default tier.
+    pub disk_tier: Option<DiskTier>,
+    /// TCP ports to open besides SSH.
+    pub ports: Vec<PortRange>,
+    /// The image for this placement's region (`image_id`, or that region's entry of a
+    /// per-region map); `None`: the cloud's default image for the instance type.
+    pub image_id: Option<String>,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            disk_size_gb: crate::resources::DEFAULT_DISK_SIZE_GB,
+            disk_tier: None,
+            ports: Vec::new(),
+            image_id: None,
+        }
+    }
+}
+
+impl NodeSettings {
+    /// The settings `resources` asks for on a node in `region`. A per-region image map without
+    /// `region` gives no image: the optimizer never offers such a region, so this only happens
+    /// for placements chosen elsewhere (a resumed cluster), which keep the cloud's default.
+    /// Docker images (`docker:...`) run inside the VM, not as its image, so they leave it default.
+    pub fn for_region(resources: &Resources, region: &str) -> NodeSettings {
+        let image_id = match &resources.image_id {
+            None => None,
+            Some(ImageRequest::Any(id)) => Some(id.clone()),
+            Some(ImageRequest::PerRegion(map)) => map.get(region).cloned(),
+        }
+        .filter(|id| !id.starts_with("docker:"));
+        NodeSettings {
+            disk_size_gb: resources.disk_size_gb,
+            disk_tier: resources.disk_tier,
+            ports: resources.ports.clone(),
+            image_id,
+        }
+    }
+
+    /// Every port to open as inclusive ranges, SSH's 22 first, overlapping ranges merged.
+    pub fn inbound_ranges(&self) -> Vec<PortRange> {
+        let mut ranges: Vec<PortRange> = self.ports.clone();
+        ranges.sort_by_key(|r| (r.start, r.end));
+        let mut merged: Vec<PortRange> = Vec::new();
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end.saturating_add(1) => {
+                    last.end = last.end.max(r.end);
+                }
+                _ => merged.push(r),
+            }
+        }
+        if !merged.iter().any(|r| r.start <= 22 && 22 <= r.end) {
+            merged.insert(0, PortRange { start: 22, end: 22 });
+        }
+        merged
+    }
 }
 
 /// One node as the provider knows it. Stored in the state database as part of [`ClusterInfo`].
@@ -105,6 +174,28 @@ pub struct Capabilities {
     pub multi_node: bool,
     /// Instances have zones (failover walks zones before regions).
     pub zones: bool,
+}
+
+/// A cluster a provider found in the cloud by its Sky tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundCluster {
+    pub name: String,
+    /// Head first.
+    pub nodes: Vec<NodeHandle>,
+    /// What the head node is and where, as the cloud reports it; `None` when the listing does
+    /// not say (such a cluster can be terminated but not adopted).
+    pub placement: Option<FoundPlacement>,
+}
+
+/// Where and what a found cluster's nodes are: enough to price it from the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundPlacement {
+    pub region: String,
+    pub zone: Option<String>,
+    pub instance_type: String,
+    pub use_spot: bool,
+    /// Every node is stopped (else at least one runs or is starting).
+    pub stopped: bool,
 }
 
 /// Whether a provider can be used now, and why (shown by `sky check`).
@@ -177,28 +268,6 @@ pub trait Provider: Send + Sync {
                 ip: n.internal_ip.clone(),
                 dir: n.local_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
                 ssh: None,
-/// A cluster a provider found in the cloud by its Sky tags.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FoundCluster {
-    pub name: String,
-    /// Head first.
-    pub nodes: Vec<NodeHandle>,
-    /// What the head node is and where, as the cloud reports it; `None` when the listing does
-    /// not say (such a cluster can be terminated but not adopted).
-    pub placement: Option<FoundPlacement>,
-}
-
-/// Where and what a found cluster's nodes are: enough to price it from the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundPlacement {
-    pub region: String,
-    pub zone: Option<String>,
-    pub instance_type: String,
-    pub use_spot: bool,
-    /// Every node is stopped (else at least one runs or is starting).
-    pub stopped: bool,
-}
-
             })
             .collect())
     }
@@ -288,5 +357,57 @@ impl Registry {
             .filter(|p| p.check().enabled)
             .map(|p| p.cloud())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn a_per_region_image_gives_that_regions_image_and_docker_keeps_the_default() {
+        let mut r = Resources {
+            disk_size_gb: 500,
+            disk_tier: Some(DiskTier::High),
+            ports: vec![PortRange {
+                start: 8080,
+                end: 8080,
+            }],
+            image_id: Some(ImageRequest::PerRegion(
+                [
+                    ("us-east-1".to_owned(), "ami-0123456789abcdef0".to_owned()),
+                    ("us-west-2".to_owned(), "ami-0fedcba9876543210".to_owned()),
+                ]
+                .into(),
+            )),
+            ..Resources::default()
+        };
+        let s = NodeSettings::for_region(&r, "us-west-2");
+        assert_eq!(s.image_id.as_deref(), Some("ami-0fedcba9876543210"));
+        assert_eq!((s.disk_size_gb, s.disk_tier), (500, Some(DiskTier::High)));
+        assert_eq!(NodeSettings::for_region(&r, "eu-west-1").image_id, None);
+        r.image_id = Some(ImageRequest::Any("docker:ubuntu:22.04".into()));
+        assert_eq!(NodeSettings::for_region(&r, "us-west-2").image_id, None);
+        let d = NodeSettings::for_region(&Resources::default(), "x");
+        assert_eq!(d, NodeSettings::default());
+        assert_eq!(d.disk_size_gb, 256);
+    }
+
+    #[test]
+    fn inbound_ranges_put_ssh_first_and_merge_overlaps() {
+        let p = |start, end| PortRange { start, end };
+        let s = NodeSettings {
+            ports: vec![p(9000, 9010), p(8080, 8080), p(9005, 9020), p(9021, 9021)],
+            ..NodeSettings::default()
+        };
+        assert_eq!(
+            s.inbound_ranges(),
+            [p(22, 22), p(8080, 8080), p(9000, 9021)]
+        );
+        let covered = NodeSettings {
+            ports: vec![p(20, 30)],
+            ..NodeSettings::default()
+        };
+        assert_eq!(covered.inbound_ranges(), [p(20, 30)]);
     }
 }

@@ -345,6 +345,7 @@ fn run_cancelling(
                 token.cancel();
             }
         };
+        let settings = |_: &Launchable| crate::provision::NodeSettings::default();
         let cands = candidates();
         let (result, ()) = tokio::join!(
             provision_cancellable(
@@ -355,6 +356,7 @@ fn run_cancelling(
                 &mut blocklist,
                 options,
                 &sink,
+                &settings,
                 &token,
             ),
             canceller
