@@ -455,3 +455,61 @@ async fn every_zone_out_of_capacity_exhausts_with_nothing_left() {
         e.fake.instances()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_image_and_ports_are_what_the_task_asked() {
+    use sky_core::provision::NodeSettings;
+    use sky_core::resources::{DiskTier, PortRange};
+    let e = env().await;
+    let p = &e.provider;
+    let mut req = request("tuned", 1, gcp("us-central1", "us-central1-a"));
+    req.settings = NodeSettings {
+        disk_size_gb: 500,
+        disk_tier: Some(DiskTier::High),
+        ports: vec![
+            PortRange {
+                start: 8080,
+                end: 8080,
+            },
+            PortRange {
+                start: 9000,
+                end: 9010,
+            },
+        ],
+        image_id: Some("projects/debian-cloud/global/images/family/debian-12".into()),
+    };
+    p.run_instances(&req).await.expect("launch");
+    p.wait_instances("tuned").await.expect("running");
+    let head = e
+        .fake
+        .instance("us-central1-a", "tuned-0")
+        .expect("head exists");
+    let init = &head["disks"][0]["initializeParams"];
+    assert_eq!(init["diskSizeGb"], "500", "int64 travels as a string");
+    assert_eq!(init["diskType"], "zones/us-central1-a/diskTypes/pd-ssd");
+    assert_eq!(
+        init["sourceImage"],
+        "projects/debian-cloud/global/images/family/debian-12"
+    );
+    let fw = e.fake.firewall("tuned-sky").expect("the cluster's rule");
+    assert_eq!(
+        fw["allowed"][0]["ports"],
+        serde_json::json!(["22", "8080", "9000-9010"])
+    );
+    assert_eq!(head["tags"]["items"], fw["targetTags"]);
+
+    // A relaunch asking for another port patches the existing rule.
+    req.settings.ports.push(PortRange {
+        start: 7000,
+        end: 7000,
+    });
+    req.num_nodes = 2;
+    p.run_instances(&req).await.expect("grow with another port");
+    let fw = e.fake.firewall("tuned-sky").expect("the cluster's rule");
+    assert_eq!(
+        fw["allowed"][0]["ports"],
+        serde_json::json!(["22", "7000", "8080", "9000-9010"])
+    );
+    p.terminate("tuned").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+}

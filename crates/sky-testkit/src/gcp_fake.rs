@@ -171,6 +171,11 @@ impl FakeGce {
             .cloned()
     }
 
+    /// The stored body of firewall rule `name`.
+    pub fn firewall(&self, name: &str) -> Option<Value> {
+        self.state().firewalls.get(name).cloned()
+    }
+
     pub fn firewalls(&self) -> Vec<String> {
         self.state().firewalls.keys().cloned().collect()
     }
@@ -330,6 +335,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Repl
         (Method::POST, ["zones", _zone, "operations", op, "wait"]) => poll(&mut st, op, true),
         (Method::GET, ["global", "operations", op]) => poll(&mut st, op, false),
         (Method::POST, ["global", "firewalls"]) => firewall_insert(&mut st, &project, &body),
+        (Method::PATCH, ["global", "firewalls", name]) => {
+            firewall_patch(&mut st, &project, name, &body)
+        }
         (Method::DELETE, ["global", "firewalls", name]) => {
             if st.firewalls.remove(*name).is_none() {
                 api_error(
@@ -625,6 +633,32 @@ fn instance_action(st: &mut State, project: &str, zone: &str, name: &str, verb: 
         verb,
         &format!("instances/{name}"),
         effect,
+    );
+    reply(200, op)
+}
+
+/// `firewalls.patch`: the fields sent replace the stored ones (lists whole, as the API does).
+fn firewall_patch(st: &mut State, project: &str, name: &str, body: &[u8]) -> Reply {
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
+        return api_error(400, "parseError", "bad firewall body");
+    };
+    let Some(fw) = st.firewalls.get_mut(name) else {
+        return api_error(
+            404,
+            "notFound",
+            &format!("The resource 'projects/{project}/global/firewalls/{name}' was not found"),
+        );
+    };
+    for (k, v) in patch {
+        fw[k.as_str()] = v;
+    }
+    let op = new_op(
+        st,
+        project,
+        None,
+        "patch",
+        &format!("firewalls/{name}"),
+        Effect::None,
     );
     reply(200, op)
 }

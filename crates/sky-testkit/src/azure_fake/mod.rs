@@ -196,6 +196,21 @@ impl FakeArm {
         s.groups.len() + s.resources.len()
     }
 
+    /// Every stored resource of an ARM type (`Microsoft.Network/networkSecurityGroups`), as
+    /// its PUT body plus id, name and type.
+    pub fn resources_of_type(&self, full_type: &str) -> Vec<Value> {
+        self.lock()
+            .resources
+            .values()
+            .filter(|r| {
+                r["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(full_type))
+            })
+            .cloned()
+            .collect()
+    }
+
     pub fn vms(&self) -> Vec<Value> {
         self.lock()
             .resources
