@@ -1,5 +1,6 @@
 //! Cross-crate end-to-end tests. One binary; one module per area.
 mod catalog;
+mod clouds;
 mod dryrun;
 mod jobs;
 mod lifecycle;

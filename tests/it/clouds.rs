@@ -1,0 +1,367 @@
+//! AWS, GCP and Azure end to end through the real `sky` binary, with their VMs as real SSH hosts
+//! (`sky_testkit::hosts`: network namespaces, each with its own address and sshd on port 22):
+//! moto behind the fault proxy for AWS, the local REST fakes for GCP and Azure. A launch there
+//! syncs the workdir, runs setup and the job on every node over SSH, and `down` leaves nothing.
+//! Also the failover that crosses clouds: every AWS zone out of capacity, so the launch lands on
+//! GCP and runs there, with no AWS instance left.
+//!
+//! Root only (namespaces, users, sshd), like the SSH tests: elsewhere they say why on stderr and
+//! return. The AWS tests also need `moto_server`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sky_testkit::azure_fake::{self, FakeArm};
+use sky_testkit::gcp_fake::{self, FakeGce};
+use sky_testkit::hosts::Hosts;
+use sky_testkit::moto::{self, Fault};
+
+use crate::local_cloud::sky;
+
+/// The tag every Sky instance on AWS carries (sky-aws `TAG_CLUSTER`, SkyPilot's name).
+const AWS_CLUSTER_TAG: &str = "skypilot-cluster-name";
+const AWS_REGION: &str = "us-east-1";
+
+/// A Sky home, a workdir with a file the job prints, and `n` hosts; torn down on drop.
+struct World {
+    home: tempfile::TempDir,
+    workdir: tempfile::TempDir,
+    hosts: Hosts,
+    /// Extra environment for every `sky` (credentials of the fakes).
+    env: Vec<(String, String)>,
+}
+
+impl World {
+    fn start(n: usize) -> Option<World> {
+        if let Some(why) = sky_testkit::hosts::unavailable() {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipping cloud end-to-end test: {why}");
+            }
+            return None;
+        }
+        let hosts = Hosts::start(n).expect("test hosts start");
+        let workdir = tempfile::tempdir().expect("workdir");
+        std::fs::write(workdir.path().join("data.txt"), "synced-from-laptop\n").expect("file");
+        Some(World {
+            home: tempfile::tempdir().expect("SKY_HOME"),
+            workdir,
+            hosts,
+            env: Vec::new(),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        self.home.path()
+    }
+
+    fn config(&self, text: &str) {
+        std::fs::write(self.path().join("config.yaml"), text).expect("config.yaml");
+    }
+
+    /// A task running setup and `run` on `nodes` nodes with this world's workdir.
+    fn task(&self, nodes: u32, resources: &str) -> PathBuf {
+        let path = self.path().join("task.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: e2e\nnum_nodes: {nodes}\nworkdir: {}\nresources:\n{resources}\
+                 setup: echo \"setup done on rank $SKY_NODE_RANK\" > ~/setup-mark\n\
+                 run: |\n  echo \"rank=$SKY_NODE_RANK of $SKY_NUM_NODES \
+                 ips=$(echo $SKY_NODE_IPS | tr '\\n' ' ')file=$(cat data.txt) \
+                 setup=$(cat ~/setup-mark)\"\n",
+                self.workdir.path().display()
+            ),
+        )
+        .expect("task.yaml");
+        path
+    }
+
+    fn sky(&self) -> assert_cmd::Command {
+        let mut cmd = sky(self.path());
+        // Hosts answer at once; a short connect timeout makes a broken setup fail fast.
+        cmd.env("SKY_SSH_CONNECT_TIMEOUT_SECS", "15")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("GOOGLE_APPLICATION_CREDENTIALS");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `sky args…` off the runtime (the fakes serve on it meanwhile); its stdout.
+    async fn ok(&self, args: &[&str]) -> String {
+        let mut cmd = self.sky();
+        cmd.args(args);
+        let started = Instant::now();
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("sky runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "sky {args:?} failed ({:?}):\n{stdout}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("sky {} took {:?}", args.join(" "), started.elapsed());
+        }
+        stdout
+    }
+
+    /// Asserts each rank printed its line with the hosts' addresses, the synced file and the
+    /// mark its own setup left in its own home.
+    fn assert_ranks(&self, stdout: &str, nodes: u32) -> Vec<String> {
+        let placed: Vec<String> = self.hosts.placed().into_iter().map(|(_, a)| a).collect();
+        assert_eq!(placed.len(), nodes as usize, "{placed:?}");
+        let ips_line = stdout
+            .lines()
+            .find_map(|l| Some(l.split("ips=").nth(1)?.split("file=").next()?.trim()))
+            .unwrap_or_else(|| panic!("no ips= in:\n{stdout}"));
+        let ips: Vec<String> = ips_line.split_whitespace().map(str::to_owned).collect();
+        let mut sorted_ips = ips.clone();
+        sorted_ips.sort();
+        let mut sorted_placed = placed.clone();
+        sorted_placed.sort();
+        assert_eq!(
+            sorted_ips, sorted_placed,
+            "SKY_NODE_IPS are the hosts:\n{stdout}"
+        );
+        for rank in 0..nodes {
+            let expected = format!(
+                "rank={rank} of {nodes} ips={ips_line} file=synced-from-laptop setup=setup done on rank {rank}"
+            );
+            assert!(
+                stdout.lines().any(|l| l.ends_with(&expected)),
+                "missing {expected:?} in:\n{stdout}"
+            );
+        }
+        ips
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.sky().args(["down", "--all", "-y", "--purge"]).output();
+    }
+}
+
+fn aws_env(world: &mut World) {
+    world
+        .env
+        .push(("AWS_ACCESS_KEY_ID".into(), "AKIATESTTESTTESTTEST".into()));
+    world.env.push((
+        "AWS_SECRET_ACCESS_KEY".into(),
+        format!("made-up-{}", std::process::id()),
+    ));
+}
+
+fn aws_config(endpoint: &str, user: &str) -> String {
+    format!(
+        "aws:\n  endpoint_url: {endpoint}\n  regions: [{AWS_REGION}]\n  \
+         image_id: ami-0123456789abcdef0\n  disk_size: 20\n  ssh_user: {user}\n"
+    )
+}
+
+fn gcp_env(world: &mut World) {
+    let key = world.path().join("gcp-sa.json");
+    std::fs::write(&key, gcp_fake::service_account_json("sky-test")).expect("service account");
+    world.env.push((
+        "GOOGLE_APPLICATION_CREDENTIALS".into(),
+        key.display().to_string(),
+    ));
+}
+
+fn gcp_config(endpoint: &str, user: &str) -> String {
+    format!("gcp:\n  endpoint_url: {endpoint}\n  poll_interval_ms: 20\n  ssh_user: {user}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
+    let Some(mut world) = World::start(4) else {
+        return;
+    };
+    let moto = moto::start_moto().await;
+    let proxy = moto::start_proxy(moto.port).await;
+    proxy.with_hosts(world.hosts.clone());
+    aws_env(&mut world);
+    world.config(&format!(
+        "allowed_clouds: [aws]\n{}",
+        aws_config(&proxy.url(), &world.hosts.user())
+    ));
+    let task = world.task(
+        2,
+        &format!("  infra: aws/{AWS_REGION}\n  instance_type: m6i.large\n"),
+    );
+    let task = task.display().to_string();
+
+    let out = world.ok(&["launch", "-y", "-c", "awse2e", &task]).await;
+    let first_ips = world.assert_ranks(&out, 2);
+
+    let logs = world.ok(&["logs", "awse2e", "1"]).await;
+    assert!(logs.contains("file=synced-from-laptop"), "{logs}");
+    let out = world
+        .ok(&[
+            "exec",
+            "awse2e",
+            "--num-nodes",
+            "2",
+            "echo again-$SKY_NODE_RANK",
+        ])
+        .await;
+    assert!(out.contains("again-0") && out.contains("again-1"), "{out}");
+
+    world.ok(&["stop", "awse2e", "-y"]).await;
+    assert!(world.hosts.placed().is_empty(), "stopped VMs still run");
+    world.ok(&["start", "awse2e", "-y"]).await;
+    let out = world
+        .ok(&[
+            "exec",
+            "awse2e",
+            "--num-nodes",
+            "2",
+            "echo after-start rank=$SKY_NODE_RANK ips=$(echo $SKY_NODE_IPS | tr '\\n' ' ')",
+        ])
+        .await;
+    assert!(out.contains("after-start rank=1"), "{out}");
+    let new_ips = world.hosts.placed();
+    assert_eq!(new_ips.len(), 2);
+    assert!(
+        new_ips.iter().all(|(_, a)| !first_ips.contains(a)),
+        "the restarted nodes have new addresses: {first_ips:?} then {new_ips:?}"
+    );
+    for (_, addr) in &new_ips {
+        assert!(
+            out.contains(addr.as_str()),
+            "{addr} not in SKY_NODE_IPS:\n{out}"
+        );
+    }
+
+    world.ok(&["down", "awse2e", "-y"]).await;
+    assert_eq!(
+        moto::live_instances(moto.port, AWS_REGION, AWS_CLUSTER_TAG).await,
+        Vec::<String>::new()
+    );
+    assert!(world.hosts.placed().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcp_two_nodes_setup_run_and_down_over_ssh() {
+    let Some(mut world) = World::start(2) else {
+        return;
+    };
+    let fake = FakeGce::start().await;
+    fake.with_hosts(world.hosts.clone());
+    gcp_env(&mut world);
+    world.config(&format!(
+        "allowed_clouds: [gcp]\n{}",
+        gcp_config(&fake.url(), &world.hosts.user())
+    ));
+    let task = world.task(
+        2,
+        "  infra: gcp/us-central1\n  instance_type: n4-standard-2\n",
+    );
+    let out = world
+        .ok(&["launch", "-y", "-c", "gcpe2e", &task.display().to_string()])
+        .await;
+    world.assert_ranks(&out, 2);
+    world.ok(&["down", "gcpe2e", "-y"]).await;
+    assert_eq!(fake.instances(), Vec::<String>::new());
+    assert!(world.hosts.placed().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_two_nodes_setup_run_and_down_over_ssh() {
+    let Some(mut world) = World::start(2) else {
+        return;
+    };
+    let secret = format!("fake-{}", std::process::id());
+    let fake = FakeArm::start(&secret).await;
+    fake.set_operation_pace(1, 0);
+    fake.with_hosts(world.hosts.clone());
+    for (k, v) in [
+        ("AZURE_TENANT_ID", azure_fake::TENANT),
+        ("AZURE_CLIENT_ID", azure_fake::CLIENT),
+        ("AZURE_CLIENT_SECRET", secret.as_str()),
+        ("AZURE_SUBSCRIPTION_ID", azure_fake::SUBSCRIPTION),
+    ] {
+        world.env.push((k.into(), v.into()));
+    }
+    world.config(&format!(
+        "allowed_clouds: [azure]\nazure:\n  endpoint_url: {0}\n  authority_host: {0}/\n  ssh_user: {1}\n",
+        fake.url(),
+        world.hosts.user()
+    ));
+    let task = world.task(
+        2,
+        "  infra: azure/eastus\n  instance_type: Standard_D2s_v5\n",
+    );
+    let out = world
+        .ok(&["launch", "-y", "-c", "aze2e", &task.display().to_string()])
+        .await;
+    world.assert_ranks(&out, 2);
+    world.ok(&["down", "aze2e", "-y"]).await;
+    assert_eq!(fake.resource_count(), 0, "{:?}", fake.groups());
+    assert!(world.hosts.placed().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_aws_zone_out_of_capacity_fails_over_to_gcp_and_runs_there() {
+    let Some(mut world) = World::start(2) else {
+        return;
+    };
+    let moto = moto::start_moto().await;
+    let proxy = moto::start_proxy(moto.port).await;
+    proxy.with_hosts(world.hosts.clone());
+    proxy.set_faults(vec![Fault::run_instances(
+        "InsufficientInstanceCapacity",
+        500,
+    )]);
+    let gce = FakeGce::start().await;
+    gce.with_hosts(world.hosts.clone());
+    aws_env(&mut world);
+    gcp_env(&mut world);
+    world.config(&format!(
+        "allowed_clouds: [aws, gcp]\n{}{}",
+        aws_config(&proxy.url(), &world.hosts.user()),
+        gcp_config(&gce.url(), &world.hosts.user())
+    ));
+    // A T4 is cheaper on AWS: the plan puts AWS first, GCP after it.
+    let task = world.task(1, "  accelerators: T4:1\n");
+    let task = task.display().to_string();
+    let plan = world.ok(&["launch", "--dryrun", &task]).await;
+    let chosen = plan
+        .lines()
+        .find(|l| l.contains('✔'))
+        .unwrap_or_else(|| panic!("no chosen row in:\n{plan}"));
+    assert!(chosen.trim_start().starts_with("AWS"), "{plan}");
+    assert!(plan.contains("GCP"), "{plan}");
+
+    let out = world.ok(&["launch", "-y", "-c", "xcloud", &task]).await;
+    world.assert_ranks(&out, 1);
+    assert!(
+        proxy
+            .faults_sent()
+            .iter()
+            .all(|f| f.starts_with("InsufficientInstanceCapacity")),
+        "{:?}",
+        proxy.faults_sent()
+    );
+    assert!(!proxy.faults_sent().is_empty(), "AWS was never tried");
+    let status = world.ok(&["status", "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status).expect("status json");
+    assert_eq!(v["clusters"][0]["cloud"], "gcp", "{v}");
+    assert_eq!(gce.instances().len(), 1);
+    assert_eq!(
+        moto::live_instances(moto.port, AWS_REGION, AWS_CLUSTER_TAG).await,
+        Vec::<String>::new(),
+        "an AWS instance was left behind"
+    );
+
+    world.ok(&["down", "xcloud", "-y"]).await;
+    assert_eq!(gce.instances(), Vec::<String>::new());
+    assert!(world.hosts.placed().is_empty());
+}
