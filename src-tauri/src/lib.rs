@@ -59,10 +59,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
 }
 
 /// Starts the app on the platform's webview; logs go to stderr (`RUST_LOG` filters them).
-/// Call it first thing in `main`, before any other thread exists (it may set an environment
-/// variable, see [`webview_defaults`]).
 pub fn run() {
-    webview_defaults();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -79,21 +76,6 @@ pub fn run() {
     if let Err(e) = result {
         tracing::error!(error = %e, "the desktop app failed to start");
         std::process::exit(1);
-    }
-}
-
-/// WebKitGTK's accelerated compositing costs ~90 MB of RSS in the web process (measured on the
-/// release build under Xvfb: 257 -> 169 MB) and buys nothing for a page of tables and SVG charts;
-/// it is also the usual cause of blank windows on some GPU drivers. A value the user set wins.
-fn webview_defaults() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        // SAFETY: `run` is called first thing in `main`, before a second thread exists, so
-        // nothing reads the environment concurrently with this write.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-        }
     }
 }
 
