@@ -139,12 +139,12 @@ impl SkyConfig {
         for (key, value) in entries {
             let name = key.key_text();
             if name != "allowed_clouds" {
-                if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name) {
-                    if let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {
+                if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name)
+                    && let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {
                         invalid(&format!("{name}.ssh_user"), Some(node), message)
-                    })? {
-                        config.ssh_users.insert(*cloud, user);
-                    }
+                    })?
+                {
+                    config.ssh_users.insert(*cloud, user);
                 }
                 config.other.insert(name, value.to_json());
                 continue;
