@@ -59,10 +59,10 @@ struct FakeState {
     placements: HashMap<String, Launchable>,
     pending_failure: HashMap<String, ProvisionErrorKind>,
     terminate_fails: bool,
-    calls: Vec<String>,
-}
     /// `wait_instances` never answers (nodes that take forever to boot).
     hang_waiting: bool,
+    calls: Vec<String>,
+}
 
 /// A provider whose every answer is scripted. Unscripted placements succeed.
 #[derive(Debug)]
@@ -95,13 +95,13 @@ impl FakeCloud {
         });
         self
     }
-    pub fn terminate_fails(self) -> Self {
-        self.with_state(|s| s.terminate_fails = true);
     /// Nodes never finish booting: `wait_instances` records its call and then never returns.
     pub fn hang_waiting(self) -> Self {
         self.with_state(|s| s.hang_waiting = true);
         self
     }
+    pub fn terminate_fails(self) -> Self {
+        self.with_state(|s| s.terminate_fails = true);
         self
     }
     /// Every call made, in order, e.g. `run c1 us-east-1/us-east-1a`, `terminate c1`.
@@ -212,17 +212,17 @@ impl Provider for FakeCloud {
         })
     }
     async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
+        let hang = self.with_state(|s| s.hang_waiting);
+        if hang {
+            self.with_state(|s| s.calls.push(format!("wait {cluster_name}")));
+            return std::future::pending().await;
+        }
         self.with_state(|s| {
             s.calls.push(format!("wait {cluster_name}"));
             if let Some(kind) = s.pending_failure.remove(cluster_name) {
                 return Err(ProvisionError::new(
                     kind,
                     "scripted failure after creating nodes",
-        let hang = self.with_state(|s| s.hang_waiting);
-        if hang {
-            self.with_state(|s| s.calls.push(format!("wait {cluster_name}")));
-            return std::future::pending().await;
-        }
                 ));
             }
             match s.live.get(cluster_name) {
