@@ -122,10 +122,19 @@ async fn clusters_unknown_to_the_caller_are_listed_across_regions() {
     // What `sky adopt` needs to price the orphan from the catalog.
     let west = listed[1].placement.as_ref().expect("west's placement");
     assert_eq!(
-        (west.region.as_str(), west.instance_type.as_str(), west.use_spot, west.stopped),
+        (
+            west.region.as_str(),
+            west.instance_type.as_str(),
+            west.use_spot,
+            west.stopped
+        ),
         ("us-west-2", "m5.large", false, false)
     );
-    assert!(west.zone.as_deref().is_some_and(|z| z.starts_with("us-west-2")));
+    assert!(
+        west.zone
+            .as_deref()
+            .is_some_and(|z| z.starts_with("us-west-2"))
+    );
     fresh.terminate("west").await.expect("terminate the orphan");
     fresh.terminate("east").await.expect("terminate the orphan");
     assert!(live_tagged(&p).await.is_empty());
