@@ -41,6 +41,7 @@ fn launch(c: &mut Criterion) {
                     });
                     total += start.elapsed();
                     rt.block_on(p.terminate(&name)).expect("terminate");
+                    reset_moto(moto.port);
                 }
                 total
             });
@@ -101,11 +102,30 @@ fn failover(c: &mut Criterion) {
                 total += start.elapsed();
                 assert_eq!(chosen.region, "us-east-2");
                 rt.block_on(p.terminate(&name)).expect("terminate");
+                reset_moto(moto.port);
             }
             total
         });
     });
     group.finish();
+}
+
+/// Empties moto between samples. moto keeps terminated instances and scans all of them on every
+/// filtered DescribeInstances, so without this each launch pays for every earlier one, and the
+/// 8-node case (run after the 1-node one, with 8x the leftovers) measures moto's backlog.
+fn reset_moto(port: u16) {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
+    sock.write_all(
+        b"POST /moto-api/reset HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .expect("send reset");
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer).expect("read reset answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "moto reset: {answer}"
+    );
 }
 
 criterion_group!(benches, launch, failover);
