@@ -6,7 +6,7 @@
 //! eight nodes wait as long as one. This module does not retry failed launches elsewhere.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +14,6 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::InstanceStateName;
 use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
-use sky_core::jobs::client::AgentClient;
-use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
     Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
@@ -652,50 +650,14 @@ impl Provider for AwsProvider {
         Ok(())
     }
 
-    async fn connect_agent(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<AgentClient, ProvisionError> {
-        self.vms(cluster_name, info).connect_agent().await
-    }
-
-    async fn agent_nodes(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
-        self.vms(cluster_name, info).agent_nodes().await
-    }
-
-    async fn sync_workdir(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-        src: &Path,
-    ) -> Result<(), ProvisionError> {
-        self.vms(cluster_name, info).sync_workdir(src).await
-    }
-
-    async fn sync_file_mounts(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-        mounts: &[(String, std::path::PathBuf)],
-    ) -> Result<(), ProvisionError> {
-        self.vms(cluster_name, info).sync_file_mounts(mounts).await
-    }
-}
-
-impl AwsProvider {
-    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Vms<'a> {
-        Vms {
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
+        Some(Vms {
             sky_home: &self.options.sky_home,
             cluster_name,
             info,
             user: &self.options.ssh_user,
             connect: ConnectOptions::from_env(),
-        }
+        })
     }
 }
 

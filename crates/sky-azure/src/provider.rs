@@ -8,15 +8,13 @@
 //! jobs (the agent does, over SSH).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
 use futures::future::join_all;
 use serde_json::Value;
 use sky_core::cloud::CloudId;
-use sky_core::jobs::client::AgentClient;
-use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
     Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
@@ -754,50 +752,14 @@ impl Provider for AzureProvider {
         ))
     }
 
-    async fn connect_agent(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<AgentClient, ProvisionError> {
-        self.vms(cluster_name, info).connect_agent().await
-    }
-
-    async fn agent_nodes(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
-        self.vms(cluster_name, info).agent_nodes().await
-    }
-
-    async fn sync_workdir(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-        src: &Path,
-    ) -> Result<(), ProvisionError> {
-        self.vms(cluster_name, info).sync_workdir(src).await
-    }
-
-    async fn sync_file_mounts(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-        mounts: &[(String, std::path::PathBuf)],
-    ) -> Result<(), ProvisionError> {
-        self.vms(cluster_name, info).sync_file_mounts(mounts).await
-    }
-}
-
-impl AzureProvider {
-    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Vms<'a> {
-        Vms {
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
+        Some(Vms {
             sky_home: &self.settings.sky_home,
             cluster_name,
             info,
             user: &self.settings.ssh_user,
             connect: ConnectOptions::from_env(),
-        }
+        })
     }
 }
 

@@ -26,8 +26,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::config::{Paths, SkyConfig};
-use sky_core::jobs::client::AgentClient;
-use sky_core::jobs::wire::NodeSpec as AgentNodeSpec;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
     Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
@@ -454,50 +452,14 @@ impl Provider for GcpProvider {
         .await
     }
 
-    async fn connect_agent(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<AgentClient, ProvisionError> {
-        self.vms(cluster_name, info).connect_agent().await
-    }
-
-    async fn agent_nodes(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-    ) -> Result<Vec<AgentNodeSpec>, ProvisionError> {
-        self.vms(cluster_name, info).agent_nodes().await
-    }
-
-    async fn sync_workdir(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-        src: &Path,
-    ) -> Result<(), ProvisionError> {
-        self.vms(cluster_name, info).sync_workdir(src).await
-    }
-
-    async fn sync_file_mounts(
-        &self,
-        cluster_name: &str,
-        info: &ClusterInfo,
-        mounts: &[(String, std::path::PathBuf)],
-    ) -> Result<(), ProvisionError> {
-        self.vms(cluster_name, info).sync_file_mounts(mounts).await
-    }
-}
-
-impl GcpProvider {
-    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Vms<'a> {
-        Vms {
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
+        Some(Vms {
             sky_home: &self.sky_home,
             cluster_name,
             info,
             user: &self.ssh_user,
             connect: self.connect,
-        }
+        })
     }
 }
 

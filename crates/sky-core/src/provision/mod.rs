@@ -19,6 +19,7 @@ use crate::cloud::CloudId;
 use crate::jobs::client::AgentClient;
 use crate::jobs::wire::{AutostopHook, NodeSpec};
 use crate::resources::{DiskTier, ImageRequest, PortRange, Resources};
+use crate::ssh::vms::Vms;
 
 pub use error::{ProvisionError, ProvisionErrorKind};
 
@@ -251,16 +252,34 @@ pub trait Provider: Send + Sync {
         &self,
         cluster_name: &str,
         info: &ClusterInfo,
-    ) -> Result<AgentClient, ProvisionError>;
+    ) -> Result<AgentClient, ProvisionError> {
+        match self.vms(cluster_name, info) {
+            Some(vms) => vms.connect_agent().await,
+            None => Err(ProvisionError::fatal(format!(
+                "the {} cloud has no way to reach cluster {cluster_name}'s agent",
+                self.cloud()
+            ))),
+        }
+    }
+    /// How to reach the cluster's nodes when they are VMs with a public (else private) address,
+    /// sshd on port 22 and Sky's user key (AWS, GCP, Azure). Returning it gives this provider the
+    /// SSH versions of `connect_agent`, `agent_nodes`, `sync_workdir` and `sync_file_mounts`; the
+    /// default `None` keeps the versions for nodes that are directories on this machine.
+    fn vms<'a>(&'a self, _cluster_name: &'a str, _info: &'a ClusterInfo) -> Option<Vms<'a>> {
+        None
+    }
     /// The nodes as the head's agent must see them (its cluster config): where each node's files
     /// are and how the agent reaches it. The default suits nodes that are directories on this
     /// machine; providers of remote nodes prepare SSH access from the head to the workers here
     /// (see `crate::ssh::RemoteCluster::grant_worker_access`).
     async fn agent_nodes(
         &self,
-        _cluster_name: &str,
+        cluster_name: &str,
         info: &ClusterInfo,
     ) -> Result<Vec<NodeSpec>, ProvisionError> {
+        if let Some(vms) = self.vms(cluster_name, info) {
+            return vms.agent_nodes().await;
+        }
         Ok(info
             .nodes
             .iter()
@@ -275,10 +294,13 @@ pub trait Provider: Send + Sync {
     /// The default copies into each node's `local_dir`; remote providers upload over SSH.
     async fn sync_workdir(
         &self,
-        _cluster_name: &str,
+        cluster_name: &str,
         info: &ClusterInfo,
         src: &Path,
     ) -> Result<(), ProvisionError> {
+        if let Some(vms) = self.vms(cluster_name, info) {
+            return vms.sync_workdir(src).await;
+        }
         for node in &info.nodes {
             let Some(dir) = &node.local_dir else {
                 return Err(ProvisionError::fatal(format!(
@@ -296,10 +318,13 @@ pub trait Provider: Send + Sync {
     /// without the files.
     async fn sync_file_mounts(
         &self,
-        _cluster_name: &str,
-        _info: &ClusterInfo,
+        cluster_name: &str,
+        info: &ClusterInfo,
         mounts: &[(String, PathBuf)],
     ) -> Result<(), ProvisionError> {
+        if let Some(vms) = self.vms(cluster_name, info) {
+            return vms.sync_file_mounts(mounts).await;
+        }
         match mounts.first() {
             None => Ok(()),
             Some((remote, _)) => Err(ProvisionError::new(
