@@ -150,13 +150,9 @@ impl Drop for World {
 }
 
 fn aws_env(world: &mut World) {
-    world
-        .env
-        .push(("AWS_ACCESS_KEY_ID".into(), "AKIATESTTESTTESTTEST".into()));
-    world.env.push((
-        "AWS_SECRET_ACCESS_KEY".into(),
-        format!("made-up-{}", std::process::id()),
-    ));
+    let (access_key_id, secret) = moto::made_up_credentials();
+    world.env.push(("AWS_ACCESS_KEY_ID".into(), access_key_id));
+    world.env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
 }
 
 fn aws_config(endpoint: &str, user: &str) -> String {

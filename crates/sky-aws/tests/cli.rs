@@ -143,23 +143,33 @@ async fn kill_9_mid_launch_then_refresh_leaves_nothing_behind() {
     assert!(live_tagged(&p).await.is_empty());
 }
 
+/// A 2-node cluster launched from another Sky home (its database, not the test's): an orphan for
+/// the test's home. The other home is returned so it lives as long as the provider using it.
+async fn launch_elsewhere(
+    moto: &Moto,
+    cluster: &str,
+    instance_type: &str,
+) -> (tempfile::TempDir, sky_aws::AwsProvider) {
+    let elsewhere = sky_home();
+    let p = provider(elsewhere.path(), &moto.url());
+    p.run_instances(&ProvisionRequest {
+        cluster_name: cluster.into(),
+        num_nodes: 2,
+        launchable: launchable("us-west-2", Some("us-west-2b"), instance_type, false),
+        resume_stopped: false,
+        settings: Default::default(),
+    })
+    .await
+    .expect("launch behind this home's back");
+    (elsewhere, p)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orphans_are_reported_and_terminated_on_request() {
     let moto = start_moto().await;
     let home = sky_home();
     write_config(home.path(), &moto.url());
-    // Launched behind Sky's database (another Sky home): an orphan for this one.
-    let elsewhere = sky_home();
-    let p = provider(elsewhere.path(), &moto.url());
-    p.run_instances(&ProvisionRequest {
-        cluster_name: "stray".into(),
-        num_nodes: 2,
-        launchable: launchable("us-west-2", Some("us-west-2b"), "m5.large", false),
-        resume_stopped: false,
-        settings: Default::default(),
-    })
-    .await
-    .expect("launch the stray cluster");
+    let (_elsewhere, p) = launch_elsewhere(&moto, "stray", "m5.large").await;
 
     let out = run(sky(home.path()).args(["status", "--refresh"]));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -191,17 +201,7 @@ async fn an_adopted_orphan_is_priced_stopped_and_torn_down_like_any_cluster() {
     let moto = start_moto().await;
     let home = sky_home();
     write_config(home.path(), &moto.url());
-    let elsewhere = sky_home();
-    let p = provider(elsewhere.path(), &moto.url());
-    p.run_instances(&ProvisionRequest {
-        cluster_name: "found".into(),
-        num_nodes: 2,
-        launchable: launchable("us-west-2", Some("us-west-2b"), "m6i.large", false),
-        resume_stopped: false,
-        settings: Default::default(),
-    })
-    .await
-    .expect("launch behind this home's back");
+    let (_elsewhere, p) = launch_elsewhere(&moto, "found", "m6i.large").await;
     p.wait_instances("found").await.expect("running");
 
     // Unknown names are refused before anything is recorded.

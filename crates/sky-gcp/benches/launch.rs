@@ -8,9 +8,6 @@ use sky_testkit::gcp_fake as fake;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use sky_core::cloud::CloudId;
 use sky_core::credentials::{GcpCredentials, Secret};
@@ -21,16 +18,8 @@ use sky_gcp::GcpProvider;
 use sky_gcp::client::{CredentialSource, Settings};
 
 fn credentials() -> GcpCredentials {
-    let key = KeyPair::generate(KeySize::Rsa2048).expect("RSA key");
-    let der = key.as_der().expect("DER");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
-    let json = serde_json::json!({
-        "type": "service_account", "project_id": "bench", "private_key_id": "k",
-        "private_key": pem, "client_email": "sky@bench.iam.gserviceaccount.com",
-    });
     GcpCredentials {
-        service_account_json: Secret::new(json.to_string()),
+        service_account_json: Secret::new(fake::service_account_json("bench")),
         project_id: "bench".into(),
     }
 }

@@ -8,9 +8,6 @@ use sky_testkit::gcp_fake as fake;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::rsa::{KeyPair, KeySize};
-use base64::Engine as _;
 use fake::{FakeGce, FaultKind};
 use sky_core::cloud::CloudId;
 use sky_core::credentials::GcpCredentials;
@@ -24,32 +21,10 @@ use sky_core::testing::FakeCloud;
 use sky_gcp::GcpProvider;
 use sky_gcp::client::{CredentialSource, Settings};
 
-/// A service-account key made up for this run (never committed): a fresh RSA key, so the real
-/// auth crate signs real JWTs offline.
+/// A service-account key made up for this run (never committed; see the fake).
 fn service_account() -> GcpCredentials {
-    let key = KeyPair::generate(KeySize::Rsa2048).expect("generate RSA key");
-    let der = key.as_der().expect("PKCS#8 DER");
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let body: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-        .collect();
-    let pem = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        body.join("\n")
-    );
-    let json = serde_json::json!({
-        "type": "service_account",
-        "project_id": "sky-test",
-        "private_key_id": "test-key-1",
-        "private_key": pem,
-        "client_email": "sky@sky-test.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": "https://oauth2.googleapis.com/token",
-    });
     GcpCredentials {
-        service_account_json: Secret::new(json.to_string()),
+        service_account_json: Secret::new(fake::service_account_json("sky-test")),
         project_id: "sky-test".into(),
     }
 }

@@ -71,6 +71,15 @@ fn free_port() -> u16 {
         .expect("a free local port")
 }
 
+/// Made-up AWS credentials, `(access key id, secret)`, for moto (which checks nothing): shaped like
+/// real ones so the provider's own checks pass, made up per run so nothing key-like is committed.
+pub fn made_up_credentials() -> (String, String) {
+    (
+        format!("AKIA{}", "TEST".repeat(4)),
+        format!("made-up-{}", std::process::id()),
+    )
+}
+
 pub async fn start_moto() -> Moto {
     let port = free_port();
     let child = Command::new(moto_binary())

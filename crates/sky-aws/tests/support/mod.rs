@@ -14,9 +14,10 @@ pub use sky_testkit::moto::*;
 
 /// Made-up credentials moto accepts (it checks nothing).
 pub fn test_credentials() -> AwsCredentials {
+    let (access_key_id, secret) = made_up_credentials();
     AwsCredentials {
-        access_key_id: format!("AKIA{}", "TESTTESTTESTTEST"),
-        secret_access_key: Secret::new(format!("made-up-{}", std::process::id())),
+        access_key_id,
+        secret_access_key: Secret::new(secret),
         session_token: None,
     }
 }
