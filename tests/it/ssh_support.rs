@@ -10,10 +10,11 @@
 //! sshd inside it. Everything started here is ended by pid on drop, the users are deleted and the
 //! namespace removed.
 
+use sky_testkit::hosts::run;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -35,33 +36,13 @@ pub(crate) struct SshNodes {
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-/// Whether this machine can run the harness; the reason when it cannot.
-pub(crate) fn unavailable() -> Option<String> {
-    if !Path::new(SSHD).is_file() {
-        return Some(format!("{SSHD} is not installed"));
-    }
-    match run(Command::new("id").arg("-u")) {
-        Ok(uid) if uid == "0" => None,
-        Ok(_) => Some("the SSH tests need root (useradd, sshd)".into()),
-        Err(e) => Some(e),
-    }
-}
+/// Whether this machine can run the harness (root, Debian's sshd); the reason when it cannot.
+pub(crate) use sky_testkit::hosts::unavailable;
 
 impl SshNodes {
     /// Starts `n` nodes on loopback that accept `authorized_key` (an OpenSSH public key line).

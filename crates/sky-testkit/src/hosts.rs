@@ -47,7 +47,8 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
+/// Runs `cmd`; its trimmed stdout, or an error naming the command and its stderr.
+pub fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
