@@ -29,8 +29,8 @@ if [[ "${1:-}" != "--inside" ]]; then
   if [[ "${SKY_E2E_PREBUILT:-0}" != 1 ]]; then
     cargo build -p sky-desktop --features custom-protocol
   fi
-  # The real CLI and agent: the test makes a cluster with `sky`; the app's start and autostop find
-  # `sky-agent` and `sky` next to their own executable, or on PATH / SKY_PROGRAM as set below.
+  # The real CLI and agent: the test makes a cluster with `sky`; the app finds `sky-agent` next to
+  # its own executable or on PATH, and autostop runs the app itself (it is also the CLI).
   # SKY_E2E_BIN_DIR reuses already built ones (they must come from the same commit).
   if [[ -n "${SKY_E2E_BIN_DIR:-}" ]]; then
     BIN_DIR=$SKY_E2E_BIN_DIR
@@ -38,7 +38,8 @@ if [[ "${1:-}" != "--inside" ]]; then
     cargo build -p sky-cli -p sky-agent
     BIN_DIR=$CARGO_TARGET_DIR/debug
   fi
-  export PATH="$BIN_DIR:$PATH" SKY_PROGRAM="$BIN_DIR/sky" SKY_E2E_SKY="$BIN_DIR/sky"
+  export PATH="$BIN_DIR:$PATH" SKY_E2E_SKY="$BIN_DIR/sky"
+  unset SKY_PROGRAM
   # The keychain test binary is built here, outside the throwaway session, and run inside it.
   if [[ -n "${SKY_E2E_CORE_TEST:-}" ]]; then
     CORE_TEST=$SKY_E2E_CORE_TEST
@@ -83,6 +84,23 @@ done
 
 echo "e2e: keychain round trip through the Secret Service"
 SKY_TEST_SECRET_SERVICE=1 "$SKY_E2E_CORE_TEST" --exact credentials::tests::secret_service_round_trip --nocapture
+
+# The package ships one binary: the app is also the `sky` CLI, under that name or with a subcommand,
+# and autostop of a cluster it launched runs the app itself (`<app> stop NAME -y`).
+echo "e2e: the app binary is the sky CLI, and its own autostop program"
+mkdir -p "$TMP/clibin"
+ln -s "$SKY_E2E_APP" "$TMP/clibin/sky"
+"$TMP/clibin/sky" show-gpus | grep -q '^A100 ' || { echo "e2e: 'sky show-gpus' through the app printed no A100 row" >&2; exit 1; }
+SKY_AGENT_IDLE_UNIT_SECS=1 "$SKY_E2E_APP" launch -y -c e2e-idle --cloud local -i 1 "echo idle" >"$TMP/cli-launch.log" 2>&1 ||
+  { cat "$TMP/cli-launch.log" >&2; exit 1; }
+for _ in $(seq 120); do
+  "$SKY_E2E_APP" status -o json | grep -q '"status": *"STOPPED"' && break
+  sleep 0.5
+done
+"$SKY_E2E_APP" status -o json | grep -q '"status": *"STOPPED"' ||
+  { echo "e2e: autostop through the app binary did not stop e2e-idle" >&2; "$SKY_E2E_APP" status >&2; exit 1; }
+"$SKY_E2E_APP" down -y e2e-idle >/dev/null
+echo "ok: 'sky' is the app; autostop ran '<app> stop' and stopped the cluster"
 
 DISPLAY_NUM=$((90 + RANDOM % 100))
 Xvfb ":$DISPLAY_NUM" -screen 0 1280x900x24 -nolisten tcp >"$TMP/xvfb.log" 2>&1 &
