@@ -3,6 +3,7 @@
 
 const COMMANDS: &[&str] = &[
     "app_info",
+    "app_ready",
     "credentials_list",
     "credentials_save",
     "credentials_delete",

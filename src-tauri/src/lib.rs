@@ -37,6 +37,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
+            commands::app_ready,
             commands::credentials_list,
             commands::credentials_save,
             commands::credentials_delete,

@@ -1,7 +1,8 @@
 //! What the app keeps for its lifetime, shared by every command through `tauri::State`.
 //!
-//! The keychain is opened once at start-up; if that fails the app still runs (local launches need
-//! no credentials) and the Credentials page shows why.
+//! The keychain is opened on first use, not at start-up: the first window should not wait for a
+//! D-Bus round trip (or an unlock prompt). If opening fails the app still runs (local launches
+//! need no credentials) and the Credentials page shows why.
 
 use sky_core::credentials::{CredentialStore, ImportEnv};
 
@@ -10,7 +11,8 @@ use crate::error::{UiError, UiResult};
 pub struct AppState {
     /// Loaded on first use: start-up stays fast and a broken override shows on the page.
     catalog: std::sync::OnceLock<std::sync::Arc<sky_core::catalog::Catalog>>,
-    credentials: Result<CredentialStore, UiError>,
+    /// Given by tests; opened from the platform on first use otherwise.
+    credentials: std::sync::OnceLock<Result<CredentialStore, UiError>>,
     /// The cluster facade over `sky_home`, opened on first use (its database lives there).
     sky: std::sync::OnceLock<std::sync::Arc<sky_core::api::Sky>>,
     sky_home: std::path::PathBuf,
@@ -18,10 +20,20 @@ pub struct AppState {
     pub import_env: ImportEnv,
     /// Launches in flight, so the page can cancel them.
     pub launches: std::sync::Arc<crate::launch::Launches>,
+    /// When this state was built, at the top of `run`: start-up is reported from here.
+    pub started: std::time::Instant,
 }
 
 impl AppState {
+    /// A state over the given keychain (tests pass theirs).
     pub fn new(credentials: Result<CredentialStore, UiError>, import_env: ImportEnv) -> Self {
+        Self::with_keychain(std::sync::OnceLock::from(credentials), import_env)
+    }
+
+    fn with_keychain(
+        credentials: std::sync::OnceLock<Result<CredentialStore, UiError>>,
+        import_env: ImportEnv,
+    ) -> Self {
         AppState {
             catalog: std::sync::OnceLock::new(),
             credentials,
@@ -29,6 +41,7 @@ impl AppState {
             sky_home: sky_core::config::Paths::from_env().sky_home(),
             import_env,
             launches: Default::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -58,13 +71,9 @@ impl AppState {
         Ok(self.sky.get_or_init(|| std::sync::Arc::new(sky)).clone())
     }
 
-    /// The platform keychain and the real environment.
+    /// The platform keychain (opened on first use) and the real environment.
     pub fn from_platform() -> Self {
-        let credentials = CredentialStore::open_platform().map_err(UiError::from);
-        if let Err(e) = &credentials {
-            tracing::warn!(error = %e.message, "keychain unavailable; credentials cannot be stored");
-        }
-        AppState::new(credentials, ImportEnv::from_process())
+        Self::with_keychain(std::sync::OnceLock::new(), ImportEnv::from_process())
     }
 
     /// The price catalog: embedded, with per-cloud overrides from `SKY_HOME`.
@@ -82,17 +91,25 @@ impl AppState {
             .clone())
     }
 
+    /// Blocks on the platform keychain the first time: call it off the event loop.
     pub fn credentials(&self) -> UiResult<CredentialStore> {
-        self.credentials.clone()
+        self.credentials
+            .get_or_init(|| {
+                let opened = CredentialStore::open_platform().map_err(UiError::from);
+                if let Err(e) = &opened {
+                    tracing::warn!(error = %e.message, "keychain unavailable; credentials cannot be stored");
+                }
+                opened
+            })
+            .clone()
     }
 }
 
-/// `SKY_PROGRAM`, else a `sky` next to this executable, else none (autostop then says why).
+/// `SKY_PROGRAM`, else this executable, which is also the `sky` CLI (see `main.rs`): the command
+/// the head agent runs when autostop fires is `<this app> stop|down NAME -y`.
 fn sky_program() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("SKY_PROGRAM") {
         return Some(p.into());
     }
-    let exe = std::env::current_exe().ok()?;
-    let sky = exe.with_file_name(if cfg!(windows) { "sky.exe" } else { "sky" });
-    sky.exists().then_some(sky)
+    std::env::current_exe().ok()
 }

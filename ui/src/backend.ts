@@ -182,6 +182,7 @@ export const backend = {
   launchCancel: (launchId: string) => invoke<boolean>("launch_cancel", { launchId }),
   plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
+  appReady: () => invoke<null>("app_ready"),
   credentialsList: () => invoke<CredentialStatus[]>("credentials_list"),
   credentialsSave: (credentials: CloudCredentials) =>
     invoke<CredentialStatus>("credentials_save", { credentials }),
