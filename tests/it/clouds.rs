@@ -223,6 +223,20 @@ async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
         ])
         .await;
     assert!(out.contains("after-start rank=1"), "{out}");
+    // An EC2 head cannot stop itself (no credentials on the cluster): autostop is refused, not
+    // accepted and then never fired.
+    let mut cmd = world.sky();
+    cmd.args(["autostop", "awse2e", "-i", "5", "-y"]);
+    let refused = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("sky runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "autostop was accepted: {stderr}");
+    assert!(
+        stderr.contains("AWS clusters cannot stop themselves"),
+        "{stderr}"
+    );
     let new_ips = world.hosts.placed();
     assert_eq!(new_ips.len(), 2);
     assert!(

@@ -358,11 +358,26 @@ impl Sky {
                 hint: format!("autostop needs an UP cluster (`sky start {name}` first)"),
             });
         }
-        if setting.is_some() && self.options.sky_program.is_none() {
-            return Err(SkyError::InvalidRequest(
-                "autostop needs the path of the sky program; this front end did not give one"
-                    .into(),
-            ));
+        if setting.is_some() {
+            let provider = self.provider_of(&rec)?.clone();
+            let hook = rec
+                .handle
+                .as_ref()
+                .and_then(|info| self.autostop_hook_for(provider.as_ref(), name, info));
+            if hook.is_none() {
+                let local_without_program = self.options.sky_program.is_none()
+                    && rec
+                        .handle
+                        .as_ref()
+                        .and_then(|i| i.nodes.first())
+                        .is_some_and(|n| n.local_dir.is_some());
+                return Err(SkyError::InvalidRequest(if local_without_program {
+                    "autostop needs the path of the sky program; this front end did not give one"
+                        .into()
+                } else {
+                    launch::autostop_unavailable_message(&rec)
+                }));
+            }
         }
         let client = self.agent_of(&rec).await?;
         let agent_err = |source| SkyError::Agent {

@@ -199,7 +199,20 @@ impl Sky {
             drop(lock);
             return self.cancelled(&name, creates, sink).await;
         }
-        if opts.down && opts.detach_run {
+        let wants_autostop = opts.idle_minutes.is_some() || (opts.down && opts.detach_run);
+        let autostop_unavailable = match (&rec.handle, wants_autostop) {
+            (Some(info), true) => {
+                let provider = self.provider_of(&rec)?.clone();
+                self.autostop_hook_for(provider.as_ref(), &name, info)
+                    .is_none()
+            }
+            _ => false,
+        };
+        if autostop_unavailable {
+            sink.emit(Event::Note {
+                message: autostop_unavailable_message(&rec),
+            });
+        } else if opts.down && opts.detach_run {
             client
                 .set_autostop(AutostopSetting {
                     idle_minutes: opts.idle_minutes.unwrap_or(0),
@@ -479,9 +492,7 @@ impl Sky {
                 cpus: l.vcpus,
                 accelerators: l.accelerators.clone().into_iter().collect(),
             },
-            autostop_hook: provider
-                .autostop_hook(name)
-                .or_else(|| self.autostop_hook(name)),
+            autostop_hook: self.autostop_hook_for(provider.as_ref(), name, info),
         };
         let client = self.agent_of(&rec).await?;
         client
@@ -521,7 +532,25 @@ impl Sky {
         })
     }
 
-    fn autostop_hook(&self, name: &str) -> Option<AutostopHook> {
+    /// What the head's agent runs when autostop fires: the provider's own command, else, when the
+    /// head runs on this machine, this front end's `sky stop|down`. A remote head without the
+    /// provider's command has none: running this machine's program there would do nothing, and
+    /// the cluster would bill on while its autostop looked set.
+    pub(super) fn autostop_hook_for(
+        &self,
+        provider: &dyn crate::provision::Provider,
+        name: &str,
+        info: &crate::provision::ClusterInfo,
+    ) -> Option<AutostopHook> {
+        let head_is_here = info.nodes.first().is_some_and(|n| n.local_dir.is_some());
+        provider.autostop_hook(name).or_else(|| {
+            head_is_here
+                .then(|| self.local_autostop_hook(name))
+                .flatten()
+        })
+    }
+
+    fn local_autostop_hook(&self, name: &str) -> Option<AutostopHook> {
         let program = self.options.sky_program.as_ref()?.display().to_string();
         // The hook runs from the agent, whose environment may differ: pin SKY_HOME explicitly.
         let home = format!("SKY_HOME={}", self.paths.sky_home().display());
@@ -869,6 +898,20 @@ fn emit_lines(
             line: text,
         });
     }
+}
+
+/// Why a cluster cannot autostop, and what to do instead.
+pub(super) fn autostop_unavailable_message(rec: &ClusterRecord) -> String {
+    let cloud = rec
+        .launchable
+        .as_ref()
+        .map_or_else(|| "this".to_owned(), |l| l.cloud.display_name().to_owned());
+    let name = &rec.name;
+    format!(
+        "autostop is not set on '{name}': {cloud} clusters cannot stop themselves yet (their head \
+         would need cloud credentials, which Sky keeps on this machine only); stop it with \
+         `sky stop {name}` or `sky down {name}` when it is done"
+    )
 }
 
 fn secrets_of(task: &Task) -> Secrets {

@@ -177,6 +177,31 @@ fn errors_carry_their_codes() {
 }
 
 #[test]
+fn autostop_is_refused_where_the_head_cannot_stop_itself() {
+    let w = world();
+    let sink = RecordingSink::default();
+    // The fake's nodes are remote VMs and it has no command of its own for autostop: running
+    // this machine's `sky stop` on that head would do nothing while the cluster billed on.
+    up_cluster(&w, "vm");
+    let setting = crate::state::Autostop {
+        idle_minutes: 10,
+        down: false,
+    };
+    let err = rt()
+        .block_on(w.sky.autostop("vm", Some(setting), &sink))
+        .expect_err("no hook");
+    assert_eq!(err.code(), ErrorCode::InvalidTask);
+    let message = err.to_string();
+    assert!(
+        message.contains("AWS clusters cannot stop themselves") && message.contains("sky stop vm"),
+        "{message}"
+    );
+    let rec = w.sky.require("vm").expect("still there");
+    assert_eq!(rec.autostop, None, "nothing was recorded");
+    assert_eq!(rec.status, ClusterStatus::Up);
+}
+
+#[test]
 fn a_launch_cancelled_before_it_starts_creates_nothing() {
     let w = world();
     let vocab = crate::task::StaticVocabulary::default();
