@@ -2,9 +2,10 @@
 // /usr/bin/sky-desktop), driven like e2e.mjs through tauri-driver. Started by startup.sh, which
 // provides the display, the D-Bus session, the keyring and a temp HOME.
 //
-// Cold start to interactive: from asking tauri-driver for a session (which launches the app) to
-// the first page being rendered and idle, repeated SKY_STARTUP_RUNS times; the first run is
-// reported apart (page cache may be cold), the median over all runs is the headline. Idle RSS is
+// Cold start to interactive through the driver: from asking tauri-driver for a session (which
+// launches the app) to the first page being rendered and idle, repeated SKY_STARTUP_RUNS times;
+// the first run is reported apart (page cache may be cold). startup.sh also starts the app
+// directly (no driver) and passes those times in; they are what a user's start costs. Idle RSS is
 // read from /proc after the last start, ten seconds after the first page: the app process alone,
 // then WebKit's helper processes (everything started below the app) together.
 import { execFileSync } from "node:child_process";
@@ -67,10 +68,10 @@ function processes() {
     .map(([pid, ppid, rss, comm]) => ({ pid: +pid, ppid: +ppid, rss: +rss, comm }));
 }
 
-function memory() {
+function memory(comm = "sky-desktop") {
   const rows = processes();
-  const app = rows.find((r) => r.comm === "sky-desktop");
-  if (!app) throw new Error("no sky-desktop process");
+  const app = rows.find((r) => r.comm === comm);
+  if (!app) throw new Error(`no ${comm} process`);
   const below = [];
   for (let grew = true; grew; ) {
     grew = false;
@@ -105,6 +106,42 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+// The floor: WebKitGTK's own MiniBrowser (C, no Rust, no Tauri) showing a one-line page, started
+// through the same WebKitWebDriver (tauri-driver's native port) and measured the same way. What
+// Sky costs is its figures minus these.
+async function floor(binary) {
+  const NATIVE = `http://127.0.0.1:${Number(env("SKY_E2E_PORT")) + 1}`;
+  const page = `file://${process.env.SKY_STARTUP_FLOOR_PAGE}`;
+  const native = async (method, path, body) => {
+    const res = await fetch(`${NATIVE}${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(`floor ${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
+    return json.value;
+  };
+  const caps = { capabilities: { alwaysMatch: { "webkitgtk:browserOptions": { binary, args: ["--automation"] } } } };
+  const floorTimes = [];
+  let floorMem = null;
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    const { sessionId } = await native("POST", "/session", caps);
+    await native("POST", `/session/${sessionId}/url`, { url: page });
+    const ready = "return document.readyState === 'complete' && !!document.querySelector('h1')";
+    while (!(await native("POST", `/session/${sessionId}/execute/sync`, { script: ready, args: [] }))) await sleep(5);
+    floorTimes.push(Math.round(performance.now() - t0));
+    if (i === RUNS - 1) {
+      await sleep(10000);
+      floorMem = memory("MiniBrowser");
+    }
+    await native("DELETE", `/session/${sessionId}`);
+    await sleep(500);
+  }
+  return { binary, webdriver_start_to_interactive_ms: floorTimes, webdriver_median_ms: median(floorTimes), ...floorMem };
+}
 
 await waitForDriver();
 const times = [];
@@ -150,14 +187,22 @@ if (process.env.SKY_STARTUP_LAUNCH === "1") {
   }
 }
 
+const floorBinary = process.env.SKY_STARTUP_FLOOR;
+const webkitFloor = floorBinary ? await floor(floorBinary) : null;
+
+// Direct starts, measured by startup.sh before the driver ran (see there).
+const direct = (process.env.SKY_STARTUP_DIRECT_MS ?? "").split(" ").filter(Boolean).map(Number);
 const result = {
   launch,
   app: APP,
   runs: RUNS,
-  start_to_interactive_ms: times,
-  first_run_ms: times[0],
-  median_ms: median(times),
+  direct_start_to_first_paint_ms: direct,
+  direct_median_ms: direct.length ? median(direct) : null,
+  webdriver_start_to_interactive_ms: times,
+  webdriver_first_run_ms: times[0],
+  webdriver_median_ms: median(times),
   ...mem,
+  webkit_floor: webkitFloor,
 };
 console.log(JSON.stringify(result, null, 2));
 if (OUT) writeFileSync(OUT, JSON.stringify(result, null, 2) + "\n");
