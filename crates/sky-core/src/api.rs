@@ -6,6 +6,7 @@
 //! record before asking a provider for anything. What this module does not do: parse arguments,
 //! print, or know any particular cloud (providers come from the composition root).
 
+mod autostop;
 mod fit;
 mod launch;
 mod orphans;
@@ -27,7 +28,7 @@ use crate::jobs::client::{AgentClient, ClientError};
 use crate::lock::{ClusterLock, LockError};
 use crate::provision::failover::FailoverError;
 use crate::provision::{Provider, ProvisionError, Registry};
-use crate::state::{Autostop, ClusterRecord, ClusterStatus, StateError, StateStore};
+use crate::state::{ClusterRecord, ClusterStatus, StateError, StateStore};
 
 pub use launch::{LaunchOptions, LaunchPreview};
 pub use orphans::OrphanView;
@@ -339,63 +340,6 @@ impl Sky {
                     .map_err(err)?;
             }
         }
-        Ok(())
-    }
-
-    /// Sets (or with `None` cancels) a cluster's autostop; the head agent enforces it.
-    pub async fn autostop(
-        &self,
-        name: &str,
-        setting: Option<Autostop>,
-        sink: &dyn EventSink,
-    ) -> Result<(), SkyError> {
-        let _lock = self.lock(name, sink).await?;
-        let rec = self.require(name)?;
-        if rec.status != ClusterStatus::Up {
-            return Err(SkyError::WrongStatus {
-                cluster: name.into(),
-                status: rec.status,
-                hint: format!("autostop needs an UP cluster (`sky start {name}` first)"),
-            });
-        }
-        if setting.is_some() {
-            let provider = self.provider_of(&rec)?.clone();
-            let hook = rec
-                .handle
-                .as_ref()
-                .and_then(|info| self.autostop_hook_for(provider.as_ref(), name, info));
-            if hook.is_none() {
-                let local_without_program = self.options.sky_program.is_none()
-                    && rec
-                        .handle
-                        .as_ref()
-                        .and_then(|i| i.nodes.first())
-                        .is_some_and(|n| n.local_dir.is_some());
-                return Err(SkyError::InvalidRequest(if local_without_program {
-                    "autostop needs the path of the sky program; this front end did not give one"
-                        .into()
-                } else {
-                    launch::autostop_unavailable_message(&rec)
-                }));
-            }
-        }
-        let client = self.agent_of(&rec).await?;
-        let agent_err = |source| SkyError::Agent {
-            cluster: name.into(),
-            source,
-        };
-        match setting {
-            Some(a) => client
-                .set_autostop(crate::jobs::AutostopSetting {
-                    idle_minutes: a.idle_minutes,
-                    down: a.down,
-                })
-                .await
-                .map_err(agent_err)?,
-            None => client.cancel_autostop().await.map_err(agent_err)?,
-        }
-        let _ = client.close().await;
-        self.db()?.set_autostop(name, setting, self.clock.now())?;
         Ok(())
     }
 

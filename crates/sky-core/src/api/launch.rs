@@ -14,8 +14,8 @@ use super::views::RunOutcome;
 use super::{Sky, SkyError, stage};
 use crate::events::{Event, EventSink, Stage};
 use crate::jobs::client::{AgentClient, LogEvent};
-use crate::jobs::wire::{AutostopHook, ClusterConfig, SetupSpec};
-use crate::jobs::{AutostopSetting, JobId, JobSpec, NodeCapacity, Secrets};
+use crate::jobs::wire::{ClusterConfig, SetupSpec};
+use crate::jobs::{JobId, JobSpec, NodeCapacity, Secrets};
 use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
 use crate::provision::{
     ClusterInfo, Launchable, NodeSettings, ProvisionErrorKind, ProvisionRequest,
@@ -187,8 +187,18 @@ impl Sky {
             cluster: name.clone(),
             source,
         };
-        self.sync_workdir(task, &rec, sink).await?;
-        self.sync_file_mounts(&rec, &mounts, sink).await?;
+        // Syncs only copy files, so a cancel may drop them mid-way: a created cluster is torn
+        // down next, and a reused one gets the whole workdir again on its next launch.
+        let synced = unless_cancelled(cancel, async {
+            self.sync_workdir(task, &rec, sink).await?;
+            self.sync_file_mounts(&rec, &mounts, sink).await
+        })
+        .await?;
+        if synced.is_none() {
+            let _ = client.close().await;
+            drop(lock);
+            return self.cancelled(&name, creates, sink).await;
+        }
         if let Some(failed) = self.run_setup(task, &rec, &client, sink, cancel).await? {
             let _ = client.close().await;
             drop(lock);
@@ -199,51 +209,20 @@ impl Sky {
             drop(lock);
             return self.cancelled(&name, creates, sink).await;
         }
-        let wants_autostop = opts.idle_minutes.is_some() || (opts.down && opts.detach_run);
-        let autostop_unavailable = match (&rec.handle, wants_autostop) {
-            (Some(info), true) => {
-                let provider = self.provider_of(&rec)?.clone();
-                self.autostop_hook_for(provider.as_ref(), &name, info)
-                    .is_none()
-            }
-            _ => false,
+        let wanted = if opts.down && opts.detach_run {
+            Some(Autostop {
+                idle_minutes: opts.idle_minutes.unwrap_or(0),
+                down: true,
+            })
+        } else {
+            opts.idle_minutes.map(|idle_minutes| Autostop {
+                idle_minutes,
+                down: false,
+            })
         };
-        if autostop_unavailable {
-            sink.emit(Event::Note {
-                message: autostop_unavailable_message(&rec),
-            });
-        } else if opts.down && opts.detach_run {
-            client
-                .set_autostop(AutostopSetting {
-                    idle_minutes: opts.idle_minutes.unwrap_or(0),
-                    down: true,
-                })
-                .await
-                .map_err(agent_err)?;
-            self.db()?.set_autostop(
-                &name,
-                Some(Autostop {
-                    idle_minutes: opts.idle_minutes.unwrap_or(0),
-                    down: true,
-                }),
-                self.clock.now(),
-            )?;
-        } else if let Some(idle) = opts.idle_minutes {
-            client
-                .set_autostop(AutostopSetting {
-                    idle_minutes: idle,
-                    down: false,
-                })
-                .await
-                .map_err(agent_err)?;
-            self.db()?.set_autostop(
-                &name,
-                Some(Autostop {
-                    idle_minutes: idle,
-                    down: false,
-                }),
-                self.clock.now(),
-            )?;
+        if let Some(setting) = wanted {
+            self.set_launch_autostop(&rec, &client, setting, sink)
+                .await?;
         }
         let job = self.submit(task, &rec, &client, "sky launch", sink).await?;
         if let (true, Some(job)) = (cancel.is_cancelled(), job) {
@@ -529,44 +508,6 @@ impl Sky {
         Err(SkyError::Cancelled {
             cluster: name.into(),
             torn_down: created,
-        })
-    }
-
-    /// What the head's agent runs when autostop fires: the provider's own command, else, when the
-    /// head runs on this machine, this front end's `sky stop|down`. A remote head without the
-    /// provider's command has none: running this machine's program there would do nothing, and
-    /// the cluster would bill on while its autostop looked set.
-    pub(super) fn autostop_hook_for(
-        &self,
-        provider: &dyn crate::provision::Provider,
-        name: &str,
-        info: &crate::provision::ClusterInfo,
-    ) -> Option<AutostopHook> {
-        let head_is_here = info.nodes.first().is_some_and(|n| n.local_dir.is_some());
-        provider.autostop_hook(name).or_else(|| {
-            head_is_here
-                .then(|| self.local_autostop_hook(name))
-                .flatten()
-        })
-    }
-
-    fn local_autostop_hook(&self, name: &str) -> Option<AutostopHook> {
-        let program = self.options.sky_program.as_ref()?.display().to_string();
-        // The hook runs from the agent, whose environment may differ: pin SKY_HOME explicitly.
-        let home = format!("SKY_HOME={}", self.paths.sky_home().display());
-        let argv = |verb: &str| {
-            vec![
-                "/usr/bin/env".to_owned(),
-                home.clone(),
-                program.clone(),
-                verb.to_owned(),
-                name.to_owned(),
-                "-y".to_owned(),
-            ]
-        };
-        Some(AutostopHook {
-            stop: argv("stop"),
-            down: argv("down"),
         })
     }
 
@@ -900,18 +841,17 @@ fn emit_lines(
     }
 }
 
-/// Why a cluster cannot autostop, and what to do instead.
-pub(super) fn autostop_unavailable_message(rec: &ClusterRecord) -> String {
-    let cloud = rec
-        .launchable
-        .as_ref()
-        .map_or_else(|| "this".to_owned(), |l| l.cloud.display_name().to_owned());
-    let name = &rec.name;
-    format!(
-        "autostop is not set on '{name}': {cloud} clusters cannot stop themselves yet (their head \
-         would need cloud credentials, which Sky keeps on this machine only); stop it with \
-         `sky stop {name}` or `sky down {name}` when it is done"
-    )
+/// `work`'s result, or `None` if `cancel` fired first (then `work` is dropped where it stood:
+/// only for stages that are safe to stop anywhere).
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    work: impl std::future::Future<Output = Result<T, SkyError>>,
+) -> Result<Option<T>, SkyError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Ok(None),
+        result = work => result.map(Some),
+    }
 }
 
 fn secrets_of(task: &Task) -> Secrets {
@@ -974,4 +914,42 @@ fn node_settings(task: &Task, l: &Launchable) -> NodeSettings {
     option_for(&task.resources, l)
         .map(|r| NodeSettings::for_region(r, &l.region))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unless_cancelled;
+    use tokio_util::sync::CancellationToken;
+
+    #[tokio::test]
+    async fn a_cancel_drops_the_stage_where_it_stood() {
+        let cancel = CancellationToken::new();
+        let fire = cancel.clone();
+        let stage = async {
+            fire.cancel();
+            // A transfer that would never end on its own.
+            std::future::pending::<()>().await;
+            Ok(())
+        };
+        assert_eq!(
+            unless_cancelled(&cancel, stage).await.expect("no error"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn an_uncancelled_stage_gives_its_result() {
+        let cancel = CancellationToken::new();
+        assert_eq!(
+            unless_cancelled(&cancel, async { Ok(7) })
+                .await
+                .expect("no error"),
+            Some(7)
+        );
+        let failed = unless_cancelled::<()>(&cancel, async {
+            Err(crate::api::SkyError::InvalidRequest("bad".into()))
+        })
+        .await;
+        assert!(failed.is_err());
+    }
 }
