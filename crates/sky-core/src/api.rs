@@ -28,6 +28,8 @@ use crate::jobs::client::{AgentClient, ClientError};
 use crate::lock::{ClusterLock, LockError};
 use crate::provision::failover::FailoverError;
 use crate::provision::{Provider, ProvisionError, Registry};
+use tokio_util::sync::CancellationToken;
+
 use crate::state::{ClusterRecord, ClusterStatus, StateError, StateStore};
 
 pub use launch::{LaunchOptions, LaunchPreview};
@@ -78,8 +80,12 @@ pub enum SkyError {
     },
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("launch of cluster '{cluster}' cancelled{}", if *torn_down { "; the nodes it created were terminated" } else { "" })]
-    Cancelled { cluster: String, torn_down: bool },
+    #[error("launch of cluster '{cluster}' cancelled{}", if *torn_down { "; the nodes it created were terminated" } else if *stopped_again { "; it was stopped again, as it was before the launch" } else { "" })]
+    Cancelled {
+        cluster: String,
+        torn_down: bool,
+        stopped_again: bool,
+    },
 }
 
 impl SkyError {
@@ -276,7 +282,7 @@ impl Sky {
             });
             return Ok(());
         }
-        self.resume(&rec, sink).await?;
+        self.resume(&rec, sink, &CancellationToken::new()).await?;
         Ok(())
     }
 

@@ -131,12 +131,17 @@ impl Sky {
             return Err(SkyError::Cancelled {
                 cluster: name,
                 torn_down: false,
+                stopped_again: false,
             });
         }
         let existing = self.db()?.get(&name)?;
         let creates = existing
             .as_ref()
             .is_none_or(|r| r.status == ClusterStatus::Init);
+        // A cancel puts a cluster this launch restarted back to STOPPED, as it found it.
+        let resumes = existing
+            .as_ref()
+            .is_some_and(|r| r.status == ClusterStatus::Stopped);
         let rec = match existing {
             Some(rec) => {
                 self.check_fits(task, &rec)?;
@@ -153,7 +158,7 @@ impl Sky {
                             cluster: name.clone(),
                             status: rec.status,
                         });
-                        self.resume(&rec, sink).await?
+                        self.resume(&rec, sink, cancel).await?
                     }
                     (ClusterStatus::Init, true) => {
                         sink.emit(Event::Reusing {
@@ -180,7 +185,7 @@ impl Sky {
         };
         if cancel.is_cancelled() {
             drop(lock);
-            return self.cancelled(&name, creates, sink).await;
+            return self.cancelled(&name, creates, resumes, sink).await;
         }
         let client = self.agent_of(&rec).await?;
         let agent_err = |source| SkyError::Agent {
@@ -197,7 +202,7 @@ impl Sky {
         if synced.is_none() {
             let _ = client.close().await;
             drop(lock);
-            return self.cancelled(&name, creates, sink).await;
+            return self.cancelled(&name, creates, resumes, sink).await;
         }
         if let Some(failed) = self.run_setup(task, &rec, &client, sink, cancel).await? {
             let _ = client.close().await;
@@ -207,7 +212,7 @@ impl Sky {
         if cancel.is_cancelled() {
             let _ = client.close().await;
             drop(lock);
-            return self.cancelled(&name, creates, sink).await;
+            return self.cancelled(&name, creates, resumes, sink).await;
         }
         let wanted = if opts.down && opts.detach_run {
             Some(Autostop {
@@ -272,10 +277,14 @@ impl Sky {
 
     /// Restarts a STOPPED (or half-started INIT) cluster on its recorded placement; returns the
     /// updated record, UP.
+    /// Restarts a stopped cluster's nodes and brings its agent up. The start request is never
+    /// abandoned (like a create, it could land after we gave up on it); a `cancel` seen once it
+    /// returns stops the nodes again and records the cluster STOPPED, as it was.
     pub(super) async fn resume(
         &self,
         rec: &ClusterRecord,
         sink: &dyn EventSink,
+        cancel: &CancellationToken,
     ) -> Result<ClusterRecord, SkyError> {
         let name = rec.name.as_str();
         let provider = self.provider_of(rec)?.clone();
@@ -314,6 +323,26 @@ impl Sky {
         .map_err(provider_err)?;
         self.db()?
             .set_provisioned(name, &launchable, &info, self.clock.now())?;
+        if cancel.is_cancelled() {
+            stage(sink, name, Stage::Stop, provider.stop(name))
+                .await
+                .map_err(provider_err)?;
+            self.db()?.set_status(
+                name,
+                ClusterStatus::Stopped,
+                self.clock.now(),
+                "launch cancelled while starting",
+            )?;
+            sink.emit(Event::ClusterStatus {
+                cluster: name.into(),
+                status: Some(ClusterStatus::Stopped),
+            });
+            return Err(SkyError::Cancelled {
+                cluster: name.into(),
+                torn_down: false,
+                stopped_again: true,
+            });
+        }
         self.bring_up(name, sink).await
     }
 
@@ -413,6 +442,7 @@ impl Sky {
                 return Err(SkyError::Cancelled {
                     cluster: name.into(),
                     torn_down: true,
+                    stopped_again: false,
                 });
             }
             Err(source) => {
@@ -495,19 +525,24 @@ impl Sky {
         self.require(name)
     }
 
-    /// Ends a cancelled launch: a cluster it created is torn down so no node outlives the cancel.
+    /// Ends a cancelled launch: a cluster it created is torn down so no node outlives the cancel,
+    /// and one it restarted is stopped again.
     async fn cancelled<T>(
         &self,
         name: &str,
         created: bool,
+        resumed: bool,
         sink: &dyn EventSink,
     ) -> Result<T, SkyError> {
         if created {
             self.down(name, false, sink).await?;
+        } else if resumed {
+            self.stop(name, sink).await?;
         }
         Err(SkyError::Cancelled {
             cluster: name.into(),
             torn_down: created,
+            stopped_again: resumed && !created,
         })
     }
 

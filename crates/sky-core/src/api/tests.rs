@@ -274,3 +274,71 @@ fn a_launch_cancelled_while_nodes_boot_terminates_them_and_forgets_the_cluster()
             .is_none()
     );
 }
+
+/// Presses Cancel the moment the launch starts restarting a stopped cluster's nodes.
+struct CancelWhenStarting(tokio_util::sync::CancellationToken);
+
+impl EventSink for CancelWhenStarting {
+    fn emit(&self, event: Event) {
+        if matches!(
+            event,
+            Event::StageStarted {
+                stage: crate::events::Stage::Start,
+                ..
+            }
+        ) {
+            self.0.cancel();
+        }
+    }
+}
+
+#[test]
+fn a_launch_cancelled_while_restarting_a_stopped_cluster_stops_it_again() {
+    let w = world();
+    up_cluster(&w, "parked");
+    rt().block_on(w.sky.stop("parked", &RecordingSink::default()))
+        .expect("stop");
+    let vocab = crate::task::StaticVocabulary::default();
+    let task = crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
+        .expect("task")
+        .remove(0);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let opts = LaunchOptions {
+        cluster_name: Some("parked".into()),
+        ..LaunchOptions::default()
+    };
+    let err = rt()
+        .block_on(w.sky.launch_cancellable(
+            &task,
+            &opts,
+            &CancelWhenStarting(cancel.clone()),
+            &cancel,
+        ))
+        .expect_err("cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+    assert_eq!(
+        err.to_string(),
+        "launch of cluster 'parked' cancelled; it was stopped again, as it was before the launch"
+    );
+    // The start request was not abandoned; its nodes were stopped again right after, and the
+    // record says STOPPED: nothing bills that was not billing before the launch.
+    let calls = w.fake.calls();
+    let tail: Vec<&str> = calls
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "resume parked us-east-1/us-east-1a",
+            "wait parked",
+            "stop parked"
+        ],
+        "{calls:?}"
+    );
+    let rec = w.sky.require("parked").expect("kept");
+    assert_eq!(rec.status, ClusterStatus::Stopped);
+}
