@@ -63,7 +63,7 @@ for ((run = 0; run < SKY_STARTUP_RUNS; run++)); do
   app=$!
   ready=""
   for _ in $(seq 400); do
-    ready=$(grep -o 'unix_ms=[0-9]*' "$log" | head -n 1 | cut -d= -f2) && [[ -n "$ready" ]] && break
+    ready=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -o 'unix_ms=[0-9]*' | head -n 1 | cut -d= -f2) && [[ -n "$ready" ]] && break
     sleep 0.025
   done
   kill "$app" 2>/dev/null || true
