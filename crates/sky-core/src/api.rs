@@ -257,6 +257,19 @@ impl Sky {
             });
             return Ok(());
         }
+        self.stop_nodes(name, provider.as_ref(), "stopped", sink)
+            .await
+    }
+
+    /// Stops a cluster's nodes through its provider and records it STOPPED (`why` goes to the
+    /// status history); the caller holds the cluster's lock.
+    async fn stop_nodes(
+        &self,
+        name: &str,
+        provider: &dyn Provider,
+        why: &str,
+        sink: &dyn EventSink,
+    ) -> Result<(), SkyError> {
         stage(sink, name, Stage::Stop, provider.stop(name))
             .await
             .map_err(|source| SkyError::Provider {
@@ -264,7 +277,7 @@ impl Sky {
                 source,
             })?;
         self.db()?
-            .set_status(name, ClusterStatus::Stopped, self.clock.now(), "stopped")?;
+            .set_status(name, ClusterStatus::Stopped, self.clock.now(), why)?;
         sink.emit(Event::ClusterStatus {
             cluster: name.into(),
             status: Some(ClusterStatus::Stopped),

@@ -324,19 +324,13 @@ impl Sky {
         self.db()?
             .set_provisioned(name, &launchable, &info, self.clock.now())?;
         if cancel.is_cancelled() {
-            stage(sink, name, Stage::Stop, provider.stop(name))
-                .await
-                .map_err(provider_err)?;
-            self.db()?.set_status(
+            self.stop_nodes(
                 name,
-                ClusterStatus::Stopped,
-                self.clock.now(),
+                provider.as_ref(),
                 "launch cancelled while starting",
-            )?;
-            sink.emit(Event::ClusterStatus {
-                cluster: name.into(),
-                status: Some(ClusterStatus::Stopped),
-            });
+                sink,
+            )
+            .await?;
             return Err(SkyError::Cancelled {
                 cluster: name.into(),
                 torn_down: false,

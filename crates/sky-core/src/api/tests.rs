@@ -201,13 +201,18 @@ fn autostop_is_refused_where_the_head_cannot_stop_itself() {
     assert_eq!(rec.status, ClusterStatus::Up);
 }
 
+/// The smallest task: `run: echo hi`.
+fn echo_hi() -> crate::task::Task {
+    let vocab = crate::task::StaticVocabulary::default();
+    crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
+        .expect("task")
+        .remove(0)
+}
+
 #[test]
 fn a_launch_cancelled_before_it_starts_creates_nothing() {
     let w = world();
-    let vocab = crate::task::StaticVocabulary::default();
-    let task = crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
-        .expect("task")
-        .remove(0);
+    let task = echo_hi();
     let cancel = tokio_util::sync::CancellationToken::new();
     cancel.cancel();
     let opts = LaunchOptions {
@@ -229,10 +234,7 @@ fn a_launch_cancelled_before_it_starts_creates_nothing() {
 #[test]
 fn a_launch_cancelled_while_nodes_boot_terminates_them_and_forgets_the_cluster() {
     let w = world_with(FakeCloud::new(CloudId::Aws).hang_waiting());
-    let vocab = crate::task::StaticVocabulary::default();
-    let task = crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
-        .expect("task")
-        .remove(0);
+    let task = echo_hi();
     let cancel = tokio_util::sync::CancellationToken::new();
     let opts = LaunchOptions {
         cluster_name: Some("booting".into()),
@@ -298,10 +300,7 @@ fn a_launch_cancelled_while_restarting_a_stopped_cluster_stops_it_again() {
     up_cluster(&w, "parked");
     rt().block_on(w.sky.stop("parked", &RecordingSink::default()))
         .expect("stop");
-    let vocab = crate::task::StaticVocabulary::default();
-    let task = crate::task::parse_chain("run: echo hi\n", "task.yaml", &vocab)
-        .expect("task")
-        .remove(0);
+    let task = echo_hi();
     let cancel = tokio_util::sync::CancellationToken::new();
     let opts = LaunchOptions {
         cluster_name: Some("parked".into()),
