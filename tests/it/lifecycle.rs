@@ -256,3 +256,48 @@ fn bad_input_gets_its_message_and_exit_code() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass -y"));
     assert_eq!(cluster_status(&home, "one").as_deref(), Some("UP"));
 }
+
+#[test]
+fn ctrl_c_during_setup_cancels_the_launch_and_tears_down_what_it_created() {
+    let home = Home::new();
+    let task = home.path().join("slow.yaml");
+    std::fs::write(&task, "setup: sleep 30\nrun: echo never\n").expect("task");
+    let launch = std::process::Command::new(assert_cmd::cargo::cargo_bin("sky"))
+        .env("SKY_HOME", home.path())
+        .env("NO_COLOR", "1")
+        .args(["launch", "-y", "-c", "intr", "--cloud", "local"])
+        .arg(&task)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sky launch starts");
+    // The cluster is UP before its setup starts; give setup a moment to be under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster_status(&home, "intr").as_deref() != Some("UP") {
+        assert!(Instant::now() < deadline, "the cluster never came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &launch.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let started = Instant::now();
+    let out = launch.wait_with_output().expect("sky launch ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(10), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the cancel waited for setup's 30 s: {stderr}"
+    );
+    assert!(
+        stderr.contains("cancelling the launch of 'intr'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the nodes it created were terminated"),
+        "{stderr}"
+    );
+    assert_eq!(cluster_status(&home, "intr"), None, "{}", status(&home));
+}

@@ -1,11 +1,20 @@
 //! `sky launch` for real (not `--dryrun`): show the plan, confirm, launch through the facade with
 //! progress, stream the job's logs, and exit with the job's exit code.
 //!
+//! Ctrl-C before the job is submitted cancels the launch the way the desktop's Cancel does (a
+//! cluster it created is torn down, one it restarted is stopped again); a second Ctrl-C quits at
+//! once. After submission Ctrl-C only stops following the logs: the job runs on.
+//!
 //! What this module does not do: plan or provision (sky-core does), or print the dry-run
 //! comparison (`launch.rs` does).
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use sky_core::events::{Event, EventSink};
+use tokio_util::sync::CancellationToken;
 
 use sky_core::ErrorCode;
 use sky_core::api::{LaunchOptions, LaunchPreview};
@@ -92,9 +101,22 @@ pub fn run(args: &Args) -> CommandResult {
         cluster_name: Some(preview.cluster.clone()),
         ..opts
     };
-    let sink = TermSink::new(json);
+    let sink = Interruptible {
+        term: TermSink::new(json),
+        submitted: Arc::default(),
+    };
+    let cancel = CancellationToken::new();
     let outcome = runtime()?
-        .block_on(sky.launch(&task, &opts, &sink))
+        .block_on(async {
+            let on_interrupt = tokio::spawn(interrupts(
+                cancel.clone(),
+                sink.submitted.clone(),
+                preview.cluster.clone(),
+            ));
+            let outcome = sky.launch_cancellable(&task, &opts, &sink, &cancel).await;
+            on_interrupt.abort();
+            outcome
+        })
         .map_err(|e| coded(e, json))?;
     drop(sink);
     if json {
@@ -124,6 +146,50 @@ pub fn run(args: &Args) -> CommandResult {
     Ok(ExitCode::from(
         u8::try_from(code.clamp(0, 255)).unwrap_or(1),
     ))
+}
+
+/// The terminal's progress sink, noting the submitted job so Ctrl-C knows what it interrupts.
+struct Interruptible {
+    term: TermSink,
+    /// The job id once submitted (0: not yet).
+    submitted: Arc<AtomicU64>,
+}
+
+impl EventSink for Interruptible {
+    fn emit(&self, event: Event) {
+        if let Event::JobSubmitted { job_id, .. } = &event {
+            self.submitted.store(*job_id, Ordering::SeqCst);
+        }
+        self.term.emit(event);
+    }
+}
+
+/// Handles Ctrl-C for the launch's lifetime (see the module doc).
+async fn interrupts(cancel: CancellationToken, submitted: Arc<AtomicU64>, cluster: String) {
+    let cancelling = AtomicBool::new(false);
+    while tokio::signal::ctrl_c().await.is_ok() {
+        let job = submitted.load(Ordering::SeqCst);
+        let mut err = std::io::stderr().lock();
+        if job != 0 {
+            let _ = writeln!(
+                err,
+                "\njob {job} keeps running on '{cluster}'; follow it again with `sky logs {cluster} {job}`"
+            );
+            std::process::exit(130);
+        }
+        if cancelling.swap(true, Ordering::SeqCst) {
+            let _ = writeln!(
+                err,
+                "\nquitting without cleaning up: `sky status --refresh` shows what '{cluster}' left"
+            );
+            std::process::exit(130);
+        }
+        let _ = writeln!(
+            err,
+            "\ncancelling the launch of '{cluster}' (Ctrl-C again to quit at once)..."
+        );
+        cancel.cancel();
+    }
 }
 
 fn print_preview(preview: &LaunchPreview, num_nodes: u32) -> anyhow::Result<()> {
