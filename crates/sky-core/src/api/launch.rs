@@ -872,7 +872,7 @@ fn emit_lines(
 
 /// `work`'s result, or `None` if `cancel` fired first (then `work` is dropped where it stood:
 /// only for stages that are safe to stop anywhere).
-async fn unless_cancelled<T>(
+pub(super) async fn unless_cancelled<T>(
     cancel: &CancellationToken,
     work: impl std::future::Future<Output = Result<T, SkyError>>,
 ) -> Result<Option<T>, SkyError> {
@@ -943,42 +943,4 @@ fn node_settings(task: &Task, l: &Launchable) -> NodeSettings {
     option_for(&task.resources, l)
         .map(|r| NodeSettings::for_region(r, &l.region))
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::unless_cancelled;
-    use tokio_util::sync::CancellationToken;
-
-    #[tokio::test]
-    async fn a_cancel_drops_the_stage_where_it_stood() {
-        let cancel = CancellationToken::new();
-        let fire = cancel.clone();
-        let stage = async {
-            fire.cancel();
-            // A transfer that would never end on its own.
-            std::future::pending::<()>().await;
-            Ok(())
-        };
-        assert_eq!(
-            unless_cancelled(&cancel, stage).await.expect("no error"),
-            None
-        );
-    }
-
-    #[tokio::test]
-    async fn an_uncancelled_stage_gives_its_result() {
-        let cancel = CancellationToken::new();
-        assert_eq!(
-            unless_cancelled(&cancel, async { Ok(7) })
-                .await
-                .expect("no error"),
-            Some(7)
-        );
-        let failed = unless_cancelled::<()>(&cancel, async {
-            Err(crate::api::SkyError::InvalidRequest("bad".into()))
-        })
-        .await;
-        assert!(failed.is_err());
-    }
 }

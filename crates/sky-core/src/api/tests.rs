@@ -341,3 +341,37 @@ fn a_launch_cancelled_while_restarting_a_stopped_cluster_stops_it_again() {
     let rec = w.sky.require("parked").expect("kept");
     assert_eq!(rec.status, ClusterStatus::Stopped);
 }
+
+#[tokio::test]
+async fn a_cancel_drops_the_stage_where_it_stood() {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let fire = cancel.clone();
+    let stage = async {
+        fire.cancel();
+        // A transfer that would never end on its own.
+        std::future::pending::<()>().await;
+        Ok(())
+    };
+    assert_eq!(
+        super::launch::unless_cancelled(&cancel, stage)
+            .await
+            .expect("no error"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn an_uncancelled_stage_gives_its_result() {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    assert_eq!(
+        super::launch::unless_cancelled(&cancel, async { Ok(7) })
+            .await
+            .expect("no error"),
+        Some(7)
+    );
+    let failed = super::launch::unless_cancelled::<()>(&cancel, async {
+        Err(crate::api::SkyError::InvalidRequest("bad".into()))
+    })
+    .await;
+    assert!(failed.is_err());
+}
