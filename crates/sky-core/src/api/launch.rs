@@ -337,7 +337,7 @@ impl Sky {
                 stopped_again: true,
             });
         }
-        self.bring_up(name, sink).await
+        self.bring_up_or_say_what_is_left(name, sink).await
     }
 
     /// An INIT cluster whose nodes were recorded: provision the same placement again (creating
@@ -375,7 +375,7 @@ impl Sky {
         })?;
         self.db()?
             .set_provisioned(name, &launchable, &info, self.clock.now())?;
-        self.bring_up(name, sink).await
+        self.bring_up_or_say_what_is_left(name, sink).await
     }
 
     /// A cluster with an INIT record and no nodes: plan, then fail over until one placement works.
@@ -461,7 +461,26 @@ impl Sky {
         });
         self.db()?
             .set_provisioned(name, &launchable, &info, self.clock.now())?;
-        self.bring_up(name, sink).await
+        self.bring_up_or_say_what_is_left(name, sink).await
+    }
+
+    /// [`Self::bring_up`] on nodes this command just created or started. If that fails, the nodes
+    /// are kept (to retry on, or to look at) but they bill, so the user is told so and how to end it.
+    async fn bring_up_or_say_what_is_left(
+        &self,
+        name: &str,
+        sink: &dyn EventSink,
+    ) -> Result<ClusterRecord, SkyError> {
+        let result = self.bring_up(name, sink).await;
+        if result.is_err() {
+            sink.emit(Event::Note {
+                message: format!(
+                    "cluster '{name}' keeps its nodes running (and billing) in INIT: `sky launch -c \
+                     {name} ...` tries again on them, `sky down {name}` terminates them"
+                ),
+            });
+        }
+        result
     }
 
     /// Configures the head agent with the cluster's nodes and marks the cluster UP.

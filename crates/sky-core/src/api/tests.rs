@@ -375,3 +375,31 @@ async fn an_uncancelled_stage_gives_its_result() {
     .await;
     assert!(failed.is_err());
 }
+
+#[test]
+fn a_launch_whose_agent_cannot_start_says_its_nodes_still_run() {
+    // The fake cloud creates nodes but runs no agent: bring-up fails after the nodes exist.
+    let w = world();
+    let sink = RecordingSink::default();
+    let opts = LaunchOptions {
+        cluster_name: Some("noagent".into()),
+        ..LaunchOptions::default()
+    };
+    let err = rt()
+        .block_on(w.sky.launch(&echo_hi(), &opts, &sink))
+        .expect_err("no agent");
+    assert!(err.to_string().contains("runs no agent"), "{err}");
+    assert!(
+        sink.events().contains(&Event::Note {
+            message:
+                "cluster 'noagent' keeps its nodes running (and billing) in INIT: `sky launch \
+                      -c noagent ...` tries again on them, `sky down noagent` terminates them"
+                    .into()
+        }),
+        "{:?}",
+        sink.events()
+    );
+    assert!(w.fake.live().contains_key("noagent"), "the nodes are kept");
+    let rec = w.sky.require("noagent").expect("recorded");
+    assert_eq!(rec.status, ClusterStatus::Init);
+}
