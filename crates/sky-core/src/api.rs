@@ -12,6 +12,7 @@ mod launch;
 mod orphans;
 mod placement;
 mod refresh;
+mod run;
 pub(crate) mod sync;
 pub mod views;
 
