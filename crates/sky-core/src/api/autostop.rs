@@ -29,43 +29,58 @@ impl Sky {
                 hint: format!("autostop needs an UP cluster (`sky start {name}` first)"),
             });
         }
-        if setting.is_some() {
-            let provider = self.provider_of(&rec)?.clone();
-            let hook = rec
-                .handle
-                .as_ref()
-                .and_then(|info| self.autostop_hook_for(provider.as_ref(), name, info));
-            if hook.is_none() {
-                let local_without_program = self.options.sky_program.is_none()
-                    && rec
-                        .handle
-                        .as_ref()
-                        .and_then(|i| i.nodes.first())
-                        .is_some_and(|n| n.local_dir.is_some());
-                return Err(SkyError::InvalidRequest(if local_without_program {
-                    "autostop needs the path of the sky program; this front end did not give one"
-                        .into()
-                } else {
-                    autostop_unavailable_message(&rec)
-                }));
-            }
+        if setting.is_some()
+            && let Some(reason) = self.autostop_refusal(&rec)?
+        {
+            return Err(SkyError::InvalidRequest(reason));
         }
         let client = self.agent_of(&rec).await?;
-        let agent_err = |source| SkyError::Agent {
+        self.apply_autostop(name, &client, setting).await?;
+        let _ = client.close().await;
+        Ok(())
+    }
+
+    /// Why `rec` cannot autostop, or `None` when its head has a command to run when idle.
+    fn autostop_refusal(&self, rec: &ClusterRecord) -> Result<Option<String>, SkyError> {
+        let Some(info) = &rec.handle else {
+            return Ok(Some(autostop_unavailable_message(rec)));
+        };
+        let provider = self.provider_of(rec)?.clone();
+        if self
+            .autostop_hook_for(provider.as_ref(), &rec.name, info)
+            .is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some(if head_is_here(info) {
+            "autostop needs the path of the sky program; this front end did not give one".into()
+        } else {
+            autostop_unavailable_message(rec)
+        }))
+    }
+
+    /// Tells the head agent the setting (or its cancellation) and records it.
+    async fn apply_autostop(
+        &self,
+        name: &str,
+        client: &AgentClient,
+        setting: Option<Autostop>,
+    ) -> Result<(), SkyError> {
+        let sent = match setting {
+            Some(a) => {
+                client
+                    .set_autostop(AutostopSetting {
+                        idle_minutes: a.idle_minutes,
+                        down: a.down,
+                    })
+                    .await
+            }
+            None => client.cancel_autostop().await,
+        };
+        sent.map_err(|source| SkyError::Agent {
             cluster: name.into(),
             source,
-        };
-        match setting {
-            Some(a) => client
-                .set_autostop(crate::jobs::AutostopSetting {
-                    idle_minutes: a.idle_minutes,
-                    down: a.down,
-                })
-                .await
-                .map_err(agent_err)?,
-            None => client.cancel_autostop().await.map_err(agent_err)?,
-        }
-        let _ = client.close().await;
+        })?;
         self.db()?.set_autostop(name, setting, self.clock.now())?;
         Ok(())
     }
@@ -80,9 +95,8 @@ impl Sky {
         name: &str,
         info: &ClusterInfo,
     ) -> Option<AutostopHook> {
-        let head_is_here = info.nodes.first().is_some_and(|n| n.local_dir.is_some());
         provider.autostop_hook(name).or_else(|| {
-            head_is_here
+            head_is_here(info)
                 .then(|| self.local_autostop_hook(name))
                 .flatten()
         })
@@ -117,32 +131,18 @@ impl Sky {
         setting: Autostop,
         sink: &dyn EventSink,
     ) -> Result<(), SkyError> {
-        let name = rec.name.as_str();
-        let provider = self.provider_of(rec)?.clone();
-        let hook = rec
-            .handle
-            .as_ref()
-            .and_then(|info| self.autostop_hook_for(provider.as_ref(), name, info));
-        if hook.is_none() {
-            sink.emit(Event::Note {
-                message: autostop_unavailable_message(rec),
-            });
+        if let Some(reason) = self.autostop_refusal(rec)? {
+            sink.emit(Event::Note { message: reason });
             return Ok(());
         }
-        client
-            .set_autostop(AutostopSetting {
-                idle_minutes: setting.idle_minutes,
-                down: setting.down,
-            })
-            .await
-            .map_err(|source| SkyError::Agent {
-                cluster: name.into(),
-                source,
-            })?;
-        self.db()?
-            .set_autostop(name, Some(setting), self.clock.now())?;
-        Ok(())
+        self.apply_autostop(&rec.name, client, Some(setting)).await
     }
+}
+
+/// Whether the cluster's head runs on this machine (the local cloud), where this front end's own
+/// program can stop it.
+fn head_is_here(info: &ClusterInfo) -> bool {
+    info.nodes.first().is_some_and(|n| n.local_dir.is_some())
 }
 
 /// Why a cluster cannot autostop, and what to do instead.
