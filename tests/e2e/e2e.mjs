@@ -3,12 +3,9 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { requireEnv, sleep, waitForDriver, webdriver } from "./webdriver.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run tests/e2e/run.sh)`);
-  return v;
-};
+const env = requireEnv("tests/e2e/run.sh");
 const BASE = `http://127.0.0.1:${env("SKY_E2E_PORT")}`;
 const APP = env("SKY_E2E_APP");
 const SKY = env("SKY_E2E_SKY");
@@ -20,7 +17,7 @@ mkdirSync(SHOTS, { recursive: true });
 const AWS_KEY_ID = "AKIAE2ETESTKEY000001";
 const AWS_SECRET = "e2eSecretValue/ShouldOnlyLiveInKeyring0001";
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const wd = webdriver(BASE);
 let passed = 0;
 let failed = 0;
 const check = (name, ok, detail = "") => {
@@ -32,29 +29,6 @@ const check = (name, ok, detail = "") => {
     console.log(`not ok - ${name} ${detail}`);
   }
 };
-
-async function wd(method, path, body) {
-  const res = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
-
-async function waitForDriver() {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`${BASE}/status`);
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error("tauri-driver did not start");
-}
 
 // A W3C element reference is an object with a single key (element-6066-...) holding the id.
 const elementId = (v) => Object.values(v)[0];
@@ -168,7 +142,7 @@ function processTree(rootName) {
 }
 
 async function main() {
-  await waitForDriver();
+  await waitForDriver(BASE);
   const t0 = performance.now();
   const created = await wd("POST", "/session", {
     capabilities: { alwaysMatch: { "tauri:options": { application: APP } } },

@@ -55,10 +55,13 @@ if [[ "${1:-}" != "--inside" ]]; then
 fi
 
 # --- inside the private D-Bus session ---
+# shellcheck source=tests/e2e/desktop-session.sh
+source "$ROOT/tests/e2e/desktop-session.sh"
 TMP=$(mktemp -d /tmp/sky-e2e.XXXXXX)
 PIDS=()
 cleanup() {
   local status=$?
+  stop_local_agents
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMP"
@@ -66,21 +69,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-export HOME="$TMP/home" SKY_HOME="$TMP/sky-home"
-export XDG_CONFIG_HOME="$HOME/.config" XDG_DATA_HOME="$HOME/.local/share" XDG_CACHE_HOME="$HOME/.cache"
-export XDG_STATE_HOME="$HOME/.local/state" XDG_RUNTIME_DIR="$TMP/runtime"
-mkdir -p "$HOME" "$SKY_HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_STATE_HOME" "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR"
-export NO_AT_BRIDGE=1 RUST_LOG=${RUST_LOG:-info}
-
-# Secret Service: a fresh login keyring, created and unlocked with a throwaway password.
-echo -n pw | gnome-keyring-daemon --foreground --unlock --components=secrets >"$TMP/keyring.out" 2>"$TMP/keyring.err" &
-PIDS+=($!)
-for _ in $(seq 50); do
-  dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
-    string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break
-  sleep 0.1
-done
+desktop_home "$TMP"
+export RUST_LOG=${RUST_LOG:-info}
+start_keyring "$TMP/keyring.log"
 
 echo "e2e: keychain round trip through the Secret Service"
 SKY_TEST_SECRET_SERVICE=1 "$SKY_E2E_CORE_TEST" --exact credentials::tests::secret_service_round_trip --nocapture
@@ -102,17 +93,10 @@ done
 "$SKY_E2E_APP" down -y e2e-idle >/dev/null
 echo "ok: 'sky' is the app; autostop ran '<app> stop' and stopped the cluster"
 
-DISPLAY_NUM=$((90 + RANDOM % 100))
-Xvfb ":$DISPLAY_NUM" -screen 0 1280x900x24 -nolisten tcp >"$TMP/xvfb.log" 2>&1 &
-PIDS+=($!)
-export DISPLAY=":$DISPLAY_NUM"
-for _ in $(seq 50); do [[ -e "/tmp/.X11-unix/X$DISPLAY_NUM" ]] && break; sleep 0.1; done
+start_xvfb "$TMP/xvfb.log"
+start_tauri_driver "$TMP/driver.log"
 
-PORT=$((4500 + RANDOM % 400))
-tauri-driver --port "$PORT" --native-port $((PORT + 1)) >"$TMP/driver.log" 2>&1 &
-PIDS+=($!)
-
-export SKY_E2E_PORT="$PORT" SKY_E2E_TMP="$TMP" SKY_E2E_ARTIFACTS="$ROOT/artifacts"
+export SKY_E2E_TMP="$TMP" SKY_E2E_ARTIFACTS="$ROOT/artifacts"
 mkdir -p "$ROOT/artifacts/screenshots"
 status=0
 node "$ROOT/tests/e2e/e2e.mjs" || status=$?

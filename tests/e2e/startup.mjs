@@ -10,40 +10,14 @@
 // then WebKit's helper processes (everything started below the app) together.
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { requireEnv, sleep, waitForDriver, webdriver } from "./webdriver.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run tests/e2e/startup.sh)`);
-  return v;
-};
+const env = requireEnv("tests/e2e/startup.sh");
 const BASE = `http://127.0.0.1:${env("SKY_E2E_PORT")}`;
 const APP = env("SKY_E2E_APP");
 const RUNS = Number.parseInt(process.env.SKY_STARTUP_RUNS ?? "7", 10);
 const OUT = process.env.SKY_STARTUP_OUT;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function wd(method, path, body) {
-  const res = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
-
-async function waitForDriver() {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await fetch(`${BASE}/status`);
-      return;
-    } catch {
-      await sleep(100);
-    }
-  }
-  throw new Error("tauri-driver did not start");
-}
+const wd = webdriver(BASE);
 
 const READY = "const m = document.querySelector('#content'); return !!m && !!m.dataset.page && !m.hasAttribute('aria-busy')";
 
@@ -113,16 +87,7 @@ const median = (xs) => {
 async function floor(binary) {
   const NATIVE = `http://127.0.0.1:${Number(env("SKY_E2E_PORT")) + 1}`;
   const page = `file://${process.env.SKY_STARTUP_FLOOR_PAGE}`;
-  const native = async (method, path, body) => {
-    const res = await fetch(`${NATIVE}${path}`, {
-      method,
-      headers: { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(`floor ${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
-    return json.value;
-  };
+  const native = webdriver(NATIVE);
   const caps = { capabilities: { alwaysMatch: { "webkitgtk:browserOptions": { binary, args: ["--automation"] } } } };
   const floorTimes = [];
   let floorMem = null;
@@ -143,7 +108,7 @@ async function floor(binary) {
   return { binary, webdriver_start_to_interactive_ms: floorTimes, webdriver_median_ms: median(floorTimes), ...floorMem };
 }
 
-await waitForDriver();
+await waitForDriver(BASE);
 const times = [];
 let mem = null;
 for (let i = 0; i < RUNS; i++) {

@@ -21,39 +21,24 @@ if [[ "${1:-}" != "--inside" ]]; then
   exec dbus-run-session -- bash "$0" --inside
 fi
 
+# shellcheck source=tests/e2e/desktop-session.sh
+source "$ROOT/tests/e2e/desktop-session.sh"
 TMP=$(mktemp -d /tmp/sky-startup.XXXXXX)
 PIDS=()
 cleanup() {
   local status=$?
-  # The launch check leaves a local cluster whose agent daemon outlives the app: end it by its pid.
-  for pidfile in "$TMP"/sky-home/local/*/agent/agent.pid; do
-    [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
-  done
+  # The launch check leaves a local cluster whose agent daemon outlives the app.
+  stop_local_agents
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$TMP"
   exit "$status"
 }
 trap cleanup EXIT INT TERM
-export HOME="$TMP/home" SKY_HOME="$TMP/sky-home"
-export XDG_CONFIG_HOME="$HOME/.config" XDG_DATA_HOME="$HOME/.local/share" XDG_CACHE_HOME="$HOME/.cache"
-export XDG_STATE_HOME="$HOME/.local/state" XDG_RUNTIME_DIR="$TMP/runtime"
-mkdir -p "$HOME" "$SKY_HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_STATE_HOME" "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR"
-export NO_AT_BRIDGE=1 RUST_LOG=${RUST_LOG:-warn}
-
-echo -n pw | gnome-keyring-daemon --foreground --unlock --components=secrets >"$TMP/keyring.out" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do
-  dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner \
-    string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break
-  sleep 0.1
-done
-DISPLAY_NUM=$((90 + RANDOM % 100))
-Xvfb ":$DISPLAY_NUM" -screen 0 1280x900x24 -nolisten tcp >"$TMP/xvfb.log" 2>&1 &
-PIDS+=($!)
-export DISPLAY=":$DISPLAY_NUM"
-for _ in $(seq 50); do [[ -e "/tmp/.X11-unix/X$DISPLAY_NUM" ]] && break; sleep 0.1; done
+desktop_home "$TMP"
+export RUST_LOG=${RUST_LOG:-warn}
+start_keyring "$TMP/keyring.log"
+start_xvfb "$TMP/xvfb.log"
 # Direct starts: exec to the page's first-paint report, read from the app's log.
 DIRECT=()
 for ((run = 0; run < SKY_STARTUP_RUNS; run++)); do
@@ -80,9 +65,7 @@ for mb in /usr/lib/*/webkit2gtk-4.1/MiniBrowser; do
   export SKY_STARTUP_FLOOR="$mb" SKY_STARTUP_FLOOR_PAGE="$TMP/floor.html"
 done
 
-PORT=$((4500 + RANDOM % 400))
-tauri-driver --port "$PORT" --native-port $((PORT + 1)) >"$TMP/driver.log" 2>&1 &
-PIDS+=($!)
+start_tauri_driver "$TMP/driver.log"
 mkdir -p "$ROOT/artifacts"
-export SKY_E2E_PORT="$PORT" SKY_STARTUP_OUT="$ROOT/artifacts/desktop-release-metrics.json"
+export SKY_STARTUP_OUT="$ROOT/artifacts/desktop-release-metrics.json"
 node "$ROOT/tests/e2e/startup.mjs" || { tail -n 40 "$TMP/driver.log" >&2; exit 1; }
