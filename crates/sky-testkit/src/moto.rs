@@ -432,36 +432,10 @@ async fn relay(head: &str, body: &[u8], upstream: u16) -> std::io::Result<Vec<u8
     Ok(out)
 }
 
-/// Percent-decoding of a form value (`+` is a space).
-fn form_decode(v: &str) -> String {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(c) => {
-                        out.push(c);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn form_values<'a>(body: &'a str, prefix: &'a str) -> impl Iterator<Item = String> + 'a {
-    body.split('&').filter_map(move |kv| {
-        let (k, v) = kv.split_once('=')?;
-        k.starts_with(prefix).then(|| form_decode(v))
-    })
+    form_urlencoded::parse(body.as_bytes())
+        .filter(move |(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v.into_owned())
 }
 
 /// What a real instance's side effects would be: keys installed, hosts powered on or off, and

@@ -62,12 +62,7 @@ pub(super) async fn handle(
     let query: HashMap<String, String> = req
         .uri()
         .query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (decode(k), decode(v)))
-                .collect()
-        })
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let auth = req
         .headers()
@@ -92,25 +87,6 @@ pub(super) async fn handle(
         auth.as_deref(),
         &body,
     ))
-}
-
-pub(super) fn decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
-                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub(super) fn route(
@@ -191,11 +167,7 @@ pub(super) fn route(
 }
 
 pub(super) fn token(s: &mut State, tenant: &str, body: &[u8]) -> Resp {
-    let form: HashMap<String, String> = String::from_utf8_lossy(body)
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
+    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if tenant != TENANT {
         return reply(
