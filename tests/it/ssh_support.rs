@@ -59,15 +59,7 @@ impl SshNodes {
         listen: &str,
     ) -> Result<SshNodes, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        // Node users must traverse into their homes below this directory.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
-        fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
-        let host_key = dir.path().join("host_key");
-        run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&host_key))?;
+        let host_key = sky_testkit::hosts::prepare_sshd(dir.path())?;
         let keys = dir.path().join("authorized_keys");
         fs::write(&keys, format!("{authorized_key}\n")).map_err(|e| e.to_string())?;
         fs::set_permissions(&keys, fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;

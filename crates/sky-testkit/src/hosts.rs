@@ -47,6 +47,20 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
+/// Readies `dir` for sshds run from it: traversable by the test users whose homes, disks and
+/// keys live below it, with sshd's privilege-separation directory present and a fresh ed25519
+/// host key (returned) made for this run.
+pub fn prepare_sshd(dir: &Path) -> Result<PathBuf, String> {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
+    let host_key = dir.join("host_key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(&host_key))?;
+    Ok(host_key)
+}
+
 /// Runs `cmd`; its trimmed stdout, or an error naming the command and its stderr.
 pub fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
@@ -154,15 +168,7 @@ impl Hosts {
             .prefix(&format!("sky-hosts-{pid}-"))
             .tempdir()
             .map_err(|e| e.to_string())?;
-        // The user reaches its home, the disks and the keys below this directory.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| e.to_string())?;
-        fs::create_dir_all("/run/sshd").map_err(|e| e.to_string())?;
-        let host_key = dir.path().join("host_key");
-        run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&host_key))?;
+        let host_key = prepare_sshd(dir.path())?;
         let user = TestUser::create(dir.path())?;
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         // One /24 per pool: 10.213.S.0 where S comes from pid and pool, so pools of one run (and,
