@@ -52,3 +52,17 @@ export function svgNode(text: string): Node {
   const doc = new DOMParser().parseFromString(text, "image/svg+xml");
   return document.importNode(doc.documentElement, true);
 }
+
+// In-place updates: each writes only when the value differs, so an unchanged cell keeps its text
+// node (and a selection in it) and an update costs no layout when nothing changed.
+export function setText(el: HTMLElement, text: string): void {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+export function setAttr(el: HTMLElement, name: string, value: string): void {
+  if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+}
+
+export function setDisabled(el: HTMLButtonElement | HTMLInputElement, disabled: boolean): void {
+  if (el.disabled !== disabled) el.disabled = disabled;
+}

@@ -4,12 +4,31 @@
 // the clusters and what will be lost.
 import { listen } from "@tauri-apps/api/event";
 import { backend, errorText, type ClusterView, type StatusView } from "../backend";
-import { h } from "../dom";
+import { h, setAttr, setDisabled, setText } from "../dom";
+import { confirmationBox } from "../confirm";
 import { actionsFor, autostop, bulkPlan, place, price, uptime, type BulkLabel } from "../clusterfmt";
 import { session } from "../session";
 
 /// Only a safety net: the app pushes every change as it sees it.
 const FALLBACK_POLL_MS = 30000;
+
+interface Row {
+  tr: HTMLElement;
+  update(c: ClusterView): void;
+  tick(nowSeconds: number): void;
+}
+
+/// Puts `rows` into `body` in that order without ever moving the row that holds the focus (moving
+/// a node blurs it): the others are placed around it, and a row already in place is not touched.
+function arrange(body: HTMLElement, rows: HTMLElement[]) {
+  const focused = rows.findIndex((tr) => tr.contains(document.activeElement));
+  const anchor = focused >= 0 ? focused : 0;
+  if (rows.length === 0) return;
+  if (focused < 0 && rows[0]!.parentNode !== body) body.prepend(rows[0]!);
+  for (let i = anchor - 1; i >= 0; i--) if (rows[i]!.nextSibling !== rows[i + 1]) body.insertBefore(rows[i]!, rows[i + 1]!);
+  for (let i = anchor + 1; i < rows.length; i++) if (rows[i - 1]!.nextSibling !== rows[i]) body.insertBefore(rows[i]!, rows[i - 1]!.nextSibling);
+  if (focused < 0 && body.firstChild !== rows[0]) body.prepend(rows[0]!);
+}
 
 export async function clustersPage(): Promise<HTMLElement> {
   const message = h("div", { class: "card hint", id: "clusters-message", hidden: true });
@@ -22,6 +41,7 @@ export async function clustersPage(): Promise<HTMLElement> {
   const confirmBox = h("div", { class: "card confirm", id: "clusters-confirm", hidden: true });
   const checked = h("span", { class: "hint", id: "clusters-checked" });
   const body = h("tbody", {});
+  const rows = new Map<string, Row>();
   const table = h(
     "table",
     { id: "clusters-table" },
@@ -71,35 +91,41 @@ export async function clustersPage(): Promise<HTMLElement> {
     message.hidden = text === "";
   };
 
-  function show(view: StatusView, how: string) {
+  let updates = 0;
+  let pushes = 0;
+  /// Applies a status view in place: a cluster's row is built once and kept for as long as the
+  /// cluster exists, and an update rewrites only the cells whose values changed. Rows, their
+  /// inputs (with what the user typed), focus, selection and an open confirmation all survive
+  /// updates, so a push can never swap a control out from under a click or a keystroke.
+  function show(view: StatusView, how: "read" | "asked the clouds" | "pushed") {
     shown = view.clusters;
-    for (const name of [...selected]) if (!shown.some((c) => c.name === name)) selected.delete(name);
-    // Pushed updates arrive while the user may be typing in a row: a row whose content is
-    // unchanged is kept as it is (same elements, focus and typed text), and a row that did change
-    // keeps the idle minutes the user was editing.
-    const now = Date.now() / 1000;
-    const old = new Map<string, HTMLElement>();
-    for (const tr of body.querySelectorAll<HTMLElement>("tr[data-cluster]")) old.set(tr.dataset.cluster ?? "", tr);
-    body.replaceChildren(
-      ...view.clusters.map((c) => {
-        const key = JSON.stringify(c) + uptime(c, now);
-        const before = old.get(c.name);
-        if (before?.dataset.key === key) return before;
-        const fresh = row(c);
-        fresh.dataset.key = key;
-        const typed = before?.querySelector<HTMLInputElement>("input[type=number][data-edited]");
-        const target = fresh.querySelector<HTMLInputElement>("input[type=number]");
-        if (typed && target) {
-          target.value = typed.value;
-          target.dataset.edited = "1";
-        }
-        return fresh;
-      }),
-    );
+    const present = new Set(shown.map((c) => c.name));
+    for (const name of [...selected]) if (!present.has(name)) selected.delete(name);
+    for (const [name, r] of rows) {
+      if (present.has(name)) continue;
+      r.tr.remove();
+      rows.delete(name);
+    }
+    const ordered = shown.map((c) => {
+      let r = rows.get(c.name);
+      if (!r) {
+        r = row(c);
+        rows.set(c.name, r);
+      }
+      r.update(c);
+      return r.tr;
+    });
+    arrange(body, ordered);
+    confirmation.recheck(present);
     selectAll.checked = shown.length > 0 && selected.size === shown.length;
-    empty.hidden = view.clusters.length > 0;
+    empty.hidden = shown.length > 0;
     checked.textContent = `Last checked ${new Date().toLocaleTimeString()} (${how})`;
     if (view.changes.length > 0) say(view.changes.map((c) => `${c.cluster}: ${c.message}`).join("; "));
+    // The page's own signals: how many views it has applied, and how many of them were pushed.
+    updates++;
+    if (how === "pushed") pushes++;
+    table.dataset.updates = String(updates);
+    table.dataset.pushes = String(pushes);
   }
 
   async function load(refresh: boolean) {
@@ -133,7 +159,7 @@ export async function clustersPage(): Promise<HTMLElement> {
         : label === "Stop"
           ? backend.clusterStop(n)
           : backend.clusterDown(n);
-    confirm(plan.question, label, names.join(", "), async () => {
+    confirmation.open(plan.question, label, names, async () => {
       const failures: string[] = [];
       for (const n of names) {
         try {
@@ -184,89 +210,124 @@ export async function clustersPage(): Promise<HTMLElement> {
     await load(false);
   }
 
-  /// Destructive actions wait for an explicit yes in the page.
-  function confirm(question: string, label: string, name: string, run: () => Promise<unknown>) {
-    confirmBox.replaceChildren(
-      h("p", { id: "clusters-confirm-text" }, question),
-      h(
-        "button",
-        {
-          class: "danger",
-          id: "clusters-confirm-yes",
-          onclick: () => {
-            confirmBox.hidden = true;
-            void act(label, name, run);
-          },
-        },
-        `Yes, ${label.toLowerCase()}`,
-      ),
-      " ",
-      h("button", { id: "clusters-confirm-no", onclick: () => (confirmBox.hidden = true) }, "Cancel"),
-    );
-    confirmBox.hidden = false;
-  }
+  const confirmation = confirmationBox(confirmBox, (label, names, run) => void act(label, names.join(", "), run));
 
-  function row(c: ClusterView): HTMLElement {
-    const can = actionsFor(c);
-    const minutes = h("input", { type: "number", min: "1", value: String(c.autostop?.idle_minutes ?? 30), class: "narrow", "aria-label": "idle minutes" });
+  /// One cluster's row. Built once with every control it can ever need; `update` then sets only
+  /// what changed (text, status, which buttons are enabled), never replacing an element.
+  function row(first: ClusterView): Row {
+    const name = first.name;
+    let c = first;
+    const minutes = h("input", { type: "number", min: "1", value: String(first.autostop?.idle_minutes ?? 30), class: "narrow", "aria-label": `idle minutes for ${name}` });
     minutes.addEventListener("input", () => {
       minutes.dataset.edited = "1";
     });
-    const downBox = h("input", { type: "checkbox", "aria-label": "down instead of stop", checked: c.autostop?.down ?? false });
-    const btn = (id: string, text: string, enabled: boolean, onclick: () => void, cls = "small") =>
-      h("button", { class: cls, "data-action": id, disabled: !enabled, onclick }, text);
-    const pick = h("input", { type: "checkbox", class: "select", "data-cluster": c.name, "aria-label": `select ${c.name}`, checked: selected.has(c.name) });
-    pick.addEventListener("change", () => {
-      if (pick.checked) selected.add(c.name);
-      else selected.delete(c.name);
+    const downBox = h("input", { type: "checkbox", "aria-label": `down instead of stop for ${name}`, checked: first.autostop?.down ?? false });
+    downBox.addEventListener("change", () => {
+      downBox.dataset.edited = "1";
     });
-    return h(
+    const btn = (id: string, text: string, onclick: () => void, cls = "small") =>
+      h("button", { class: cls, "data-action": id, "aria-label": `${text} ${name}`, onclick }, text);
+    const pick = h("input", { type: "checkbox", class: "select", "data-cluster": name, "aria-label": `select ${name}`, checked: selected.has(name) });
+    pick.addEventListener("change", () => {
+      if (pick.checked) selected.add(name);
+      else selected.delete(name);
+      selectAll.checked = shown.length > 0 && selected.size === shown.length;
+    });
+    const buttons = {
+      exec: btn("exec", "Exec", () => openExec(name)),
+      start: btn("start", "Start", () => void act("Start", name, () => backend.clusterStart(name))),
+      stop: btn("stop", "Stop", () =>
+        confirmation.open(`Stop ${name}? Its processes end; disks are kept and you can start it again.`, "Stop", [name], () => backend.clusterStop(name)),
+      ),
+      down: btn(
+        "down",
+        "Down",
+        () => confirmation.open(`Tear down ${name}? Its nodes and disks are deleted; this cannot be undone.`, "Down", [name], () => backend.clusterDown(name)),
+        "small danger",
+      ),
+      autostop: btn("autostop", "Set autostop", () => {
+        const idle = Number.parseInt(minutes.value, 10);
+        if (!Number.isInteger(idle) || idle < 1) {
+          say(`autostop for ${name}: idle minutes must be a whole number ≥ 1, got '${minutes.value}'`, true);
+          return;
+        }
+        delete minutes.dataset.edited;
+        delete downBox.dataset.edited;
+        void act("Autostop", name, () => backend.clusterAutostop(name, idle, downBox.checked));
+      }),
+      cancelAutostop: btn("autostop-cancel", "Cancel autostop", () => void act("Cancel autostop", name, () => backend.clusterAutostop(name, null, false))),
+    };
+    const cell = (field: string) => h("td", { "data-field": field });
+    const cells = {
+      status: h("span", { class: "badge" }),
+      place: cell("place"),
+      instance: cell("instance"),
+      nodes: cell("nodes"),
+      price: cell("price"),
+      uptime: cell("uptime"),
+      autostop: cell("autostop"),
+    };
+    const tr = h(
       "tr",
-      { "data-cluster": c.name, "data-status": c.status },
+      { "data-cluster": name },
       h("td", {}, pick),
-      h("td", {}, c.name),
-      h("td", {}, h("span", { class: `badge status-${c.status.toLowerCase()}` }, c.status)),
-      h("td", {}, place(c)),
-      h("td", {}, `${c.instance_type ?? "—"}${c.use_spot ? " (spot)" : ""}`),
-      h("td", {}, String(c.num_nodes)),
-      h("td", {}, price(c)),
-      h("td", {}, uptime(c, Date.now() / 1000)),
-      h("td", { "data-field": "autostop" }, autostop(c)),
+      h("td", { "data-field": "name" }, name),
+      h("td", { "data-field": "status" }, cells.status),
+      cells.place,
+      cells.instance,
+      cells.nodes,
+      cells.price,
+      cells.uptime,
+      cells.autostop,
       h(
         "td",
         { class: "actions" },
-        btn("exec", "Exec", c.status === "UP", () => openExec(c.name)),
-        btn("start", "Start", can.start, () => void act("Start", c.name, () => backend.clusterStart(c.name))),
-        btn("stop", "Stop", can.stop, () =>
-          confirm(`Stop ${c.name}? Its processes end; disks are kept and you can start it again.`, "Stop", c.name, () => backend.clusterStop(c.name)),
-        ),
-        btn(
-          "down",
-          "Down",
-          can.down,
-          () => confirm(`Tear down ${c.name}? Its nodes and disks are deleted; this cannot be undone.`, "Down", c.name, () => backend.clusterDown(c.name)),
-          "small danger",
-        ),
-        h(
-          "span",
-          { class: "autostop" },
-          minutes,
-          h("label", {}, downBox, " down"),
-          btn("autostop", "Set autostop", can.autostop, () => {
-            const idle = Number.parseInt(minutes.value, 10);
-            if (!Number.isInteger(idle) || idle < 1) {
-              say(`autostop for ${c.name}: idle minutes must be a whole number ≥ 1, got '${minutes.value}'`, true);
-              return;
-            }
-            void act("Autostop", c.name, () => backend.clusterAutostop(c.name, idle, downBox.checked));
-          }),
-          btn("autostop-cancel", "Cancel autostop", can.autostop && c.autostop !== null, () =>
-            void act("Cancel autostop", c.name, () => backend.clusterAutostop(c.name, null, false)),
-          ),
-        ),
+        buttons.exec,
+        buttons.start,
+        buttons.stop,
+        buttons.down,
+        h("span", { class: "autostop" }, minutes, h("label", {}, downBox, " down"), buttons.autostop, buttons.cancelAutostop),
       ),
     );
+    const tick = (nowSeconds: number) => setText(cells.uptime, uptime(c, nowSeconds));
+    return {
+      tr,
+      tick,
+      update(next: ClusterView) {
+        const before = c;
+        c = next;
+        setAttr(tr, "data-status", c.status);
+        setText(cells.status, c.status);
+        setAttr(cells.status, "class", `badge status-${c.status.toLowerCase()}`);
+        setText(cells.place, place(c));
+        setText(cells.instance, `${c.instance_type ?? "—"}${c.use_spot ? " (spot)" : ""}`);
+        setText(cells.nodes, String(c.num_nodes));
+        setText(cells.price, price(c));
+        setText(cells.autostop, autostop(c));
+        tick(Date.now() / 1000);
+        const can = actionsFor(c);
+        setDisabled(buttons.exec, c.status !== "UP");
+        setDisabled(buttons.start, !can.start);
+        setDisabled(buttons.stop, !can.stop);
+        setDisabled(buttons.down, !can.down);
+        setDisabled(buttons.autostop, !can.autostop);
+        setDisabled(buttons.cancelAutostop, !(can.autostop && c.autostop !== null));
+        // A setting that changed elsewhere (the CLI, another window) shows in the inputs, unless
+        // the user is editing them here: what they typed is theirs until they act on it.
+        if (before.autostop?.idle_minutes !== c.autostop?.idle_minutes && !minutes.dataset.edited && document.activeElement !== minutes)
+          minutes.value = String(c.autostop?.idle_minutes ?? 30);
+        if (before.autostop?.down !== c.autostop?.down && !downBox.dataset.edited) downBox.checked = c.autostop?.down ?? false;
+        if (pick.checked !== selected.has(name)) pick.checked = selected.has(name);
+      },
+    };
   }
+
+  // Uptime advances every second in place; the rest of a row changes only with a new view.
+  const ticker = setInterval(() => {
+    if (!page.isConnected) clearInterval(ticker);
+    const now = Date.now() / 1000;
+    for (const r of rows.values()) r.tick(now);
+  }, 1000);
 
   await load(false);
   // Live while shown: both stop by themselves once the router replaces this page.
