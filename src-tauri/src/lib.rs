@@ -59,13 +59,12 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
         ])
 }
 
-/// Starts the app on the platform's webview; logs go to stderr (`RUST_LOG` filters them).
+/// Starts the app on the platform's webview; logs go to stderr. Only Sky's own crates log (info,
+/// or debug with `SKY_DEV=1`): dependencies such as the cloud SDKs log signed headers and tokens.
+/// `RUST_LOG` naming a target is honoured as the user's choice (`sky_cli::telemetry`).
 pub fn run() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(sky_cli::telemetry::log_filter("info"))
         .with_writer(std::io::stderr)
         // Colour only on a terminal: a log redirected to a file should read as text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

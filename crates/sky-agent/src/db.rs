@@ -24,12 +24,19 @@ pub enum DbError {
         found: i64,
         known: i64,
     },
+    #[error("creating the job database {path}: {source}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("job database holds an unreadable {what}: {detail}")]
     Corrupt { what: &'static str, detail: String },
 }
 
 /// Each entry moves the schema from version i to i+1. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL              -- JSON of a typed struct, see Db::get_meta
@@ -62,7 +69,13 @@ CREATE TABLE job_procs (
     exit_code INTEGER,
     PRIMARY KEY (job_id, rank)
 );
-"#];
+"#,
+    r#"
+-- "<boot id>:<start ticks>" of the rank's process (crate::procid): recovery signals a recorded
+-- group only while its leader is still that process. NULL: unknown, never signalled.
+ALTER TABLE job_procs ADD COLUMN identity TEXT;
+"#,
+];
 
 const META_CONFIG: &str = "cluster_config";
 const META_AUTOSTOP: &str = "autostop";
@@ -82,6 +95,20 @@ const JOB_COLUMNS: &str = "id, name, status, exit_code, message, submitted_at, s
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, DbError> {
+        // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the main
+        // file's mode, so the job commands and envs in all three stay private.
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|source| DbError::Create {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+        }
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -188,7 +215,7 @@ impl Db {
         id: JobId,
         nodes: &[u32],
         started_at: f64,
-        pids: &[(u32, u32)],
+        pids: &[(u32, u32, Option<String>)],
     ) -> Result<(), DbError> {
         let tx = self.conn.transaction()?;
         tx.execute(
@@ -196,10 +223,11 @@ impl Db {
              WHERE id = ?1 AND status = 'PENDING'",
             params![id.0 as i64, started_at, to_json(&nodes)],
         )?;
-        for (rank, pid) in pids {
+        for (rank, pid, identity) in pids {
             tx.execute(
-                "INSERT OR REPLACE INTO job_procs (job_id, rank, pid) VALUES (?1, ?2, ?3)",
-                params![id.0 as i64, rank, pid],
+                "INSERT OR REPLACE INTO job_procs (job_id, rank, pid, identity) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id.0 as i64, rank, pid, identity],
             )?;
         }
         tx.commit()?;
@@ -214,12 +242,12 @@ impl Db {
         Ok(())
     }
 
-    /// Process group ids of a job's ranks, by job rank.
-    pub fn procs(&self, id: JobId) -> Result<Vec<(u32, u32)>, DbError> {
+    /// Process group ids of a job's ranks and their leaders' identities, by job rank.
+    pub fn procs(&self, id: JobId) -> Result<Vec<(u32, u32, Option<String>)>, DbError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT rank, pid FROM job_procs WHERE job_id = ?1 ORDER BY rank")?;
-        let rows = stmt.query_map([id.0 as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .prepare("SELECT rank, pid, identity FROM job_procs WHERE job_id = ?1 ORDER BY rank")?;
+        let rows = stmt.query_map([id.0 as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

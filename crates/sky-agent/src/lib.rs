@@ -11,6 +11,8 @@
 pub mod db;
 pub mod env;
 pub mod paths;
+pub mod private;
+pub mod procid;
 pub mod remote;
 pub mod rpc;
 pub mod runtime;

@@ -69,14 +69,12 @@ fn daemon(home: PathBuf) -> anyhow::Result<()> {
     // started us must not stop the daemon. Fails only if we already lead a group (started by
     // hand from a shell's job control), which is fine.
     let _ = nix::unistd::setsid();
-    std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    sky_agent::private::create_dir_all(&home)
+        .with_context(|| format!("creating {}", home.display()))?;
     // Do not pin the caller's working directory (a temp dir, a mount) for the daemon's lifetime.
     std::env::set_current_dir(&home).with_context(|| format!("entering {}", home.display()))?;
     let log_path = sky_agent::paths::Home::new(&home).agent_log();
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
+    let log = sky_agent::private::open_append(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,5 +1,6 @@
 //! The layout of an agent's home directory (`--home DIR`), in one place so `rpc` and `daemon`
-//! agree on it. Creates nothing.
+//! agree on it. Creates nothing, except the socket's private directory
+//! ([`Home::prepare_socket`]).
 
 use std::path::{Path, PathBuf};
 
@@ -44,19 +45,38 @@ impl Home {
         self.logs().join(job.to_string())
     }
 
-    /// The daemon's socket: in the home when the path is short enough, else in the temp dir under
-    /// a name derived from the home (deep cluster paths would otherwise fail to bind).
+    /// The daemon's socket: in the home when the path is short enough, else in a private
+    /// per-user directory of the temp dir (`sky-agent-<uid>`, 0700, owner checked by
+    /// [`Home::prepare_socket`]) under a name derived from the home (deep cluster paths would
+    /// otherwise fail to bind).
     pub fn socket(&self) -> PathBuf {
         let inside = self.dir.join("agent.sock");
         if inside.as_os_str().len() < MAX_SOCKET_PATH {
             return inside;
         }
         let canonical = self.dir.canonicalize().unwrap_or_else(|_| self.dir.clone());
-        std::env::temp_dir().join(format!(
-            "sky-agent-{:016x}.sock",
+        short_socket_dir().join(format!(
+            "{:016x}.sock",
             fnv1a(canonical.as_os_str().as_encoded_bytes())
         ))
     }
+
+    /// The socket's path, after making sure its directory is private to this user (created
+    /// 0700 if missing; another owner or a symlink is refused). Both the daemon (before binding)
+    /// and `rpc` (before connecting) call it, so neither talks through a directory another user
+    /// controls.
+    pub fn prepare_socket(&self) -> std::io::Result<PathBuf> {
+        let socket = self.socket();
+        if let Some(dir) = socket.parent() {
+            crate::private::ensure_private_dir(dir)?;
+        }
+        Ok(socket)
+    }
+}
+
+/// `$TMPDIR/sky-agent-<uid>`: per user, so two users' agents never share it.
+fn short_socket_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("sky-agent-{}", nix::unistd::geteuid().as_raw()))
 }
 
 /// A stable hash (unlike `DefaultHasher`, whose output may change between Rust releases while an
@@ -83,5 +103,12 @@ mod tests {
             sock.display()
         );
         assert_eq!(sock, long.socket(), "must be stable");
+        assert!(
+            sock.parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|n| n.to_string_lossy().starts_with("sky-agent-")),
+            "{}",
+            sock.display()
+        );
     }
 }

@@ -113,15 +113,12 @@ exit "$code"
 impl HostRuntime {
     fn spawn_remote(&self, ssh: &NodeSsh, spec: &ProcessSpec<'_>) -> std::io::Result<Child> {
         if let Some(parent) = spec.log.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::private::create_dir_all(parent)?;
         }
         if let Some(parent) = ssh.known_hosts.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::private::create_dir_all(parent)?;
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(spec.log)?;
+        let log = crate::private::open_append(spec.log)?;
         let err = log.try_clone()?;
         // `exec` makes the local bash's pid ($$, expanded here) the ssh's pid: the key under which
         // the worker records the job's group, known to us as the child's id.

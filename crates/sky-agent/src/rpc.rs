@@ -30,6 +30,10 @@ pub enum RpcError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the agent socket {socket} is served by uid {uid}, not this user; refusing to talk to it"
+    )]
+    Impostor { socket: String, uid: u32 },
     #[error("relaying: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -39,14 +43,17 @@ const STARTUP_WAIT: Duration = Duration::from_secs(15);
 /// Connect to the daemon of `home`, starting it (detached) when nothing answers.
 pub async fn connect_or_start(home_dir: &Path) -> Result<UnixStream, RpcError> {
     let home = Home::new(home_dir);
-    let socket = home.socket();
-    if let Ok(stream) = UnixStream::connect(&socket).await {
-        return Ok(stream);
-    }
-    std::fs::create_dir_all(home_dir).map_err(|source| RpcError::Home {
+    let home_err = |source| RpcError::Home {
         path: home_dir.display().to_string(),
         source,
-    })?;
+    };
+    crate::private::create_dir_all(home_dir).map_err(home_err)?;
+    // Its directory is ours and 0700 before we connect: nobody else can have put a listener
+    // there. The peer check below is the second lock on the same door.
+    let socket = home.prepare_socket().map_err(home_err)?;
+    if let Ok(stream) = UnixStream::connect(&socket).await {
+        return checked(stream, &socket);
+    }
     let exe = std::env::current_exe()?;
     // The daemon calls setsid() itself, so it leaves this process's session and survives both
     // this bridge and the SSH session or terminal that started it.
@@ -54,6 +61,10 @@ pub async fn connect_or_start(home_dir: &Path) -> Result<UnixStream, RpcError> {
         .arg("daemon")
         .arg("--home")
         .arg(home_dir)
+        // Over SSH this relay has the login's whole environment; the daemon keeps the
+        // allow-listed part only (see sky_core::jobs::inherit).
+        .env_clear()
+        .envs(sky_core::jobs::inherit::for_agent(std::env::vars_os()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -67,7 +78,7 @@ pub async fn connect_or_start(home_dir: &Path) -> Result<UnixStream, RpcError> {
         if let Ok(stream) = UnixStream::connect(&socket).await {
             // Reap it later so it is not left a zombie if it exits (e.g. lost the lock race).
             std::thread::spawn(move || child.wait());
-            return Ok(stream);
+            return checked(stream, &socket);
         }
         if let Ok(Some(_)) = child.try_wait() {
             // It exited: either another daemon won the lock race (then the socket appears
@@ -80,6 +91,19 @@ pub async fn connect_or_start(home_dir: &Path) -> Result<UnixStream, RpcError> {
             });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The stream, if the process listening on it runs as this user (`SO_PEERCRED`).
+fn checked(stream: UnixStream, socket: &Path) -> Result<UnixStream, RpcError> {
+    let uid = stream.peer_cred()?.uid();
+    if crate::private::is_me(uid) {
+        Ok(stream)
+    } else {
+        Err(RpcError::Impostor {
+            socket: socket.display().to_string(),
+            uid,
+        })
     }
 }
 

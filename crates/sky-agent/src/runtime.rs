@@ -5,7 +5,6 @@
 //! ever talks to the trait. Not here: deciding what to run or when (the daemon) and environment
 //! construction ([`crate::env`]).
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 
@@ -21,7 +20,8 @@ use tokio::process::{Child, Command};
 pub struct ProcessSpec<'a> {
     /// Shell text for `bash -c`.
     pub script: &'a str,
-    /// Added to the agent's own environment; may hold secrets, so never logged.
+    /// Added to the allow-listed base environment (`sky_core::jobs::inherit::for_jobs`); may
+    /// hold secrets, so never logged.
     pub env: &'a [(String, String)],
     /// Both stdout and stderr are appended here (on the head node).
     pub log: &'a Path,
@@ -59,13 +59,10 @@ pub fn working_dir(node_dir: &Path) -> PathBuf {
 impl NodeRuntime for LocalRuntime {
     fn spawn(&self, node: &NodeSpec, spec: &ProcessSpec<'_>) -> std::io::Result<Child> {
         if let Some(parent) = spec.log.parent() {
-            std::fs::create_dir_all(parent)?;
+            crate::private::create_dir_all(parent)?;
         }
         std::fs::create_dir_all(&node.dir)?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(spec.log)?;
+        let log = crate::private::open_append(spec.log)?;
         let err = log.try_clone()?;
         let mut cmd = Command::new("/bin/bash");
         cmd.arg("-c")
@@ -79,6 +76,10 @@ impl NodeRuntime for LocalRuntime {
             .process_group(0)
             // Jobs outlive a daemon that is stopped or dies; restart recovery deals with them.
             .kill_on_drop(false);
+        // A job starts from the allow-listed base (PATH, HOME, locale, ...), never the daemon's
+        // whole environment, then gets its own variables.
+        cmd.env_clear()
+            .envs(sky_core::jobs::inherit::for_jobs(std::env::vars_os()));
         for (k, v) in spec.env {
             cmd.env(k, v);
         }

@@ -4,7 +4,6 @@
 //! Speaks exactly the JSON-lines protocol of [`sky_core::jobs::wire`] on its socket; `sky-agent
 //! rpc` bridges a client's stdio to it. Job state transitions live in [`crate::state`].
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +28,10 @@ use crate::tail::Tailer;
 const TICK: Duration = Duration::from_millis(200);
 const POLL: Duration = Duration::from_millis(50);
 const MAX_LINES_PER_CHUNK: usize = 2000;
+/// Answers queued per connection before a sender waits. With one read step per file
+/// (`tail::MAX_READ`) in flight at a time, this bounds what a slow or stalled `sky logs` can make
+/// the daemon hold in memory, whatever the size of the log.
+const OUTBOX_DEPTH: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -63,14 +66,20 @@ pub async fn run(home_dir: &Path) -> Result<Started, DaemonError> {
         path: home_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(home.logs()).map_err(io_err)?;
-    let lock = File::create(home.lock()).map_err(io_err)?;
+    crate::private::ensure_private_dir(home_dir).map_err(io_err)?;
+    crate::private::create_dir_all(&home.logs()).map_err(io_err)?;
+    let lock = crate::private::create(&home.lock()).map_err(io_err)?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Ok(Started::AlreadyRunning),
         Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
     }
-    std::fs::write(home.pid(), format!("{}\n", std::process::id())).map_err(io_err)?;
+    {
+        use std::io::Write as _;
+        crate::private::create(&home.pid())
+            .and_then(|mut f| writeln!(f, "{}", std::process::id()))
+            .map_err(io_err)?;
+    }
     let db = Db::open(&home.db())?;
     // Local nodes run here; workers of remote clusters over SSH (see crate::remote).
     let runtime: Arc<dyn NodeRuntime> = Arc::new(crate::remote::HostRuntime::default());
@@ -82,7 +91,7 @@ pub async fn run(home_dir: &Path) -> Result<Started, DaemonError> {
             "jobs left by a previous agent were marked FAILED_DRIVER"
         );
     }
-    let socket = home.socket();
+    let socket = home.prepare_socket().map_err(io_err)?;
     // The lock proves no live daemon owns the socket, so a leftover file is stale.
     let _ = std::fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).map_err(|source| DaemonError::Bind {
@@ -122,16 +131,17 @@ pub async fn run(home_dir: &Path) -> Result<Started, DaemonError> {
     Ok(Started::Ran)
 }
 
-type Outbox = mpsc::UnboundedSender<String>;
+/// Bounded: a sender waits while the client is slow to read (back-pressure).
+type Outbox = mpsc::Sender<String>;
 
-fn send(out: &Outbox, id: u64, body: ResponseBody) -> bool {
+async fn send(out: &Outbox, id: u64, body: ResponseBody) -> bool {
     let env = ResponseEnvelope {
         v: PROTOCOL_VERSION,
         id,
         body,
     };
     match serde_json::to_string(&env) {
-        Ok(line) => out.send(line).is_ok(),
+        Ok(line) => out.send(line).await.is_ok(),
         Err(_) => false,
     }
 }
@@ -140,7 +150,7 @@ fn send(out: &Outbox, id: u64, body: ResponseBody) -> bool {
 /// closes its side, finish the answers in flight, then close.
 async fn serve(stream: UnixStream, shared: Shared, stop: watch::Sender<bool>) {
     let (read, mut write) = stream.into_split();
-    let (out, mut outbox) = mpsc::unbounded_channel::<String>();
+    let (out, mut outbox) = mpsc::channel::<String>(OUTBOX_DEPTH);
     let writer = tokio::spawn(async move {
         while let Some(mut line) = outbox.recv().await {
             line.push('\n');
@@ -165,11 +175,11 @@ async fn serve(stream: UnixStream, shared: Shared, stop: watch::Sender<bool>) {
                         Ok(reply) => ResponseBody::Ok(reply),
                         Err(e) => ResponseBody::Error(e),
                     };
-                    send(&out, id, body);
+                    send(&out, id, body).await;
                 });
             }
             Err((id, e)) => {
-                send(&out, id, ResponseBody::Error(e));
+                send(&out, id, ResponseBody::Error(e)).await;
             }
         }
     }
@@ -376,9 +386,13 @@ async fn tail(
                 format!("reading logs of job {job_id}: {e}"),
             )
         })?;
-        if !emit(out, id, num_nodes, lines, tailer.offsets()) {
+        if !emit(out, id, num_nodes, lines, tailer.offsets()).await {
             // The client went away; nobody is listening.
             return Ok(Reply::Done);
+        }
+        if !tailer.caught_up() {
+            // Backlog left: the next step goes as soon as the client took this one.
+            continue;
         }
         if finished || !follow {
             return Ok(Reply::TailEnd(TailEnd {
@@ -391,7 +405,7 @@ async fn tail(
     }
 }
 
-fn emit(
+async fn emit(
     out: &Outbox,
     id: u64,
     num_nodes: u32,
@@ -409,7 +423,7 @@ fn emit(
             lines: rest,
             offsets: offsets.to_vec(),
         };
-        if !send(out, id, ResponseBody::Event(Event::Log(chunk))) {
+        if !send(out, id, ResponseBody::Event(Event::Log(chunk))).await {
             return false;
         }
         rest = tail;
@@ -523,7 +537,10 @@ async fn run_setup(
         let lines = tailer.read_new(finished).map_err(|e| {
             WireError::new(WireErrorKind::Internal, format!("reading setup logs: {e}"))
         })?;
-        emit(out, id, num_nodes, lines, tailer.offsets());
+        emit(out, id, num_nodes, lines, tailer.offsets()).await;
+        if !tailer.caught_up() {
+            continue;
+        }
         if finished {
             return Ok(codes);
         }

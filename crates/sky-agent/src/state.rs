@@ -134,8 +134,16 @@ impl Agent {
         self.autostop = self.db.autostop()?;
         let mut failed = Vec::new();
         for job in self.db.jobs(&[JobStatus::Running])? {
-            for (rank, pgid) in self.db.procs(job.id)? {
+            for (rank, pgid, identity) in self.db.procs(job.id)? {
                 let node = self.node_of(&job, rank);
+                // A local group is killed only while its leader is provably the process we
+                // started: after a reboot (or long enough) its number may be another program's.
+                // A worker's rank is addressed through the key file its wrapper keeps on the
+                // worker (crate::remote), which the wrapper removes when the job ends.
+                if node.ssh.is_none() && !crate::procid::still_same(pgid, identity.as_deref()) {
+                    tracing::info!(job = %job.id, rank, pgid, "recorded process is gone or its number was reused; not signalled");
+                    continue;
+                }
                 let _ = self
                     .runtime
                     .signal_group(&node, pgid, Some(Signal::SIGKILL));
@@ -370,14 +378,19 @@ impl Agent {
                 .finish(job.id, JobStatus::FailedDriver, None, Some(&message), now)?;
             return Ok(());
         }
-        let pids: Vec<(u32, u32)> = children.iter().map(|(r, p, _)| (*r, *p)).collect();
+        // Read now, while each child is alive or at worst an unreaped zombie of ours, so its
+        // number cannot have been reused yet.
+        let pids: Vec<(u32, u32, Option<String>)> = children
+            .iter()
+            .map(|(r, p, _)| (*r, *p, crate::procid::identity(*p)))
+            .collect();
         self.db.mark_running(job.id, nodes, now, &pids)?;
         tracing::info!(job = %job.id, ?nodes, "job started");
         self.running.insert(
             job.id,
             RunningJob {
                 nodes: node_specs,
-                pgids: pids.iter().map(|(_, p)| *p).collect(),
+                pgids: pids.iter().map(|(_, p, _)| *p).collect(),
                 exits: vec![None; pids.len()],
                 cancel_requested: false,
                 failure: None,
@@ -583,13 +596,8 @@ impl Agent {
             "autostop: cluster idle, running hook"
         );
         let log_path = self.home.logs().join("autostop.log");
-        let spawned = std::fs::create_dir_all(self.home.logs())
-            .and_then(|()| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log_path)
-            })
+        let spawned = crate::private::create_dir_all(&self.home.logs())
+            .and_then(|()| crate::private::open_append(&log_path))
             .and_then(|log| {
                 let err = log.try_clone()?;
                 std::process::Command::new(&argv[0])

@@ -7,7 +7,7 @@
 mod commands;
 mod output;
 mod session;
-mod telemetry;
+pub mod telemetry;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

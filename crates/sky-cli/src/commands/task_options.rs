@@ -89,9 +89,18 @@ pub struct TaskOptions {
     pub envs: Vec<(String, String)>,
 
     /// Secret for the task, redacted everywhere: `KEY` passes this shell's value (preferred:
-    /// keeps it out of shell history), `KEY=VALUE` gives it inline. Repeatable.
+    /// keeps it out of shell history and the process list), `KEY=VALUE` gives it inline (with a
+    /// warning: any user of this machine can read it in the process list). Repeatable.
     #[arg(long = "secret", value_name = "KEY[=VALUE]", value_parser = parse_secret)]
-    pub secrets: Vec<(String, Secret)>,
+    pub secrets: Vec<SecretArg>,
+}
+
+/// One `--secret`: the key, the value, and whether the value was given on the command line.
+#[derive(Debug, Clone)]
+pub struct SecretArg {
+    pub key: String,
+    pub value: Secret,
+    pub inline: bool,
 }
 
 fn split_assignment(text: &str, what: &str) -> Result<(String, Option<String>), String> {
@@ -122,19 +131,45 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn parse_secret(text: &str) -> Result<(String, Secret), String> {
+fn parse_secret(text: &str) -> Result<SecretArg, String> {
     // clap echoes a rejected value in its message, and `text` may hold the secret: so a
     // `KEY=VALUE` form is never rejected here; its key is checked in `load_tasks`, which names
     // the key only.
     match text.split_once('=') {
-        Some((key, value)) => Ok((key.to_owned(), Secret::new(value))),
+        Some((key, value)) => Ok(SecretArg {
+            key: key.to_owned(),
+            value: Secret::new(value),
+            inline: true,
+        }),
         None => {
             let (key, _) = split_assignment(text, "secret")?;
             std::env::var(&key)
-                .map(|v| (key.clone(), Secret::new(v)))
+                .map(|v| SecretArg {
+                    key: key.clone(),
+                    value: Secret::new(v),
+                    inline: false,
+                })
                 .map_err(|_| format!("{key} is not set in the local environment"))
         }
     }
+}
+
+/// The warning for secrets given as `--secret KEY=VALUE`, naming the keys only.
+pub fn inline_secret_warning(secrets: &[SecretArg]) -> Option<String> {
+    let keys: Vec<&str> = secrets
+        .iter()
+        .filter(|s| s.inline)
+        .map(|s| s.key.as_str())
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "warning: --secret {}=... puts the value on the command line, where other users of this \
+         machine can read it (process list, shell history); export it and pass --secret {} instead",
+        keys.join("=... --secret "),
+        keys.join(" --secret "),
+    ))
 }
 
 impl TaskOptions {
@@ -162,7 +197,11 @@ impl TaskOptions {
             image_id: self.image_id.clone(),
             ports: self.ports.clone(),
             envs: self.envs.clone(),
-            secrets: self.secrets.clone(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|s| (s.key.clone(), s.value.clone()))
+                .collect(),
         }
     }
 }
@@ -175,8 +214,15 @@ pub fn load_tasks(
     opts: &TaskOptions,
     vocab: &impl Vocabulary,
 ) -> anyhow::Result<Vec<Task>> {
-    for (key, _) in &opts.secrets {
-        split_assignment(key, "secret").map_err(|m| anyhow::anyhow!("--secret: {m}"))?;
+    for secret in &opts.secrets {
+        split_assignment(&secret.key, "secret").map_err(|m| anyhow::anyhow!("--secret: {m}"))?;
+    }
+    if let Some(warning) = inline_secret_warning(&opts.secrets) {
+        // The CLI's own stderr: a warning the user must see before the run, not a log line.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{warning}");
+        }
     }
     let overrides = opts.to_overrides();
     let entrypoint = entrypoint.trim();
@@ -276,6 +322,20 @@ mod tests {
         let bad = Cli::try_parse_from(["sky", "--secret", "1BAD=hunter2"]).expect("checked later");
         let err = load_tasks("echo", &bad.task, &StaticVocabulary::default()).expect_err("bad key");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+        let warning = inline_secret_warning(&cli.task.secrets).expect("inline warns");
+        assert!(warning.contains("--secret TOKEN=..."), "{warning}");
+        assert!(!warning.contains("hunter2"), "{warning}");
+    }
+
+    #[test]
+    fn secret_key_alone_reads_the_environment_without_warning() {
+        // PATH is set in every test environment; its value stands in for an exported secret.
+        let path = std::env::var("PATH").expect("PATH is set");
+        let cli = Cli::try_parse_from(["sky", "--secret", "PATH"]).expect("valid");
+        let o = cli.task.to_overrides();
+        assert_eq!(o.secrets[0].0, "PATH");
+        assert_eq!(o.secrets[0].1.expose(), path);
+        assert!(inline_secret_warning(&cli.task.secrets).is_none());
     }
 
     #[test]

@@ -191,7 +191,7 @@ impl Sky {
         // down next, and a reused one gets the whole workdir again on its next launch.
         let synced = unless_cancelled(cancel, async {
             self.sync_workdir(task, &rec, sink).await?;
-            self.sync_file_mounts(&rec, &mounts, sink).await
+            self.sync_file_mounts(task, &rec, &mounts, sink).await
         })
         .await?;
         if synced.is_none() {
@@ -603,6 +603,14 @@ pub(super) async fn unless_cancelled<T>(
 /// or a `{source: ...}` mapping, are refused naming the entry), and each must exist. A local `~`
 /// is this user's home; relative paths are from the current directory, as for `workdir`.
 fn local_file_mounts(task: &Task) -> Result<Vec<(String, PathBuf)>, SkyError> {
+    // Paths may hold `${VAR}`-substituted secrets: messages show them as `${KEY}`.
+    local_file_mounts_unredacted(task).map_err(|e| match e {
+        SkyError::InvalidRequest(m) => SkyError::InvalidRequest(task.redact(&m)),
+        other => other,
+    })
+}
+
+fn local_file_mounts_unredacted(task: &Task) -> Result<Vec<(String, PathBuf)>, SkyError> {
     let mut out = Vec::new();
     for (remote, mount) in &task.file_mounts {
         let field = format!("file_mounts.{remote}");
@@ -639,7 +647,7 @@ fn check_secrets(task: &Task) -> Result<(), SkyError> {
     match task.secret_refs.first() {
         None => Ok(()),
         Some(name) => Err(SkyError::InvalidRequest(format!(
-            "secret '{name}' has no value; pass it with --secret {name}=VALUE"
+            "secret '{name}' has no value; export it and pass --secret {name}"
         ))),
     }
 }

@@ -32,10 +32,11 @@ impl Sky {
             return Ok(());
         };
         let name = rec.name.as_str();
+        // The path may hold a `${VAR}`-substituted secret: shown as `${KEY}`.
         let err = |message: String| SkyError::Workdir {
             cluster: name.into(),
-            workdir: format!("{workdir:?}"),
-            message,
+            workdir: task.redact(&format!("{workdir:?}")),
+            message: task.redact(&message),
         };
         let src = match workdir {
             Workdir::Local(path) => PathBuf::from(path),
@@ -66,6 +67,7 @@ impl Sky {
     #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn sync_file_mounts(
         &self,
+        task: &Task,
         rec: &ClusterRecord,
         mounts: &[(String, PathBuf)],
         sink: &dyn EventSink,
@@ -89,9 +91,13 @@ impl Sky {
             provider.sync_file_mounts(name, info, mounts),
         )
         .await
-        .map_err(|source| SkyError::Provider {
-            cluster: name.into(),
-            source,
+        .map_err(|mut source| {
+            // Mount paths may hold `${VAR}`-substituted secrets: shown as `${KEY}`.
+            source.message = task.redact(&source.message);
+            SkyError::Provider {
+                cluster: name.into(),
+                source,
+            }
         })
     }
 

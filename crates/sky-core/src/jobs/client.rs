@@ -208,7 +208,14 @@ impl AgentClient {
     /// the agent's daemon if it is not running; the daemon outlives this client and its jobs too.
     pub fn spawn_local(agent_binary: &Path, home: &Path) -> Result<AgentClient, ClientError> {
         let mut command = Command::new(agent_binary);
-        command.arg("rpc").arg("--home").arg(home);
+        // The relay and the daemon it starts keep only the allow-listed part of this process's
+        // environment: cloud keys exported in the caller's shell must not reach local jobs.
+        command
+            .arg("rpc")
+            .arg("--home")
+            .arg(home)
+            .env_clear()
+            .envs(super::inherit::for_agent(std::env::vars_os()));
         Self::spawn(command)
     }
 

@@ -8,6 +8,7 @@
 //! This module runs nothing and stores nothing: the agent does both.
 
 pub mod client;
+pub mod inherit;
 pub mod queue;
 pub mod wire;
 

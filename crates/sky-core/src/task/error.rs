@@ -33,6 +33,16 @@ impl TaskError {
         ErrorCode::InvalidTask
     }
 
+    /// This error with secret values in its path and message shown as `${KEY}`.
+    pub(crate) fn redacted(
+        mut self,
+        secrets: &std::collections::BTreeMap<String, super::Secret>,
+    ) -> Self {
+        self.path = super::redact_secrets(&self.path, secrets);
+        self.message = super::redact_secrets(&self.message, secrets);
+        self
+    }
+
     pub(crate) fn at(source_name: &str, path: &str, pos: Option<Pos>, message: String) -> Self {
         TaskError {
             source_name: source_name.to_owned(),

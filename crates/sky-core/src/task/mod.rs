@@ -185,7 +185,29 @@ pub fn looks_like_task_yaml(text: &str) -> bool {
     }
 }
 
+/// `text` with every non-empty value of `secrets` replaced by `${KEY}`, the form the user wrote.
+/// For messages about fields that went through `${VAR}` substitution (`workdir`, `file_mounts`),
+/// which would otherwise echo an inline secret. Longer values first, so a value that contains
+/// another is replaced whole.
+pub fn redact_secrets(text: &str, secrets: &BTreeMap<String, Secret>) -> String {
+    let mut by_length: Vec<(&String, &Secret)> =
+        secrets.iter().filter(|(_, v)| !v.0.is_empty()).collect();
+    by_length.sort_by_key(|(_, v)| std::cmp::Reverse(v.0.len()));
+    let mut out = text.to_owned();
+    for (key, value) in by_length {
+        if out.contains(&value.0) {
+            out = out.replace(&value.0, &format!("${{{key}}}"));
+        }
+    }
+    out
+}
+
 impl Task {
+    /// [`redact_secrets`] with this task's secrets.
+    pub fn redact(&self, text: &str) -> String {
+        redact_secrets(text, &self.secrets)
+    }
+
     /// `sky launch 'echo hi'`: a task running a command on default resources, named `sky-cmd`
     /// as in SkyPilot.
     pub fn from_command(cmd: &str) -> Task {

@@ -256,12 +256,13 @@ fn parse_task(ctx: Ctx<'_>, doc: &Node, overrides: &TaskOverrides) -> Result<Tas
             }
             "workdir" => {
                 if let Some(node) = subst(Some(value)) {
-                    task.workdir = parse_workdir(ctx, &node)?;
+                    task.workdir = parse_workdir(ctx, &node).map_err(|e| e.redacted(&secrets))?;
                 }
             }
             "file_mounts" => {
                 if let Some(node) = subst(Some(value)) {
-                    task.file_mounts = parse_file_mounts(ctx, &node)?;
+                    task.file_mounts =
+                        parse_file_mounts(ctx, &node).map_err(|e| e.redacted(&secrets))?;
                 }
             }
             "volumes" => {

@@ -147,6 +147,26 @@ fn secrets_never_show_in_debug_or_json() {
 }
 
 #[test]
+fn substituted_secrets_stay_out_of_errors() {
+    // Built at run time so no secret-shaped literal sits in the tree.
+    let canary = format!("canary{}", std::process::id());
+    let text =
+        format!("secrets:\n  TOKEN: {canary}\nfile_mounts:\n  /data/${{TOKEN}}: [1]\nrun: echo\n");
+    let err = parse_chain(&text, "t.yaml", &vocab()).expect_err("a list is no mount");
+    let shown = err.to_string();
+    assert!(!shown.contains(&canary), "{shown}");
+    assert!(shown.contains("file_mounts./data/${TOKEN}"), "{shown}");
+    let text = format!("secrets:\n  TOKEN: {canary}\nworkdir: [${{TOKEN}}]\nrun: echo\n");
+    let err = parse_chain(&text, "t.yaml", &vocab()).expect_err("a list is no workdir");
+    assert!(!err.to_string().contains(&canary), "{err}");
+    let mut secrets = BTreeMap::new();
+    secrets.insert("A".to_owned(), Secret::new("abc"));
+    secrets.insert("B".to_owned(), Secret::new("abcdef"));
+    secrets.insert("E".to_owned(), Secret::new(""));
+    assert_eq!(redact_secrets("x abcdef abc", &secrets), "x ${B} ${A}");
+}
+
+#[test]
 fn from_command_is_a_default_task() {
     let task = Task::from_command("echo hi");
     assert_eq!(task.name.as_deref(), Some("sky-cmd"));
