@@ -31,6 +31,7 @@ const check = (name, ok, detail = "") => {
 };
 
 // A W3C element reference is an object with a single key (element-6066-...) holding the id.
+const ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf";
 const elementId = (v) => Object.values(v)[0];
 
 class Session {
@@ -61,6 +62,18 @@ class Session {
     const el = await this.find(css);
     await wd("POST", this.p(`/element/${el}/clear`), {});
     await wd("POST", this.p(`/element/${el}/value`), { text });
+  }
+  /// Keys into an element found earlier, by its reference: fails (stale element) if the page
+  /// replaced it meanwhile, as a person's typing would be lost.
+  async keys(el, text) {
+    await wd("POST", this.p(`/element/${el}/value`), { text });
+  }
+  /// Runs a script with elements found earlier as its arguments.
+  async execWith(script, ...els) {
+    return this.exec(script, ...els.map((id) => ({ [ELEMENT_KEY]: id })));
+  }
+  async dataset(css, key) {
+    return this.exec("return document.querySelector(arguments[0])?.dataset[arguments[1]] ?? null", css, key);
   }
   /// Replaces a field's whole text at once, as a paste does: WebKitWebDriver drops newlines
   /// from typed keys, so multi-line YAML cannot be typed.
@@ -99,8 +112,16 @@ class Session {
       route,
     );
   }
+  /// Resolves once the page has painted what it holds now: a frame's callbacks run before its
+  /// paint, so the second frame's run after the first one's paint.
+  async painted() {
+    await wd("POST", this.p("/execute/async"), {
+      script: "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)))",
+      args: [],
+    });
+  }
   async screenshot(name) {
-    await sleep(300); // let layout and paint settle after the last DOM change
+    await this.painted();
     const png = await wd("GET", this.p("/screenshot"));
     writeFileSync(join(SHOTS, `${name}.png`), Buffer.from(png, "base64"));
   }
@@ -275,15 +296,40 @@ async function main() {
     await s.page("clusters");
     await s.waitFor("return !!document.querySelector(arguments[0])", "cluster row", 10000, row);
 
-    await s.type(`${row} input[type=number]`, "45");
+    // Pushed updates while the user types and while a confirmation is open: the CLI changes the
+    // cluster mid-way, the app pushes the change (a shown signal: the table's push count), and the
+    // row, the half-typed minutes, the confirmation and its button are the same elements after it.
+    const pushesNow = async () => Number((await s.dataset("#clusters-table", "pushes")) ?? 0);
+    const cliAutostop = (minutes) => execFileSync(SKY, ["autostop", CLUSTER, "-i", String(minutes), "-y"], { encoding: "utf8", timeout: 60000 });
+    const rowEl = await s.find(row);
+    const minutesEl = await s.find(`${row} input[type=number]`);
+    await s.type(`${row} input[type=number]`, "4");
+    let pushes = await pushesNow();
+    cliAutostop(50);
+    await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('50m')", "pushed autostop", 10000, row);
+    check("a CLI change reaches the Clusters page as a pushed event", (await pushesNow()) > pushes && (await s.text("#clusters-checked")).includes("pushed"));
+    await s.keys(minutesEl, "5");
+    check(
+      "the row and the minutes being typed survive a pushed update",
+      await s.execWith("return arguments[0].isConnected && arguments[1].isConnected && arguments[1].value === '45'", rowEl, minutesEl),
+    );
     await s.click(`${row} button[data-action=autostop]`);
     await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('45m')", "autostop set", 30000, row);
     check("autostop set from the window shows in the table", true);
 
-    // Pushed status: a change made by the CLI shows well before the 30 s fallback poll.
-    execFileSync(SKY, ["autostop", CLUSTER, "-i", "50", "-y"], { encoding: "utf8", timeout: 60000 });
-    await s.waitFor("return document.querySelector(arguments[0] + ' [data-field=autostop]')?.textContent.startsWith('50m')", "pushed autostop", 10000, row);
-    check("a CLI change reaches the Clusters page as a pushed event", (await s.text("#clusters-checked")).includes("pushed"));
+    await s.click(`${row} button[data-action=stop]`);
+    const confirmYes = await s.find("#clusters-confirm-yes");
+    pushes = await pushesNow();
+    // A value the watcher has not sent before: it pushes a view only when it differs from the
+    // last one it sent, and the window's 45 may have lived between two of its reads.
+    cliAutostop(40);
+    await s.waitFor("return Number(document.querySelector('#clusters-table').dataset.pushes) > arguments[0]", "a push while the confirmation is open", 10000, pushes);
+    check(
+      "an open confirmation and its button survive a pushed update",
+      (await s.dataset("#clusters-confirm", "state")) === "open" && (await s.execWith("return arguments[0].isConnected", confirmYes)),
+    );
+    await s.click("#clusters-confirm-no");
+    check("a cancelled confirmation stops nothing", (await s.dataset(row, "status")) === "UP");
 
     // Bulk autostop may tear the selection down instead of stopping it.
     await s.click(`${row} input.select`);

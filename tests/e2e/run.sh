@@ -7,6 +7,10 @@
 # process started here is ended by PID on exit. Screenshots go to artifacts/screenshots/ and the
 # start-up/memory figures to artifacts/desktop-metrics.json.
 #
+#   tests/e2e/run.sh               one run
+#   tests/e2e/run.sh --repeat N    build once, then N runs in a row, each in a fresh session and
+#                                  HOME; fails unless all N pass, and says how many did
+#
 # Needs (Debian): libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
 # build-essential pkg-config file xvfb webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools,
 # node >= 20.19 with npm, and `cargo install tauri-driver --locked`.
@@ -16,6 +20,13 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PATH="$HOME/.cargo/bin:$PATH"
+
+REPEAT=1
+if [[ "${1:-}" == "--repeat" ]]; then
+  REPEAT=${2:-}
+  [[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || { echo "e2e: --repeat takes a whole number of runs >= 1, got '${REPEAT}'" >&2; exit 2; }
+  shift 2
+fi
 
 if [[ "${1:-}" != "--inside" ]]; then
   for tool in Xvfb WebKitWebDriver tauri-driver dbus-run-session gnome-keyring-daemon secret-tool node npm; do
@@ -51,7 +62,23 @@ if [[ "${1:-}" != "--inside" ]]; then
   export SKY_E2E_CORE_TEST="$CORE_TEST"
   export SKY_E2E_APP="$CARGO_TARGET_DIR/debug/sky-desktop"
   export SKY_E2E_REAL_HOME="$HOME"
-  exec dbus-run-session -- bash "$0" --inside
+  if [[ "$REPEAT" == 1 ]]; then
+    exec dbus-run-session -- bash "$0" --inside
+  fi
+  passed_runs=0
+  for ((run = 1; run <= REPEAT; run++)); do
+    echo "e2e: run $run of $REPEAT"
+    if dbus-run-session -- bash "$0" --inside; then
+      passed_runs=$((passed_runs + 1))
+    else
+      echo "e2e: run $run of $REPEAT failed; its screenshots are in artifacts/screenshots-run$run" >&2
+      rm -rf "$ROOT/artifacts/screenshots-run$run"
+      cp -r "$ROOT/artifacts/screenshots" "$ROOT/artifacts/screenshots-run$run" 2>/dev/null || true
+    fi
+  done
+  echo "e2e repeat: $passed_runs of $REPEAT runs passed"
+  [[ "$passed_runs" == "$REPEAT" ]]
+  exit
 fi
 
 # --- inside the private D-Bus session ---
