@@ -80,6 +80,8 @@ pub enum SkyError {
         message: String,
     },
     #[error(transparent)]
+    InvalidName(#[from] crate::names::NameError),
+    #[error(transparent)]
     State(#[from] StateError),
     #[error("launch of cluster '{cluster}' cancelled{}", if *torn_down { "; the nodes it created were terminated" } else if *stopped_again { "; it was stopped again, as it was before the launch" } else { "" })]
     Cancelled {
@@ -110,6 +112,9 @@ impl SkyError {
             SkyError::Agent { source, .. } => source.code(),
             SkyError::Cancelled { .. } => ErrorCode::Cancelled,
             SkyError::State(StateError::NotFound(_)) => ErrorCode::ClusterNotFound,
+            SkyError::InvalidName(_) | SkyError::State(StateError::NameTaken { .. }) => {
+                ErrorCode::InvalidTask
+            }
             SkyError::Provider { .. } | SkyError::State(_) => ErrorCode::Internal,
         }
     }
@@ -179,7 +184,20 @@ impl Sky {
     /// Clusters from the database, by name (all when `names` is empty). Fast: no provider is asked.
     pub fn list(&self, names: &[String]) -> Result<Vec<ClusterView>, SkyError> {
         let records = self.records(names)?;
-        Ok(records.iter().map(ClusterView::from).collect())
+        Ok(records
+            .iter()
+            .map(|rec| {
+                let mut view = ClusterView::from(rec);
+                if let Some(p) = rec
+                    .launchable
+                    .as_ref()
+                    .and_then(|l| self.registry.get(l.cloud))
+                {
+                    view.cloud_names = p.cloud_names(&rec.name);
+                }
+                view
+            })
+            .collect())
     }
 
     /// `sky status`: the clusters, and with `refresh` every record first reconciled with what its
@@ -443,8 +461,28 @@ impl Sky {
             })
     }
 
-    /// Takes the cluster's lock, telling the user when it has to wait for another command.
+    /// The front door for a name that may become a new record (launch, adopt): the one rule
+    /// ([`crate::names::check_cluster_name`]), then no recorded cluster under the same name in
+    /// another case. Checked before any lock, file or record exists; the state store's insert
+    /// repeats the second check atomically, for two processes racing past this one.
+    /// A cluster recorded under exactly `name` passes: it is reused, not created, and records
+    /// from earlier versions must stay usable.
+    fn check_new_name(&self, name: &str) -> Result<(), SkyError> {
+        match self.db()?.name_in_use(name)? {
+            Some(existing) if existing == name => Ok(()),
+            Some(existing) => Err(StateError::NameTaken {
+                requested: name.to_owned(),
+                existing,
+            }
+            .into()),
+            None => Ok(crate::names::check_cluster_name(name)?),
+        }
+    }
+
+    /// Takes the cluster's lock, telling the user when it has to wait for another command. The
+    /// name becomes a file name, so one that could leave the locks directory is refused first.
     async fn lock(&self, name: &str, sink: &dyn EventSink) -> Result<ClusterLock, SkyError> {
+        crate::names::check_path_safe(name)?;
         let dir = self.paths.sky_home().join("locks");
         match ClusterLock::acquire(&dir, name, Duration::ZERO, || {}) {
             Ok(lock) => return Ok(lock),

@@ -8,6 +8,7 @@
 //! - [`credentials`]: per-cloud credentials in the OS keychain, and importers.
 //! - [`error`]: the stable error codes front ends branch on.
 //! - [`task`]: SkyPilot-compatible task files, parsed and validated.
+//! - [`names`]: the cluster-name rule and the per-cloud names derived from it.
 //! - [`config`]: `SKY_HOME` paths and `config.yaml`.
 //! - [`optimizer`]: ranks feasible placements for a task or a chain (SkyPilot's decisions).
 //! - [`state`]: the cluster database (status, history, UP intervals).
@@ -28,6 +29,7 @@ pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod lock;
+pub mod names;
 pub mod optimizer;
 pub mod provision;
 pub mod resources;

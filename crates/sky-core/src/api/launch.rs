@@ -45,25 +45,6 @@ pub struct LaunchPreview {
     pub candidates: Vec<Launchable>,
 }
 
-/// Cluster names end up in paths and command lines: keep them to a safe alphabet.
-pub fn validate_cluster_name(name: &str) -> Result<(), SkyError> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-    let starts = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-    let ends = name
-        .chars()
-        .last()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    if ok_chars && starts && ends && name.len() <= 63 {
-        Ok(())
-    } else {
-        Err(SkyError::InvalidRequest(format!(
-            "invalid cluster name '{name}': use 1-63 letters, digits, '-', '_' or '.', starting with a letter and ending with a letter or digit"
-        )))
-    }
-}
-
 impl Sky {
     /// Picks the cluster name and shows what `launch` would do; changes nothing.
     pub fn preview_launch(
@@ -75,7 +56,7 @@ impl Sky {
             Some(n) => n.clone(),
             None => self.generate_name(),
         };
-        validate_cluster_name(&cluster)?;
+        self.check_new_name(&cluster)?;
         let existing = self.db()?.get(&cluster)?;
         if let Some(rec) = &existing {
             self.check_fits(task, rec)?;
@@ -118,7 +99,7 @@ impl Sky {
             Some(n) => n.clone(),
             None => self.generate_name(),
         };
-        validate_cluster_name(&name)?;
+        self.check_new_name(&name)?;
         check_secrets(task)?;
         let mounts = local_file_mounts(task)?;
         let lock = self.lock(&name, sink).await?;

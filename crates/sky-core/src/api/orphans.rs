@@ -115,6 +115,9 @@ impl Sky {
         name: &str,
         sink: &dyn EventSink,
     ) -> Result<crate::state::ClusterRecord, SkyError> {
+        // An orphan's name comes from a cloud's tags, which anything can write: it becomes a
+        // record only if it keeps the rule every launched name keeps.
+        self.check_new_name(name)?;
         let _lock = self.lock(name, sink).await?;
         if let Some(rec) = self.db()?.get(name)? {
             return Err(SkyError::WrongStatus {

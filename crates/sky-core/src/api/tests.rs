@@ -403,3 +403,68 @@ fn a_launch_whose_agent_cannot_start_says_its_nodes_still_run() {
     let rec = w.sky.require("noagent").expect("recorded");
     assert_eq!(rec.status, ClusterStatus::Init);
 }
+
+#[test]
+fn a_launch_under_a_taken_name_in_another_case_or_a_bad_name_touches_nothing() {
+    let w = world();
+    up_cluster(&w, "Dev");
+    let task = echo_hi();
+    let sink = RecordingSink::default();
+    let calls_before = w.fake.calls().len();
+    for (name, code, says) in [
+        (
+            "dev",
+            ErrorCode::InvalidTask,
+            "a cluster 'Dev' already exists",
+        ),
+        ("DEV", ErrorCode::InvalidTask, "compared case-insensitively"),
+        (
+            "my cluster",
+            ErrorCode::InvalidTask,
+            "invalid cluster name 'my cluster'",
+        ),
+    ] {
+        let opts = LaunchOptions {
+            cluster_name: Some(name.into()),
+            ..LaunchOptions::default()
+        };
+        let err = w.sky.preview_launch(&task, &opts).expect_err(name);
+        assert!(err.to_string().contains(says), "{err}");
+        let err = rt()
+            .block_on(w.sky.launch(&task, &opts, &sink))
+            .expect_err(name);
+        assert_eq!(err.code(), code, "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(
+            !w.sky
+                .paths()
+                .sky_home()
+                .join("locks")
+                .join(format!("{name}.lock"))
+                .exists(),
+            "no lock file for {name}"
+        );
+    }
+    assert_eq!(w.fake.calls().len(), calls_before, "{:?}", w.fake.calls());
+    let names: Vec<String> = w
+        .sky
+        .list(&[])
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Dev"]);
+}
+
+#[test]
+fn commands_refuse_names_that_would_leave_the_locks_directory() {
+    let w = world();
+    let err = rt()
+        .block_on(w.sky.down("../../x", false, &RecordingSink::default()))
+        .expect_err("traversal");
+    assert!(
+        err.to_string().contains("it cannot be a file name"),
+        "{err}"
+    );
+    assert!(!w.sky.paths().sky_home().join("locks/../../x.lock").exists());
+}

@@ -32,6 +32,9 @@ pub struct ClusterView {
     pub last_use_command: String,
     pub autostop: Option<AutostopView>,
     pub head_ip: Option<String>,
+    /// What the cluster's cloud names its resources (derived from `name` where the cloud does
+    /// not accept it as it is); empty before a placement was chosen.
+    pub cloud_names: Vec<crate::provision::CloudName>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,6 +79,7 @@ impl From<&ClusterRecord> for ClusterView {
                     .clone()
                     .unwrap_or_else(|| n.internal_ip.clone())
             }),
+            cloud_names: Vec::new(),
         }
     }
 }

@@ -199,6 +199,24 @@ pub struct FoundPlacement {
     pub stopped: bool,
 }
 
+/// A name a cloud gives one kind of a cluster's resources (`what`: "resource group",
+/// "instances"), derived from the cluster name; shown by `sky status -v`. `<rank>` in `name`
+/// stands for each node's rank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudName {
+    pub what: String,
+    pub name: String,
+}
+
+impl CloudName {
+    pub fn new(what: &str, name: impl Into<String>) -> CloudName {
+        CloudName {
+            what: what.to_owned(),
+            name: name.into(),
+        }
+    }
+}
+
 /// Whether a provider can be used now, and why (shown by `sky check`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
@@ -336,6 +354,12 @@ pub trait Provider: Send + Sync {
                 ),
             )),
         }
+    }
+    /// The names this provider gives `cluster_name`'s resources, as pure functions of the name
+    /// (the same ones `down` and `refresh` look for), so a user can find them in the cloud's
+    /// console; the default: none to show.
+    fn cloud_names(&self, _cluster_name: &str) -> Vec<CloudName> {
+        Vec::new()
     }
     /// A command line the head's agent runs by itself when autostop fires, for clusters whose
     /// autostop must not depend on the client machine being on. `None` (the default): the agent

@@ -76,6 +76,20 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX up_intervals_by_cluster ON up_intervals (cluster_id);
     "#,
+    // 2: cluster names are unique regardless of case, because the places a name lands are not
+    // case-sensitive everywhere (Azure resource groups; files on macOS and Windows). The index
+    // makes the check atomic: of two processes creating `Dev` and `dev`, one insert fails. Homes
+    // that already hold such a pair keep both records (marked `name_clash`, outside the index)
+    // rather than fail to open; only new names are held to the rule.
+    r#"
+    ALTER TABLE clusters ADD COLUMN name_clash INTEGER NOT NULL DEFAULT 0;
+    UPDATE clusters SET name_clash = 1 WHERE EXISTS (
+        SELECT 1 FROM clusters AS older
+        WHERE older.name = clusters.name COLLATE NOCASE AND older.rowid < clusters.rowid
+    );
+    CREATE UNIQUE INDEX clusters_name_nocase ON clusters (name COLLATE NOCASE)
+        WHERE name_clash = 0;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -44,6 +44,10 @@ pub enum StateError {
     NotFound(String),
     #[error("cluster '{0}' already exists")]
     AlreadyExists(String),
+    #[error(
+        "a cluster '{existing}' already exists, so '{requested}' cannot be used; names are compared case-insensitively because Azure resource groups and macOS files are"
+    )]
+    NameTaken { requested: String, existing: String },
     #[error("cluster '{name}': {source}")]
     Transition {
         name: String,
@@ -167,6 +171,13 @@ impl StateStore {
             .query_row(&sql, [name], RawCluster::from_row)
             .optional()?;
         row.map(RawCluster::decode).transpose()
+    }
+
+    /// The name of the recorded cluster that `name` would clash with, compared case-insensitively
+    /// (`Dev` for `dev`), so a front end can refuse before taking locks or writing anything; the
+    /// insert in [`StateStore::create`] is what makes the rule hold under races.
+    pub fn name_in_use(&self, name: &str) -> Result<Option<String>, StateError> {
+        same_name_any_case(&self.conn, name)
     }
 
     pub fn require(&self, name: &str) -> Result<ClusterRecord, StateError> {
@@ -508,9 +519,26 @@ fn insert_cluster(
         params![name, cluster_id, num_nodes, resources_json, now, command],
     )?;
     if inserted == 0 {
-        return Err(StateError::AlreadyExists(name.to_owned()));
+        return Err(match same_name_any_case(tx, name)? {
+            Some(existing) if existing != name => StateError::NameTaken {
+                requested: name.to_owned(),
+                existing,
+            },
+            _ => StateError::AlreadyExists(name.to_owned()),
+        });
     }
     Ok(cluster_id)
+}
+
+/// The recorded cluster whose name equals `name` ignoring ASCII case (the exact name first).
+fn same_name_any_case(conn: &Connection, name: &str) -> Result<Option<String>, StateError> {
+    Ok(conn
+        .query_row(
+            "SELECT name FROM clusters WHERE name = ?1 COLLATE NOCASE ORDER BY name = ?1 DESC LIMIT 1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Writes where `rec`'s nodes run into its row and its history (for cost reports).

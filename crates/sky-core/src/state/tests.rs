@@ -181,3 +181,114 @@ fn corrupt_json_names_the_column() {
     let err = db.get("c").expect_err("bad json");
     assert!(err.to_string().contains("handle_json"), "{err}");
 }
+
+#[test]
+fn names_are_unique_regardless_of_case_and_nothing_is_written_for_the_loser() {
+    let mut db = StateStore::open_in_memory().expect("db");
+    db.create("Dev", 1, None, "sky launch", 1).expect("create");
+    let err = db
+        .create("dev", 2, None, "sky launch", 2)
+        .expect_err("same name in another case");
+    assert!(
+        matches!(&err, StateError::NameTaken { requested, existing } if requested == "dev" && existing == "Dev"),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("a cluster 'Dev' already exists")
+            && text.contains(
+                "compared case-insensitively because Azure resource groups and macOS files are"
+            ),
+        "{text}"
+    );
+    // The exact name again is still the plain "already exists".
+    assert!(matches!(
+        db.create("Dev", 1, None, "sky launch", 3),
+        Err(StateError::AlreadyExists(_))
+    ));
+    assert_eq!(db.list().expect("list").len(), 1);
+    assert!(db.events("dev").expect("events").is_empty());
+    assert_eq!(
+        db.name_in_use("DEV").expect("lookup").as_deref(),
+        Some("Dev")
+    );
+    assert_eq!(db.name_in_use("other").expect("lookup"), None);
+    // Adopting under another case is refused the same way.
+    let l = launchable(CloudId::Aws, "us-east-1", None, "m6i.large", 0.5);
+    assert!(matches!(
+        db.adopt("DEV", &l, &info(1), false, "sky adopt DEV", 4),
+        Err(StateError::NameTaken { .. })
+    ));
+    // Once the cluster is gone, the name is free in any case.
+    db.remove("Dev", 5, "terminated").expect("remove");
+    db.create("dev", 1, None, "sky launch", 6)
+        .expect("free again");
+}
+
+#[test]
+fn racing_creates_of_one_name_in_two_cases_let_exactly_one_win() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("state.db");
+    StateStore::open(&path).expect("first open");
+    for round in 0..20 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = [format!("Race{round}"), format!("race{round}")]
+            .into_iter()
+            .map(|name| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut db = StateStore::open(&path).expect("open");
+                    barrier.wait();
+                    db.create(&name, 1, None, "sky launch", 1)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(StateError::NameTaken { .. }))),
+            "round {round}: {results:?}"
+        );
+    }
+    let db = StateStore::open(&path).expect("reopen");
+    assert_eq!(db.list().expect("list").len(), 20);
+}
+
+#[test]
+fn a_home_that_already_holds_names_in_two_cases_still_opens_and_keeps_both() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("state.db");
+    {
+        // A database as version 1 left it: no case-insensitive index, `Dev` and `dev` both in.
+        let db = StateStore::open(&path).expect("open");
+        db.conn
+            .execute_batch(
+                "DROP INDEX clusters_name_nocase; ALTER TABLE clusters DROP COLUMN name_clash; \
+                 PRAGMA user_version = 1;",
+            )
+            .expect("downgrade to v1");
+        for (i, name) in ["Dev", "dev"].into_iter().enumerate() {
+            insert_cluster(&db.conn, name, 1, None, "sky launch", i as i64).expect("v1 insert");
+        }
+    }
+    let mut db = StateStore::open(&path).expect("migrates");
+    let names: Vec<String> = db
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["Dev", "dev"]);
+    assert!(matches!(
+        db.create("DEV", 1, None, "sky launch", 9),
+        Err(StateError::NameTaken { .. })
+    ));
+    db.remove("dev", 10, "terminated")
+        .expect("the clashing one can go");
+}
