@@ -309,11 +309,34 @@ async fn azure_two_nodes_setup_run_and_down_over_ssh() {
         2,
         "  infra: azure/eastus\n  instance_type: Standard_D2s_v5\n",
     );
+    // `_` and `.` are not allowed in Azure host names (the fake refuses them as ARM does): the
+    // VMs get a derived name, shown by `status -v`, and the exact name stays Sky's.
+    let name = "az_e2e.v2";
     let out = world
-        .ok(&["launch", "-y", "-c", "aze2e", &task.display().to_string()])
+        .ok(&["launch", "-y", "-c", name, &task.display().to_string()])
         .await;
     world.assert_ranks(&out, 2);
-    world.ok(&["down", "aze2e", "-y"]).await;
+    let status = world.ok(&["status", "-v"]).await;
+    assert!(
+        status.contains(&format!("{name} on Azure:"))
+            && status.contains("resource group: sky-az_e2e.v2")
+            && status.contains("VM and host names: az-e2e-v2-"),
+        "{status}"
+    );
+    let vms: Vec<String> = fake
+        .vms()
+        .iter()
+        .filter_map(|v| {
+            v["properties"]["osProfile"]["computerName"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        vms.len() == 2 && vms.iter().all(|h| h.starts_with("az-e2e-v2-")),
+        "{vms:?}"
+    );
+    world.ok(&["down", name, "-y"]).await;
     assert_eq!(fake.resource_count(), 0, "{:?}", fake.groups());
     assert!(world.hosts.placed().is_empty());
 }

@@ -5,6 +5,7 @@ mod dryrun;
 mod jobs;
 mod lifecycle;
 mod local_cloud;
+mod names;
 mod optimizer;
 mod ssh;
 mod ssh_support;

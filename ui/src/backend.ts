@@ -89,6 +89,8 @@ export interface ClusterView {
   last_use_command: string;
   autostop: { idle_minutes: number; down: boolean } | null;
   head_ip: string | null;
+  /** Names the cloud gives the cluster's resources (derived where it refuses `name` as is). */
+  cloud_names?: { what: string; name: string }[];
 }
 
 export interface StatusView {

@@ -4,8 +4,11 @@
 //!
 //! Layout: one resource group per cluster (`sky-<cluster>-<user>`, tagged with both), holding one
 //! VNet + subnet and one NSG, and per node a Standard static public IP, a NIC and a VM named
-//! `<cluster>-<rank>`. Deleting the resource group deletes everything. What this module does not
-//! do: send anything (see `provider`).
+//! `<host base>-<rank>`, its `computerName` the same. Names come from the cluster name through
+//! `sky_core::names`: kept where Azure accepts them as they are, derived (lowercase, `-` for
+//! `_` and `.`, cut with a hash) where not, and recomputed identically by every command. The exact
+//! cluster name rides in the `sky-cluster` tag. Deleting the resource group deletes everything.
+//! What this module does not do: send anything (see `provider`).
 
 use serde_json::{Value, json};
 use sky_core::provision::{Launchable, NodeState};
@@ -123,18 +126,39 @@ pub fn sanitize(text: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The resource group of `cluster` for `user`.
+/// Resource group names: at most 90 characters (letters, digits, `_`, `-`, `.`, parentheses; not
+/// ending in `.`), compared case-insensitively.
+pub const RESOURCE_GROUP_MAX: usize = 90;
+/// Linux host names (`computerName`) and VM names: at most 64 characters, no `_` in host names
+/// ("Linux host name cannot exceed 64 characters in length or contain the following
+/// characters: ..."). A node's name is the host base, `-` and its rank, so the base leaves room
+/// for `-` and any u32 rank.
+pub const HOST_NAME_MAX: usize = 64;
+const HOST_BASE_MAX: usize = HOST_NAME_MAX - 1 - 10;
+
+/// The resource group of `cluster` for `user`. Cluster names use only characters Azure allows
+/// here, so only the length may need fitting; groups of names that fit keep the form earlier
+/// versions created.
 pub fn resource_group(cluster: &str, user: &str) -> String {
     let user = sanitize(user);
-    if user.is_empty() {
+    let full = if user.is_empty() {
         format!("sky-{cluster}")
     } else {
         format!("sky-{cluster}-{user}")
-    }
+    };
+    sky_core::names::capped(&full, RESOURCE_GROUP_MAX)
 }
 
+/// What every node name of `cluster` starts with: the cluster name where it is a valid host name
+/// with room for the rank, else derived from it (see `sky_core::names::cloud_name`). Capitals are
+/// kept, as Azure accepts them and clusters launched earlier have them.
+pub fn host_base(cluster: &str) -> String {
+    sky_core::names::cloud_name(cluster, HOST_BASE_MAX, true)
+}
+
+/// The VM's name and `computerName`.
 pub fn vm_name(cluster: &str, rank: u32) -> String {
-    format!("{cluster}-{rank}")
+    format!("{}-{rank}", host_base(cluster))
 }
 
 pub fn rg_body(spec: &NodeSpec) -> Value {
@@ -525,5 +549,54 @@ mod tests {
     fn resource_group_names_carry_the_user() {
         assert_eq!(resource_group("c1", "Alice.B"), "sky-c1-aliceb");
         assert_eq!(resource_group("c1", ""), "sky-c1");
+        // `_` and `.` are fine in group names, so these keep the form earlier versions used.
+        assert_eq!(resource_group("my_c.1", "bob"), "sky-my_c.1-bob");
+        let long = resource_group(&"c".repeat(63), &"u".repeat(40));
+        assert!(long.len() <= RESOURCE_GROUP_MAX, "{long}");
+        assert_ne!(long, resource_group(&"c".repeat(63), &"u".repeat(41)));
+    }
+
+    /// Azure's own check of a Linux `computerName` (as the fake applies it too).
+    fn valid_linux_host(name: &str) -> bool {
+        name.len() <= HOST_NAME_MAX
+            && !name.is_empty()
+            && !name.ends_with(['.', '-'])
+            && !name.contains(|c: char| "`~!@#$%^&*()=+_[]{}\\|;:'\",<>/?".contains(c))
+    }
+
+    #[test]
+    fn node_names_are_valid_linux_host_names_for_every_cluster_name() {
+        assert_eq!(vm_name("c1", 3), "c1-3");
+        assert_eq!(vm_name("Dev", 0), "Dev-0");
+        for cluster in ["my_cluster", "a.b.c", &"x".repeat(63), &"Y_".repeat(31)] {
+            for rank in [0, 9, 10, 4_294_967_295] {
+                let name = vm_name(cluster, rank);
+                assert!(valid_linux_host(&name), "{cluster} -> {name}");
+            }
+            assert!(vm_name(cluster, 0).starts_with(&host_base(cluster)));
+        }
+        assert_ne!(host_base("my_cluster"), host_base("my-cluster"));
+        assert_ne!(host_base("my_cluster"), host_base("my.cluster"));
+        let vm = vm_body(
+            &NodeSpec {
+                cluster: "my_cluster".into(),
+                ..spec(false, None)
+            },
+            1,
+            "/n",
+        )
+        .expect("model");
+        let wire = serde_json::to_value(&vm).expect("serialize");
+        let host = wire["properties"]["osProfile"]["computerName"]
+            .as_str()
+            .expect("host");
+        assert!(
+            valid_linux_host(host) && host.starts_with("my-cluster-"),
+            "{host}"
+        );
+        assert_eq!(
+            wire["tags"][TAG_CLUSTER], "my_cluster",
+            "the exact name rides in the tag"
+        );
     }
 }

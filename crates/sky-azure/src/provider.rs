@@ -752,6 +752,17 @@ impl Provider for AzureProvider {
         ))
     }
 
+    fn cloud_names(&self, cluster_name: &str) -> Vec<sky_core::provision::CloudName> {
+        use sky_core::provision::CloudName;
+        vec![
+            CloudName::new("resource group", self.rg(cluster_name)),
+            CloudName::new(
+                "VM and host names",
+                format!("{}-<rank>", cluster::host_base(cluster_name)),
+            ),
+        ]
+    }
+
     fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
         Some(Vms {
             sky_home: &self.settings.sky_home,

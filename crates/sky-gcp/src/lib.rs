@@ -452,6 +452,16 @@ impl Provider for GcpProvider {
         .await
     }
 
+    fn cloud_names(&self, cluster_name: &str) -> Vec<sky_core::provision::CloudName> {
+        use sky_core::provision::CloudName;
+        let id = spec::cluster_id(cluster_name);
+        vec![
+            CloudName::new("instances", format!("{id}-<rank>")),
+            CloudName::new(&format!("label {}", spec::LABEL_CLUSTER), id.clone()),
+            CloudName::new("firewall rule", spec::firewall_name(&id)),
+        ]
+    }
+
     fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
         Some(Vms {
             sky_home: &self.sky_home,

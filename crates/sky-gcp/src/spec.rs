@@ -47,36 +47,10 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 
 /// The GCP-safe form of a cluster name (at most 52 characters, so `-{rank}` fits in 63).
 /// Names already lowercase letters, digits and `-` are kept; others are lowered, have every other
-/// character replaced by `-` and get a hash of the exact name appended.
+/// character replaced by `-` and get a hash of the exact name appended (the one derivation of
+/// `sky_core::names`, whose output for GCP is frozen: instances launched earlier carry it).
 pub fn cluster_id(name: &str) -> String {
-    const MAX: usize = 52;
-    let plain = !name.is_empty()
-        && name.len() <= MAX
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if plain {
-        return name.to_owned();
-    }
-    let mut safe: String = name
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(MAX - 9)
-        .collect();
-    if !safe.starts_with(|c: char| c.is_ascii_lowercase()) {
-        safe.insert(0, 'c');
-        safe.truncate(MAX - 9);
-    }
-    format!("{safe}-{:08x}", fnv1a(&[name.as_bytes()]) as u32)
+    sky_core::names::cloud_name(name, 52, false)
 }
 
 pub fn instance_name(cluster_id: &str, rank: u32) -> String {

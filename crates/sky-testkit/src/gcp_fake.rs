@@ -28,6 +28,9 @@ use serde_json::{Value, json};
 
 use crate::hosts::Hosts;
 
+mod names;
+use names::{check_labels, check_name};
+
 /// What an insert in a zone does instead of succeeding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
@@ -439,6 +442,9 @@ fn insert(
             "Required field 'resource.name' not specified",
         );
     };
+    if let Some(refused) = check_name(&name).or_else(|| check_labels(&inst)) {
+        return refused;
+    }
     if st.instances.contains_key(&(zone.to_owned(), name.clone())) {
         return api_error(
             409,
@@ -643,6 +649,9 @@ fn firewall_insert(st: &mut State, project: &str, body: &[u8]) -> Reply {
             "Required field 'resource.name' not specified",
         );
     };
+    if let Some(refused) = check_name(&name) {
+        return refused;
+    }
     if st.firewalls.contains_key(&name) {
         return api_error(
             409,

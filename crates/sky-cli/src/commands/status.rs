@@ -21,6 +21,10 @@ pub struct Args {
     /// Ask each cluster's provider what really exists and fix the records first.
     #[arg(short, long)]
     pub refresh: bool,
+    /// Also show the names each cluster's resources have on its cloud (derived from the cluster
+    /// name where the cloud does not accept it as it is).
+    #[arg(short, long)]
+    pub verbose: bool,
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
@@ -58,6 +62,9 @@ pub fn run(args: Args) -> CommandResult {
         s
     } else {
         let mut text = render(&view);
+        if args.verbose {
+            text.push_str(&render_cloud_names(&view.clusters));
+        }
         text.push_str(&render_orphans(&orphans));
         text
     };
@@ -108,6 +115,19 @@ fn render(view: &StatusView) -> String {
         ]);
     }
     let _ = writeln!(out, "{table}");
+    out
+}
+
+/// `sky status -v`: where to find each cluster's resources in its cloud's console.
+fn render_cloud_names(clusters: &[ClusterView]) -> String {
+    let mut out = String::new();
+    for c in clusters.iter().filter(|c| !c.cloud_names.is_empty()) {
+        let cloud = c.cloud.map_or("-", |c| c.display_name());
+        let _ = writeln!(out, "\n{} on {cloud}:", c.name);
+        for n in &c.cloud_names {
+            let _ = writeln!(out, "  {}: {}", n.what, n.name);
+        }
+    }
     out
 }
 

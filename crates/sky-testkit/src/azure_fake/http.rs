@@ -40,6 +40,15 @@ pub(super) fn arm_error(status: u16, code: &str, message: &str) -> Resp {
     )
 }
 
+/// An ARM error naming the request property it is about, as ARM's validation errors do.
+pub(super) fn arm_error_at(status: u16, code: &str, message: &str, target: &str) -> Resp {
+    reply(
+        status,
+        &json!({"error": {"code": code, "message": message, "target": target}}),
+        &[("x-ms-error-code", code.to_owned())],
+    )
+}
+
 pub(super) fn fault_message(code: &str) -> String {
     match code {
         "SkuNotAvailable" => "The requested VM size is currently not available in this location. Please try another size or deploy to a different location or zones.".into(),

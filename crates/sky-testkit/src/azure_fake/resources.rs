@@ -4,7 +4,7 @@
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::http::{Resp, arm_error, fault_message, reply};
+use super::http::{Resp, arm_error, arm_error_at, fault_message, reply};
 use super::ops::{async_header, location_header};
 use super::{Done, Mode, SUBSCRIPTION, State};
 pub(super) fn group(
@@ -250,6 +250,9 @@ pub(super) fn put_vm(
             "Required parameter 'hardwareProfile.vmSize' is missing (null).",
         );
     }
+    if let Some(refused) = check_computer_name(&b) {
+        return refused;
+    }
     let Some(nic) = b
         .pointer("/properties/networkProfile/networkInterfaces/0/id")
         .and_then(Value::as_str)
@@ -306,5 +309,56 @@ pub(super) fn put_vm(
             let h = async_header(s, base, location, None, Done::VmProvisioned(key));
             reply(if existed { 200 } else { 201 }, &vm_view(&b, false), &h)
         }
+    }
+}
+
+/// Characters Azure refuses in a Linux host name, as its error message lists them.
+const LINUX_HOST_FORBIDDEN: &str = "`~!@#$%^&*()=+_[]{}\\|;:'\",<>/?";
+
+/// ARM's check of a Linux VM's `computerName`: at most 64 characters, none of
+/// [`LINUX_HOST_FORBIDDEN`], not ending in `.` or `-`; refused with its 400 `InvalidParameter`.
+pub(super) fn check_computer_name(vm: &Value) -> Option<Resp> {
+    let name = vm.pointer("/properties/osProfile/computerName")?.as_str()?;
+    let linux = vm
+        .pointer("/properties/osProfile/linuxConfiguration")
+        .is_some();
+    if !linux {
+        return None;
+    }
+    let bad = name.is_empty()
+        || name.chars().count() > 64
+        || name.ends_with(['.', '-'])
+        || name.contains(|c: char| LINUX_HOST_FORBIDDEN.contains(c) || c.is_whitespace());
+    bad.then(|| {
+        arm_error_at(
+            400,
+            "InvalidParameter",
+            "Linux host name cannot exceed 64 characters in length or contain the following characters: ` ~ ! @ # $ % ^ & * ( ) = + _ [ ] { } \\ | ; : ' \" , < > / ?.",
+            "computerName",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm(host: &str) -> Value {
+        json!({"properties": {"osProfile": {"computerName": host, "linuxConfiguration": {}}}})
+    }
+
+    #[test]
+    fn linux_host_names_are_checked_as_arm_does() {
+        for ok in ["c1-0", "Dev-0", "a.b-1", &"x".repeat(64)] {
+            assert!(check_computer_name(&vm(ok)).is_none(), "{ok}");
+        }
+        for bad in ["my_cluster-0", &"x".repeat(65), "a-", "a.", "a b", ""] {
+            let refused = check_computer_name(&vm(bad)).expect(bad);
+            assert_eq!(refused.status(), 400, "{bad}");
+            assert_eq!(refused.headers()["x-ms-error-code"], "InvalidParameter");
+        }
+        // Windows names are not Linux host names; this fake only models Linux.
+        let windows = json!({"properties": {"osProfile": {"computerName": "a_b"}}});
+        assert!(check_computer_name(&windows).is_none());
     }
 }
