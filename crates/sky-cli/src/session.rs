@@ -18,11 +18,12 @@ use crate::output::CodedError;
 /// SkyPilot's files there can be imported), before any command opens the home. On stderr, so
 /// `-o json` output stays clean.
 pub fn announce_home_migration() {
-    match sky_core::home::migrate_legacy_home(&Paths::from_env()) {
-        Ok(Some(what)) => eprintln!("sky: {}", what.message()),
-        Ok(None) => {}
-        Err(e) => eprintln!("sky: warning: {e}"),
-    }
+    let line = match sky_core::home::migrate_legacy_home(&Paths::from_env()) {
+        Ok(Some(what)) => format!("sky: {}\n", what.message()),
+        Ok(None) => return,
+        Err(e) => format!("sky: warning: {e}\n"),
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
 
 /// The facade over this machine's SKY_HOME and every provider this build has.
