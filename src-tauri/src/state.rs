@@ -34,6 +34,13 @@ impl AppState {
         credentials: std::sync::OnceLock<Result<CredentialStore, UiError>>,
         import_env: ImportEnv,
     ) -> Self {
+        // An earlier Sky home in SkyPilot's ~/.sky moves before the home is first resolved, or
+        // the app would start an empty home beside it and the CLI could no longer move it.
+        match sky_core::home::migrate_legacy_home(&sky_core::config::Paths::from_env()) {
+            Ok(Some(what)) => tracing::warn!("{}", what.message()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "earlier Sky home not moved"),
+        }
         AppState {
             catalog: std::sync::OnceLock::new(),
             credentials,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use sky_core::jobs::wire::ClusterConfig;
 use sky_core::jobs::{AutostopSetting, JobDemand, JobId, JobRecord, JobSpec, JobStatus};
 
@@ -94,7 +94,27 @@ const JOB_COLUMNS: &str = "id, name, status, exit_code, message, submitted_at, s
      ended_at, num_nodes, cpus, accelerators, run, envs, nodes, task_id, log_dir";
 
 impl Db {
+    /// Opens (creating and migrating if needed) the job database, retried whole while SQLite
+    /// answers "busy": on a fresh file the WAL switch can fail at once without calling the busy
+    /// handler when another opener is at it too.
     pub fn open(path: &Path) -> Result<Db, DbError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match Self::open_once(path) {
+                Err(DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Db, DbError> {
         // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the main
         // file's mode, so the job commands and envs in all three stay private.
         if !path.exists() {
@@ -110,11 +130,16 @@ impl Db {
                 })?;
         }
         let mut conn = Connection::open(path)?;
+        // First, so that even switching the journal mode waits for a concurrent opener.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        // The version is read and the migrations applied in one `BEGIN IMMEDIATE` transaction:
+        // two openers of a fresh file (a daemon racing an `rpc` that started it) take turns, and
+        // the second finds the schema made instead of creating its tables again.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if found > known {
             return Err(DbError::TooNew {
@@ -123,12 +148,13 @@ impl Db {
                 known,
             });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = conn.transaction()?;
+        for sql in MIGRATIONS.iter().skip(found as usize) {
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
         }
+        if found < known {
+            tx.pragma_update(None, "user_version", known)?;
+        }
+        tx.commit()?;
         Ok(Db { conn })
     }
 
@@ -371,6 +397,35 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<JobRecord, DbError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_first_opens_of_a_fresh_file_all_succeed() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("jobs.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Db::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener
+                    .join()
+                    .expect("no panic")
+                    .expect("every open succeeds");
+            }
+            let conn = Connection::open(&path).expect("raw");
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .expect("version");
+            assert_eq!(version, MIGRATIONS.len() as i64);
+        }
+    }
 
     #[test]
     fn migrates_and_refuses_newer_schema() {

@@ -55,6 +55,8 @@ enum Command {
     CostReport(commands::cost_report::Args),
     /// Show the price catalog's sources and age, or refresh it.
     Catalog(commands::catalog::Args),
+    /// Sky's configuration: import SkyPilot's config.yaml and ssh_node_pools.yaml.
+    Config(commands::config::Args),
 }
 
 /// Whether a process started with `args` (program name first) asks for the CLI: its program is
@@ -77,6 +79,7 @@ pub fn invoked_as_cli(args: &[OsString]) -> bool {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _telemetry = telemetry::init();
+    session::announce_home_migration();
     let result = match cli.command {
         Command::Launch(args) => commands::launch::run(args),
         Command::Exec(args) => commands::exec::run(args),
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::ShowGpus(args) => commands::show_gpus::run(args),
         Command::CostReport(args) => commands::cost_report::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
+        Command::Config(args) => commands::config::run(args),
     };
     output::finish(result)
 }

@@ -14,6 +14,18 @@ use sky_core::events::{AttemptOutcome, Event, EventSink};
 
 use crate::output::CodedError;
 
+/// Moves an earlier Sky home out of SkyPilot's `~/.sky` once (or says why it stays, or that
+/// SkyPilot's files there can be imported), before any command opens the home. On stderr, so
+/// `-o json` output stays clean.
+pub fn announce_home_migration() {
+    let line = match sky_core::home::migrate_legacy_home(&Paths::from_env()) {
+        Ok(Some(what)) => format!("sky: {}\n", what.message()),
+        Ok(None) => return,
+        Err(e) => format!("sky: warning: {e}\n"),
+    };
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
+
 /// The facade over this machine's SKY_HOME and every provider this build has.
 pub fn open_sky(json: bool) -> Result<Sky, CodedError> {
     let paths = Paths::from_env();

@@ -1,4 +1,5 @@
-//! Sky's home directory (`SKY_HOME`, default `~/.sky`) and its `config.yaml`.
+//! Sky's home directory (`SKY_HOME`, default the platform's application data directory, see
+//! [`crate::home`]) and its `config.yaml`.
 //!
 //! Paths are computed when asked for, never cached at start-up, so a test that points `SKY_HOME`
 //! at a temporary directory never touches the real home. `config.yaml` uses SkyPilot's format;
@@ -8,7 +9,7 @@
 //! What this module does not do: write the config, or check credentials (`sky check` does).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cloud::CloudId;
 use crate::error::ErrorCode;
@@ -18,7 +19,7 @@ use crate::task::yaml::{self, Node};
 /// Where Sky keeps its state. Cheap to clone; every path is derived on access.
 #[derive(Debug, Clone, Default)]
 pub struct Paths {
-    /// Set explicitly (tests, the desktop app); otherwise `SKY_HOME`, then `~/.sky`.
+    /// Set explicitly (tests, the desktop app); otherwise `SKY_HOME`, then the default home.
     home_override: Option<PathBuf>,
 }
 
@@ -37,8 +38,9 @@ impl Paths {
         }
     }
 
-    /// `$SKY_HOME`, else `~/.sky` (`$HOME/.sky`; `.sky` under the current directory as a last
-    /// resort when no home is known).
+    /// `$SKY_HOME`, else the platform's default home ([`crate::home::default_home`]:
+    /// `~/.local/share/sky` on Linux), never SkyPilot's `~/.sky`; the one exception is an
+    /// earlier Sky home there that could not be moved yet ([`crate::home::LegacyHome::Kept`]).
     pub fn sky_home(&self) -> PathBuf {
         if let Some(home) = &self.home_override {
             return home.clone();
@@ -46,8 +48,13 @@ impl Paths {
         if let Some(home) = std::env::var_os("SKY_HOME").filter(|h| !h.is_empty()) {
             return PathBuf::from(home);
         }
-        let user_home = std::env::var_os("HOME").or_else(|| std::env::var_os("USERPROFILE"));
-        user_home.map_or_else(|| PathBuf::from(".sky"), |h| Path::new(&h).join(".sky"))
+        crate::home::resolve_default()
+    }
+
+    /// Whether the home is the default one (no explicit home, no `SKY_HOME`): only then may an
+    /// earlier home be migrated.
+    pub fn uses_default_home(&self) -> bool {
+        self.home_override.is_none() && std::env::var_os("SKY_HOME").is_none_or(|h| h.is_empty())
     }
 
     pub fn config_file(&self) -> PathBuf {

@@ -27,6 +27,7 @@ pub mod cost;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod home;
 pub mod jobs;
 pub mod lock;
 pub mod names;

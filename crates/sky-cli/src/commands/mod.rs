@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod config;
 pub mod cost_report;
 pub mod exec;
 pub mod jobs;

@@ -1,10 +1,13 @@
 //! Numbered, forward-only schema migrations of the state database, tracked in SQLite's
-//! `user_version`. A database newer than this build is refused rather than guessed at.
+//! `user_version`. A database newer than this build is refused rather than guessed at, and so is
+//! one that is not Sky's (another application id, or tables without a Sky schema version).
 //!
 //! Rule: never edit a migration that has shipped; add the next one. What this module does not do:
 //! down-migrations (restore a backup instead) or data fixes outside a migration.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::home::APPLICATION_ID;
 
 use super::StateError;
 
@@ -97,9 +100,49 @@ pub fn latest_version() -> u32 {
     u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
 }
 
-/// Brings `conn` to [`latest_version`], or refuses a newer database.
-pub fn migrate(conn: &mut Connection, path_for_messages: &str) -> Result<(), StateError> {
+/// Refuses a database that is not Sky's: another application's id, or tables without a Sky
+/// schema version. Reads only, so it may run before anything (even the journal mode) is changed.
+pub fn check_owner(conn: &Connection, path_for_messages: &str) -> Result<(), StateError> {
+    // The tables are read before the header: outside a transaction, another process's first
+    // migration may commit between two reads, and tables seen first guarantee that the version
+    // read next includes them (read the other way round, a fresh home looked foreign).
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let tables = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
     let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let application_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let not_sky = |reason: String| StateError::NotSky {
+        path: path_for_messages.to_owned(),
+        reason,
+    };
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(not_sky(format!(
+            "its application id is {application_id:#x}, Sky's is {APPLICATION_ID:#x}"
+        )));
+    }
+    if current == 0 && !tables.is_empty() {
+        // SkyPilot's state.db is the usual one: same file name, its own `clusters` table.
+        return Err(not_sky(format!(
+            "it has tables ({}) but no Sky schema version (SkyPilot's state.db looks like this)",
+            tables.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Brings `conn` to [`latest_version`], or refuses a newer database or one that is not Sky's.
+///
+/// The version is read and every migration applied inside one `BEGIN IMMEDIATE` transaction:
+/// processes opening a fresh home at once take the write lock in turn (waiting on the busy
+/// timeout), and each later one finds the schema already there instead of creating it again.
+pub fn migrate(conn: &mut Connection, path_for_messages: &str) -> Result<(), StateError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    check_owner(&tx, path_for_messages)?;
+    let current: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let application_id: i32 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let latest = latest_version();
     if current > latest {
         return Err(StateError::TooNew {
@@ -108,13 +151,18 @@ pub fn migrate(conn: &mut Connection, path_for_messages: &str) -> Result<(), Sta
             supported: latest,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(current as usize) {
         tx.execute_batch(sql)?;
-        // PRAGMA takes no parameters; the value is our own integer.
-        tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
-        tx.commit()?;
-        tracing::debug!(version = index + 1, "migrated state database");
     }
+    if current < latest {
+        // PRAGMA takes no parameters; the value is our own integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {latest}"))?;
+        tracing::debug!(from = current, to = latest, "migrated state database");
+    }
+    if application_id == 0 {
+        // Databases of earlier versions get the id too, so ownership is provable from the header.
+        tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+    }
+    tx.commit()?;
     Ok(())
 }

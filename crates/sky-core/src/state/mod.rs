@@ -33,6 +33,10 @@ pub enum StateError {
         found: u32,
         supported: u32,
     },
+    #[error(
+        "{path} is not Sky's state database ({reason}); Sky leaves it alone: point SKY_HOME elsewhere"
+    )]
+    NotSky { path: String, reason: String },
     #[error("cannot open state database {path}: {source}")]
     Open {
         path: String,
@@ -133,9 +137,37 @@ const CLUSTER_COLUMNS: &str = "name, cluster_id, status, num_nodes, cloud, regio
      vcpus, memory_gib, accelerator_name, accelerator_count, hourly_price, handle_json, resources_json, \
      launched_at, last_use_at, last_use_command, status_updated_at, autostop_idle_minutes, autostop_down";
 
+impl StateError {
+    fn is_busy(&self) -> bool {
+        let sql = match self {
+            StateError::Sql(e) | StateError::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        matches!(sql, rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+    }
+}
+
 impl StateStore {
     /// Opens (creating and migrating if needed) the database at `path`.
+    ///
+    /// Retried whole while SQLite answers "busy": on a fresh file, switching to WAL and the first
+    /// reads of a WAL another process is just creating can fail at once without calling the busy
+    /// handler, so several processes opening a new home together (the app and a CLI at first
+    /// start, a script launching in parallel) would otherwise fail at random.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match Self::open_once(path) {
+                Err(e) if e.is_busy() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<StateStore, StateError> {
         let shown = path.display().to_string();
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| StateError::Open {
@@ -147,9 +179,11 @@ impl StateStore {
             path: shown.clone(),
             source,
         })?;
-        // Concurrent sky processes (a launch and a status) wait for each other briefly instead of
-        // failing with "database is locked".
+        // Concurrent sky processes (a launch and a status, or several first opens of a new home)
+        // wait for each other briefly instead of failing with "database is locked".
         conn.busy_timeout(Duration::from_secs(10))?;
+        // Refuse a foreign database before changing anything in it, even its journal mode.
+        migrations::check_owner(&conn, &shown)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

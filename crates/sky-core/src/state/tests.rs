@@ -292,3 +292,41 @@ fn a_home_that_already_holds_names_in_two_cases_still_opens_and_keeps_both() {
     db.remove("dev", 10, "terminated")
         .expect("the clashing one can go");
 }
+
+#[test]
+fn concurrent_first_opens_of_a_fresh_home_all_succeed() {
+    // Each round is a fresh file, so every round races the creation of the schema itself.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("home").join("state.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    StateStore::open(&path).and_then(|db| db.list().map(|l| l.len()))
+                })
+            })
+            .collect();
+        for opener in openers {
+            assert_eq!(opener.join().expect("no panic").expect("open"), 0);
+        }
+        let conn = Connection::open(&path).expect("raw");
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("check");
+        assert_eq!(check, "ok");
+        let (version, app): (u32, i32) = conn
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version), (SELECT application_id FROM pragma_application_id)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("header");
+        assert_eq!(
+            (version, app),
+            (latest_version(), crate::home::APPLICATION_ID)
+        );
+    }
+}
