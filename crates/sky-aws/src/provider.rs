@@ -434,7 +434,7 @@ impl Provider for AwsProvider {
                 enabled: true,
                 reason: format!(
                     "credentials from the {from} (access key …{})",
-                    tail(&creds.access_key_id)
+                    sky_core::credentials::key_id_tail(&creds.access_key_id)
                 ),
             },
             Lookup::Missing(why) => CheckResult {
@@ -659,11 +659,6 @@ impl Provider for AwsProvider {
             connect: ConnectOptions::from_env(),
         })
     }
-}
-
-fn tail(id: &str) -> &str {
-    let id = id.trim();
-    &id[id.len().saturating_sub(4)..]
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ impl SkyConfig {
                 path: String::new(),
                 line: Some(e.pos.line),
                 column: Some(e.pos.column),
-                message: format!("invalid YAML: {}", e.message),
+                message: e.to_string(),
             })
         })?;
         let mut config = SkyConfig::default();

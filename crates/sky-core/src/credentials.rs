@@ -143,8 +143,7 @@ impl CloudCredentials {
     pub fn summary(&self) -> String {
         match self {
             CloudCredentials::Aws(c) => {
-                let id = c.access_key_id.trim();
-                let tail = &id[id.len().saturating_sub(4)..];
+                let tail = key_id_tail(&c.access_key_id);
                 let kind = if c.session_token.is_some() {
                     "temporary key"
                 } else {
@@ -196,6 +195,15 @@ impl CredentialError {
             CredentialError::Keychain { .. } => ErrorCode::Internal,
         }
     }
+}
+
+/// The last four characters of a key id, for "which key is this" displays. Counted in characters,
+/// not bytes: an id pasted or exported with a non-ASCII character must not split a code point
+/// (a byte slice there panics).
+pub fn key_id_tail(id: &str) -> &str {
+    let id = id.trim();
+    let start = id.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+    &id[start..]
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> CredentialError {

@@ -294,6 +294,21 @@ fn summary_shows_no_secret() {
     assert!(!azure().summary().contains("TOPSECRET"));
 }
 
+/// Key ids come from the environment and files as typed: a non-ASCII character near the end used
+/// to land inside a byte slice and panic.
+#[test]
+fn key_id_tail_counts_characters_not_bytes() {
+    assert_eq!(key_id_tail(" AKIAÉXAMPLEÜÖÄ€ "), "ÜÖÄ€");
+    assert_eq!(key_id_tail("ÄÖ"), "ÄÖ");
+    assert_eq!(key_id_tail(""), "");
+    assert_eq!(key_id_tail("AKIA1234"), "1234");
+    let mut c = aws();
+    if let CloudCredentials::Aws(a) = &mut c {
+        a.access_key_id = "AKIA€€€€€".to_owned();
+    }
+    assert_eq!(c.summary(), "access key …€€€€");
+}
+
 /// Round trip through a real Secret Service. Run by `tests/e2e/run.sh` inside `dbus-run-session`
 /// with an unlocked gnome-keyring; skipped (and says so) when `SKY_TEST_SECRET_SERVICE` is unset,
 /// because a developer's own keyring must not be written by `cargo test`.

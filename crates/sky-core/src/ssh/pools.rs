@@ -65,7 +65,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
         file: file.display().to_string(),
         line: e.pos.line,
         field: "(syntax)".into(),
-        message: e.message,
+        message: e.to_string(),
     })?;
     let Some(Some(root)) = docs.into_iter().next() else {
         return Ok(Vec::new());

@@ -55,8 +55,7 @@ pub(crate) fn parse_chain(
     overrides: &TaskOverrides,
 ) -> Result<Chain, TaskError> {
     let ctx = Ctx { source };
-    let docs = yaml::parse_documents(yaml)
-        .map_err(|e| ctx.err("", Some(e.pos), format!("invalid YAML: {}", e.message)))?;
+    let docs = yaml::parse_documents(yaml).map_err(|e| ctx.err("", Some(e.pos), e.to_string()))?;
     let mut docs: Vec<Node> = docs
         .into_iter()
         .flatten()

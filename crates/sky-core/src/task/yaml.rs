@@ -5,12 +5,25 @@
 //! anchors and aliases, and duplicate keys rejected. Every node keeps its line and column so a
 //! validation error can point at the exact field.
 //!
+//! Input is untrusted (task files, `config.yaml`, SSH pool files, the desktop form), so the tree
+//! is built within [`LIMITS`], each checked as the events arrive and reported with the limit, the
+//! value and the position: the whole file's size before parsing; nesting depth before a
+//! collection is opened (the tree is built iteratively from the parser's event iterator, never
+//! saphyr's recursive `load`, and every recursive walk over a [`Node`] — `Clone`, `Drop`, `show`,
+//! `to_json` — is therefore bounded by [`Limits::depth`]); entries per collection; one scalar's
+//! length; and the number of nodes including those copied by aliases ("billion laughs").
+//! Duplicate keys are found with a hash index per mapping, so a big mapping costs linear time.
+//!
 //! What this module does not do: know anything about tasks. It only turns text into [`Node`]s.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+mod scalar;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span, SpannedEventReceiver, Tag};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use saphyr_parser::{Event, Parser, Span};
+
+use scalar::{python_float, resolve_scalar};
 
 /// A position in the source: line and column, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,30 +55,105 @@ pub struct Node {
     pub pos: Pos,
 }
 
-/// A YAML syntax error.
+/// How big a document may be. Real task files (SkyPilot's examples and docs) are a few KiB, nest
+/// at most about 8 levels (`config:` blocks of Kubernetes pod specs), and hold tens of keys; each
+/// limit is orders of magnitude above that, and low enough that the worst document within all of
+/// them parses in well under a second and a few hundred MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes in one file (all its documents).
+    pub document_bytes: usize,
+    /// Collections open at once; a top-level mapping is depth 1.
+    pub depth: usize,
+    /// Keys in one mapping (merged keys included), items in one sequence.
+    pub entries: usize,
+    /// Bytes in one scalar (a key or a value, e.g. a `run:` script).
+    pub scalar_bytes: usize,
+    /// Nodes in one file, counting every copy an alias makes and each document.
+    pub nodes: usize,
+}
+
+/// The limits every YAML file Sky reads is held to (documented in ARCHITECTURE.md, "Input limits").
+pub const LIMITS: Limits = Limits {
+    document_bytes: 4 * 1024 * 1024,
+    depth: 64,
+    entries: 10_000,
+    scalar_bytes: 1024 * 1024,
+    nodes: 250_000,
+};
+
+/// A YAML syntax error, or a document over one of the [`LIMITS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
     pub pos: Pos,
     pub message: String,
+    /// Which limit the document crossed, when that is the error (the YAML itself may be valid).
+    pub limit: Option<&'static str>,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.limit {
+            Some(_) => f.write_str(&self.message),
+            None => write!(f, "invalid YAML: {}", self.message),
+        }
+    }
 }
 
 /// Parses every document of `source`. An empty document is `None` or a null node.
 pub fn parse_documents(source: &str) -> Result<Vec<Option<Node>>, SyntaxError> {
+    check_size(source)?;
     let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(source);
-    if let Err(e) = parser.load(&mut builder, true) {
-        return Err(SyntaxError {
+    // The event iterator is saphyr's state machine, which keeps its nesting on the heap; its
+    // `load` recurses once per level and would overflow the stack on `[[[[...`.
+    for next in Parser::new_from_str(source) {
+        let (event, span) = next.map_err(|e| SyntaxError {
             pos: Pos {
                 line: e.marker().line(),
                 column: e.marker().col() + 1,
             },
             message: e.info().to_owned(),
-        });
-    }
-    if let Some(err) = builder.error {
-        return Err(err);
+            limit: None,
+        })?;
+        if event == Event::StreamEnd {
+            break;
+        }
+        builder.handle(event, span)?;
     }
     Ok(builder.docs)
+}
+
+/// Refuses a file over [`Limits::document_bytes`] before the parser sees it, pointing at where the
+/// limit falls.
+fn check_size(source: &str) -> Result<(), SyntaxError> {
+    let max = LIMITS.document_bytes;
+    if source.len() <= max {
+        return Ok(());
+    }
+    let mut cut = max;
+    while !source.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let before = &source[..cut];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    Err(limit_error(
+        Pos { line, column },
+        "document size",
+        format!(
+            "the file is {} bytes, over the limit of {max} bytes (4 MiB) per YAML file; the limit is reached here",
+            source.len()
+        ),
+    ))
+}
+
+fn limit_error(pos: Pos, limit: &'static str, what: String) -> SyntaxError {
+    SyntaxError {
+        pos,
+        message: format!("{limit} limit exceeded: {what}"),
+        limit: Some(limit),
+    }
 }
 
 impl Node {
@@ -198,59 +286,45 @@ impl Node {
     }
 }
 
-/// Python's `repr` of a float, for the values users actually write (`1.0`, `0.5`, `1e+20`).
-fn python_float(f: f64) -> String {
-    if f.is_nan() {
-        return "nan".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "inf".to_owned()
-        } else {
-            "-inf".to_owned()
-        };
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e16).contains(&abs) {
-        let s = format!("{f:e}");
-        // Rust writes `1e20`; Python writes `1e+20`.
-        return match s.split_once('e') {
-            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
-            _ => s,
-        };
-    }
-    let s = format!("{f}");
-    if s.contains('.') { s } else { format!("{s}.0") }
+/// A node with what the limits need to know about it, so that nothing walks a subtree to find out.
+struct Built {
+    node: Node,
+    /// Collections inside this node along its deepest path: 0 for a scalar, 1 for `[1]`.
+    height: usize,
+    /// Nodes in this subtree, itself included.
+    count: usize,
 }
 
 #[derive(Default)]
 struct Builder {
     docs: Vec<Option<Node>>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
-    /// Nodes produced by alias expansion so far; bounded against "billion laughs" documents.
-    alias_budget_used: usize,
-    error: Option<SyntaxError>,
+    anchors: HashMap<usize, Built>,
+    /// Nodes made so far, alias copies included.
+    nodes: usize,
     current_doc: Option<Node>,
 }
 
-enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Pos,
-        anchor: usize,
-        entries: Vec<(Node, Node)>,
-        key: Option<Node>,
-        /// Keys that came from a merge (`<<`): an explicit key replaces them instead of clashing.
-        merged: Vec<String>,
-    },
+struct Frame {
+    pos: Pos,
+    anchor: usize,
+    /// Largest height among the children so far.
+    height: usize,
+    count: usize,
+    body: Body,
 }
 
-const ALIAS_BUDGET: usize = 100_000;
+enum Body {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(Node, Node)>,
+        /// Key text -> index in `entries`: the duplicate check in constant time per key.
+        index: HashMap<String, usize>,
+        key: Option<Node>,
+        /// Keys that came from a merge (`<<`): an explicit key replaces them instead of clashing.
+        merged: HashSet<String>,
+    },
+}
 
 fn pos_of(span: &Span) -> Pos {
     Pos {
@@ -259,77 +333,69 @@ fn pos_of(span: &Span) -> Pos {
     }
 }
 
-impl<'input> SpannedEventReceiver<'input> for Builder {
-    fn on_event(&mut self, ev: Event<'input>, span: Span) {
-        if self.error.is_some() {
-            return;
-        }
-        if let Err(e) = self.handle(ev, span) {
-            self.error = Some(e);
-        }
-    }
-}
-
 impl Builder {
     fn handle(&mut self, ev: Event<'_>, span: Span) -> Result<(), SyntaxError> {
         let pos = pos_of(&span);
         match ev {
             Event::Nothing | Event::StreamStart | Event::StreamEnd => {}
-            Event::DocumentStart(_) => self.current_doc = None,
+            Event::DocumentStart(_) => {
+                self.current_doc = None;
+                // Anchors are per document, as saphyr's own loader (and PyYAML) scope them.
+                self.anchors.clear();
+                // Empty documents cost a slot each, so they count as nodes too.
+                self.count_nodes(1, pos)?;
+            }
             Event::DocumentEnd => {
                 let doc = self.current_doc.take();
                 self.docs.push(doc);
             }
-            Event::SequenceStart(anchor, _tag) => {
-                self.stack.push(Frame::Seq {
-                    pos,
-                    anchor,
-                    items: Vec::new(),
-                });
-            }
-            Event::MappingStart(anchor, _tag) => {
-                self.stack.push(Frame::Map {
-                    pos,
-                    anchor,
+            Event::SequenceStart(anchor, _tag) => self.open(pos, anchor, Body::Seq(Vec::new()))?,
+            Event::MappingStart(anchor, _tag) => self.open(
+                pos,
+                anchor,
+                Body::Map {
                     entries: Vec::new(),
+                    index: HashMap::new(),
                     key: None,
-                    merged: Vec::new(),
-                });
-            }
-            Event::SequenceEnd => {
-                if let Some(Frame::Seq { pos, anchor, items }) = self.stack.pop() {
-                    self.insert(
-                        Node {
-                            kind: Kind::Seq(items),
-                            pos,
+                    merged: HashSet::new(),
+                },
+            )?,
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(frame) = self.stack.pop() {
+                    let kind = match frame.body {
+                        Body::Seq(items) => Kind::Seq(items),
+                        Body::Map { entries, .. } => Kind::Map(entries),
+                    };
+                    let built = Built {
+                        node: Node {
+                            kind,
+                            pos: frame.pos,
                         },
-                        anchor,
-                    )?;
-                }
-            }
-            Event::MappingEnd => {
-                if let Some(Frame::Map {
-                    pos,
-                    anchor,
-                    entries,
-                    ..
-                }) = self.stack.pop()
-                {
-                    self.insert(
-                        Node {
-                            kind: Kind::Map(entries),
-                            pos,
-                        },
-                        anchor,
-                    )?;
+                        height: frame.height + 1,
+                        count: frame.count,
+                    };
+                    self.insert(built, frame.anchor)?;
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let value = resolve_scalar(&text, style, tag.as_ref());
-                let value = value.ok_or_else(|| SyntaxError {
-                    pos,
-                    message: format!("value '{text}' does not match its tag"),
-                })?;
+                if text.len() > LIMITS.scalar_bytes {
+                    return Err(limit_error(
+                        pos,
+                        "scalar size",
+                        format!(
+                            "a value of {} bytes, over the limit of {} bytes (1 MiB) per value",
+                            text.len(),
+                            LIMITS.scalar_bytes
+                        ),
+                    ));
+                }
+                self.count_nodes(1, pos)?;
+                let value =
+                    resolve_scalar(&text, style, tag.as_ref()).map_err(|message| SyntaxError {
+                        pos,
+                        message,
+                        limit: None,
+                    })?;
                 let node = Node {
                     kind: Kind::Scalar {
                         value,
@@ -337,64 +403,124 @@ impl Builder {
                     },
                     pos,
                 };
-                self.insert(node, anchor)?;
+                self.insert(
+                    Built {
+                        node,
+                        height: 0,
+                        count: 1,
+                    },
+                    anchor,
+                )?;
             }
             Event::Alias(id) => {
                 let Some(target) = self.anchors.get(&id) else {
                     return Err(SyntaxError {
                         pos,
                         message: "unknown alias".to_owned(),
+                        limit: None,
                     });
                 };
-                self.alias_budget_used += count_nodes(target);
-                if self.alias_budget_used > ALIAS_BUDGET {
-                    return Err(SyntaxError {
-                        pos,
-                        message: "alias expansion is too large".to_owned(),
-                    });
+                let (height, count) = (target.height, target.count);
+                // The copy lands at the current depth: its own nesting adds to it.
+                let depth = self.stack.len() + height;
+                if depth > LIMITS.depth {
+                    return Err(depth_error(pos, depth));
                 }
-                let mut node = target.clone();
+                // Checked before cloning, so an expansion over the limit is never built.
+                let nodes = self.nodes.saturating_add(count);
+                if nodes > LIMITS.nodes {
+                    return Err(node_error(pos));
+                }
+                let mut node = target.node.clone();
+                self.nodes = nodes;
                 node.pos = pos;
-                self.insert(node, 0)?;
+                self.insert(
+                    Built {
+                        node,
+                        height,
+                        count,
+                    },
+                    0,
+                )?;
             }
         }
         Ok(())
     }
 
-    fn insert(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn open(&mut self, pos: Pos, anchor: usize, body: Body) -> Result<(), SyntaxError> {
+        let depth = self.stack.len() + 1;
+        if depth > LIMITS.depth {
+            return Err(depth_error(pos, depth));
         }
-        match self.stack.last_mut() {
-            None => self.current_doc = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
+        self.count_nodes(1, pos)?;
+        self.stack.push(Frame {
+            pos,
+            anchor,
+            height: 0,
+            count: 1,
+            body,
+        });
+        Ok(())
+    }
+
+    fn count_nodes(&mut self, more: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(more);
+        if self.nodes > LIMITS.nodes {
+            return Err(node_error(pos));
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, built: Built, anchor: usize) -> Result<(), SyntaxError> {
+        let Built {
+            node,
+            height,
+            count,
+        } = built;
+        if anchor > 0 {
+            self.anchors.insert(
+                anchor,
+                Built {
+                    node: node.clone(),
+                    height,
+                    count,
+                },
+            );
+        }
+        let Some(frame) = self.stack.last_mut() else {
+            self.current_doc = Some(node);
+            return Ok(());
+        };
+        frame.height = frame.height.max(height);
+        frame.count = frame.count.saturating_add(count);
+        match &mut frame.body {
+            Body::Seq(items) => {
+                check_entries(items.len(), node.pos, "items in a sequence")?;
+                items.push(node);
+            }
+            Body::Map {
                 entries,
+                index,
                 key,
                 merged,
-                ..
-            }) => match key.take() {
+            } => match key.take() {
                 None => *key = Some(node),
+                Some(k) if is_merge_key(&k) => merge_into(entries, index, merged, node)?,
                 Some(k) => {
-                    if is_merge_key(&k) {
-                        merge_into(entries, merged, node)?;
-                    } else {
-                        let text = k.key_text();
-                        match entries
-                            .iter()
-                            .position(|(existing, _)| existing.key_text() == text)
-                        {
-                            Some(i) if merged.contains(&text) => {
-                                merged.retain(|m| *m != text);
-                                entries[i] = (k, node);
-                            }
-                            Some(_) => {
-                                return Err(SyntaxError {
-                                    pos: k.pos,
-                                    message: format!("duplicate key '{text}' in mapping"),
-                                });
-                            }
-                            None => entries.push((k, node)),
+                    let text = k.key_text();
+                    match index.get(&text) {
+                        Some(&i) if merged.remove(&text) => entries[i] = (k, node),
+                        Some(_) => {
+                            return Err(SyntaxError {
+                                pos: k.pos,
+                                message: format!("duplicate key '{text}' in mapping"),
+                                limit: None,
+                            });
+                        }
+                        None => {
+                            check_entries(entries.len(), k.pos, "keys in a mapping")?;
+                            index.insert(text, entries.len());
+                            entries.push((k, node));
                         }
                     }
                 }
@@ -404,6 +530,44 @@ impl Builder {
     }
 }
 
+fn node_error(pos: Pos) -> SyntaxError {
+    limit_error(
+        pos,
+        "node count",
+        format!(
+            "the file has more than {} nodes (values, keys and collections, counting every copy an alias makes); the limit is reached here",
+            LIMITS.nodes
+        ),
+    )
+}
+
+fn depth_error(pos: Pos, depth: usize) -> SyntaxError {
+    limit_error(
+        pos,
+        "nesting depth",
+        format!(
+            "this value opens level {depth}, over the limit of {} nested lists and mappings",
+            LIMITS.depth
+        ),
+    )
+}
+
+/// Called before adding one more entry to a collection holding `len`.
+fn check_entries(len: usize, pos: Pos, what: &str) -> Result<(), SyntaxError> {
+    if len < LIMITS.entries {
+        return Ok(());
+    }
+    Err(limit_error(
+        pos,
+        "collection size",
+        format!(
+            "this is entry {} and the limit is {} {what}",
+            len + 1,
+            LIMITS.entries
+        ),
+    ))
+}
+
 fn is_merge_key(key: &Node) -> bool {
     matches!(&key.kind, Kind::Scalar { raw, value: Scalar::Str(_) } if raw == "<<")
 }
@@ -411,33 +575,30 @@ fn is_merge_key(key: &Node) -> bool {
 /// YAML merge keys: entries already present win over merged ones, as in PyYAML.
 fn merge_into(
     entries: &mut Vec<(Node, Node)>,
-    merged: &mut Vec<String>,
+    index: &mut HashMap<String, usize>,
+    merged: &mut HashSet<String>,
     value: Node,
 ) -> Result<(), SyntaxError> {
+    let needs = |pos| SyntaxError {
+        pos,
+        message: "merge key '<<' needs a mapping or a list of mappings".to_owned(),
+        limit: None,
+    };
     let sources: Vec<Node> = match value.kind {
         Kind::Map(_) => vec![value],
         Kind::Seq(items) => items,
-        _ => {
-            return Err(SyntaxError {
-                pos: value.pos,
-                message: "merge key '<<' needs a mapping or a list of mappings".to_owned(),
-            });
-        }
+        _ => return Err(needs(value.pos)),
     };
     for source in sources {
         let Kind::Map(more) = source.kind else {
-            return Err(SyntaxError {
-                pos: source.pos,
-                message: "merge key '<<' needs a mapping or a list of mappings".to_owned(),
-            });
+            return Err(needs(source.pos));
         };
         for (k, v) in more {
             let text = k.key_text();
-            if !entries
-                .iter()
-                .any(|(existing, _)| existing.key_text() == text)
-            {
-                merged.push(text);
+            if !index.contains_key(&text) {
+                check_entries(entries.len(), k.pos, "keys in a mapping")?;
+                index.insert(text.clone(), entries.len());
+                merged.insert(text);
                 entries.push((k, v));
             }
         }
@@ -445,172 +606,9 @@ fn merge_into(
     Ok(())
 }
 
-fn count_nodes(node: &Node) -> usize {
-    match &node.kind {
-        Kind::Scalar { .. } => 1,
-        Kind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Kind::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
-    }
-}
-
-/// YAML 1.1 resolution as PyYAML's SafeLoader does it. `None` when an explicit core tag
-/// (`!!int`) does not fit the text.
-fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Cow<'_, Tag>>) -> Option<Scalar> {
-    if let Some(tag) = tag
-        && tag.is_yaml_core_schema()
-    {
-        return match tag.suffix.as_str() {
-            "str" => Some(Scalar::Str(text.to_owned())),
-            "int" => parse_int(text).map(Scalar::Int),
-            "float" => parse_float(text)
-                .or_else(|| parse_int(text).map(|i| i as f64))
-                .map(Scalar::Float),
-            "bool" => parse_bool(text).map(Scalar::Bool),
-            "null" => is_null(text).then_some(Scalar::Null),
-            _ => Some(Scalar::Str(text.to_owned())),
-        };
-    }
-    if style != ScalarStyle::Plain {
-        return Some(Scalar::Str(text.to_owned()));
-    }
-    Some(if is_null(text) {
-        Scalar::Null
-    } else if let Some(b) = parse_bool(text) {
-        Scalar::Bool(b)
-    } else if let Some(i) = parse_int(text) {
-        Scalar::Int(i)
-    } else if let Some(f) = parse_float(text) {
-        Scalar::Float(f)
-    } else {
-        Scalar::Str(text.to_owned())
-    })
-}
-
-fn is_null(text: &str) -> bool {
-    matches!(text, "" | "~" | "null" | "Null" | "NULL")
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text {
-        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => Some(true),
-        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => Some(false),
-        _ => None,
-    }
-}
-
-fn split_sign(text: &str) -> (i64, &str) {
-    if let Some(rest) = text.strip_prefix('-') {
-        (-1, rest)
-    } else {
-        (1, text.strip_prefix('+').unwrap_or(text))
-    }
-}
-
-/// YAML 1.1 integers: decimal, `0b`, `0x`, leading-zero octal, `_` separators.
-fn parse_int(text: &str) -> Option<i64> {
-    let (sign, body) = split_sign(text);
-    if body.is_empty() || body.starts_with('_') {
-        return None;
-    }
-    let digits = |s: &str, radix: u32| -> Option<i64> {
-        let cleaned: String = s.chars().filter(|c| *c != '_').collect();
-        if cleaned.is_empty() {
-            return None;
-        }
-        i64::from_str_radix(&cleaned, radix).ok()
-    };
-    let value = if let Some(b) = body.strip_prefix("0b") {
-        digits(b, 2)?
-    } else if let Some(h) = body.strip_prefix("0x") {
-        digits(h, 16)?
-    } else if body.len() > 1 && body.starts_with('0') {
-        digits(&body[1..], 8)?
-    } else if body.chars().all(|c| c.is_ascii_digit() || c == '_') {
-        digits(body, 10)?
-    } else {
-        return None;
-    };
-    Some(sign * value)
-}
-
-/// YAML 1.1 floats: a dot is required (`1.5`, `1.`, `.5`, `1.0e+3`), plus `.inf` and `.nan`.
-fn parse_float(text: &str) -> Option<f64> {
-    let (sign, body) = split_sign(text);
-    match body {
-        ".inf" | ".Inf" | ".INF" => return Some(sign as f64 * f64::INFINITY),
-        ".nan" | ".NaN" | ".NAN" if sign == 1 && !text.starts_with('+') => return Some(f64::NAN),
-        _ => {}
-    }
-    let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(i) => (&body[..i], Some(&body[i + 1..])),
-        None => (body, None),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.')?;
-    let int_ok = int_part.is_empty()
-        || (int_part.starts_with(|c: char| c.is_ascii_digit())
-            && int_part.chars().all(|c| c.is_ascii_digit() || c == '_'));
-    let frac_ok = frac_part.chars().all(|c| c.is_ascii_digit() || c == '_');
-    if !int_ok || !frac_ok || (int_part.is_empty() && frac_part.is_empty()) {
-        return None;
-    }
-    if int_part.is_empty() && (text.starts_with('-') || text.starts_with('+')) {
-        // PyYAML's `\.[0-9_]+` alternative takes no sign.
-        return None;
-    }
-    if let Some(exp) = exponent {
-        let digits = exp.strip_prefix(['+', '-'])?;
-        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-    }
-    let cleaned: String = body.chars().filter(|c| *c != '_').collect();
-    let cleaned = if cleaned.ends_with('.') {
-        format!("{cleaned}0")
-    } else {
-        cleaned
-    };
-    cleaned.parse::<f64>().ok().map(|f| sign as f64 * f)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scalar(text: &str) -> Scalar {
-        resolve_scalar(text, ScalarStyle::Plain, None).expect("plain scalars always resolve")
-    }
-
-    #[test]
-    fn yaml_1_1_scalars_resolve_like_pyyaml() {
-        assert_eq!(scalar("yes"), Scalar::Bool(true));
-        assert_eq!(scalar("Off"), Scalar::Bool(false));
-        assert_eq!(scalar("~"), Scalar::Null);
-        assert_eq!(scalar("010"), Scalar::Int(8));
-        assert_eq!(scalar("1_000"), Scalar::Int(1000));
-        assert_eq!(scalar("0x1F"), Scalar::Int(31));
-        assert_eq!(scalar("1.5"), Scalar::Float(1.5));
-        assert_eq!(scalar(".5"), Scalar::Float(0.5));
-        assert_eq!(scalar("1.0e+3"), Scalar::Float(1000.0));
-        assert_eq!(scalar("1e3"), Scalar::Str("1e3".to_owned()));
-        assert_eq!(scalar("8+"), Scalar::Str("8+".to_owned()));
-        assert_eq!(scalar("V100:4"), Scalar::Str("V100:4".to_owned()));
-        assert_eq!(
-            resolve_scalar("yes", ScalarStyle::DoubleQuoted, None),
-            Some(Scalar::Str("yes".to_owned()))
-        );
-    }
-
-    #[test]
-    fn python_str_matches_python() {
-        assert_eq!(python_float(1.0), "1.0");
-        assert_eq!(python_float(0.5), "0.5");
-        assert_eq!(python_float(1e20), "1e+20");
-    }
 
     #[test]
     fn documents_positions_merge_keys_and_duplicates() {
@@ -633,5 +631,105 @@ mod tests {
         let err = parse_documents("a: 1\na: 2\n").expect_err("duplicate keys are rejected");
         assert_eq!(err.pos.line, 2);
         assert_eq!(err.message, "duplicate key 'a' in mapping");
+    }
+
+    fn limit_of(source: &str) -> SyntaxError {
+        let err = parse_documents(source).expect_err("over a limit");
+        assert!(err.limit.is_some(), "not a limit error: {err:?}");
+        err
+    }
+
+    #[test]
+    fn nesting_is_refused_at_the_limit_without_recursion() {
+        let ok = format!("{}1{}", "[".repeat(LIMITS.depth), "]".repeat(LIMITS.depth));
+        parse_documents(&ok).expect("exactly at the depth limit");
+        // Far past the limit, flow and block style alike: saphyr's recursive loader would have
+        // overflowed the stack on the first.
+        let flow = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let err = limit_of(&flow);
+        assert_eq!(err.limit, Some("nesting depth"));
+        assert_eq!(
+            err.pos,
+            Pos {
+                line: 1,
+                column: LIMITS.depth + 1
+            }
+        );
+        assert!(
+            err.to_string().contains("level 65, over the limit of 64"),
+            "{err}"
+        );
+        // saphyr's scanner looks ahead through flow collections and stops by itself at 255
+        // levels, so a million brackets end there, positioned, before any event reaches us.
+        let err = parse_documents(&"[".repeat(1_000_000)).expect_err("too deep");
+        assert!(err.pos.line == 1 && err.pos.column <= 256, "{err:?}");
+        let block: String = (0..100)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert_eq!(limit_of(&block).limit, Some("nesting depth"));
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_limit() {
+        let half = LIMITS.depth / 2 + 1;
+        let nested = |inner: &str| format!("{}{inner}{}", "[".repeat(half), "]".repeat(half));
+        let doc = format!("a: &x {}\nb: {}\n", nested("1"), nested("*x"));
+        assert_eq!(limit_of(&doc).limit, Some("nesting depth"));
+    }
+
+    #[test]
+    fn billion_laughs_stop_at_the_node_limit() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let err = limit_of(&doc);
+        assert_eq!(err.limit, Some("node count"));
+        assert!(err.to_string().contains("250000 nodes"), "{err}");
+    }
+
+    #[test]
+    fn big_mappings_are_linear_and_bounded() {
+        let keys = |n: usize| -> String { (0..n).map(|i| format!("k{i}: {i}\n")).collect() };
+        let started = std::time::Instant::now();
+        let docs = parse_documents(&keys(LIMITS.entries)).expect("at the limit");
+        let map = docs[0].as_ref().and_then(Node::as_map).expect("a mapping");
+        assert_eq!(map.len(), LIMITS.entries);
+        // A quadratic duplicate check took seconds here; the index takes milliseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let err = limit_of(&keys(100_000));
+        assert_eq!(err.limit, Some("collection size"));
+        assert_eq!(err.pos.line, LIMITS.entries + 1);
+        let items: String = (0..=LIMITS.entries).map(|i| format!("- {i}\n")).collect();
+        assert!(limit_of(&items).to_string().contains("items in a sequence"));
+        // Duplicates are still found, after any number of keys, and merged keys still yield.
+        let dup = format!("{}k7: again\n", keys(5_000));
+        let err = parse_documents(&dup).expect_err("duplicate");
+        assert_eq!(err.message, "duplicate key 'k7' in mapping");
+        assert_eq!(err.pos.line, 5_001);
+    }
+
+    #[test]
+    fn size_limits_name_the_size_and_the_place() {
+        let big = format!("run: |\n  {}\n", "x".repeat(LIMITS.scalar_bytes + 1));
+        let err = limit_of(&big);
+        assert_eq!(err.limit, Some("scalar size"));
+        assert_eq!(err.pos.line, 2);
+        assert!(
+            err.to_string()
+                .contains("1048578 bytes, over the limit of 1048576"),
+            "{err}"
+        );
+        let huge = format!("a: 1\nb: {}\n", "y".repeat(LIMITS.document_bytes));
+        let err = limit_of(&huge);
+        assert_eq!(err.limit, Some("document size"));
+        assert_eq!(err.pos.line, 2);
+        assert!(
+            err.to_string().contains("over the limit of 4194304 bytes"),
+            "{err}"
+        );
+        let many_docs = "---\n".repeat(LIMITS.nodes + 1);
+        assert_eq!(limit_of(&many_docs).limit, Some("node count"));
     }
 }
