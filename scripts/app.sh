@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and opens the Sky desktop app on its embedded defaults: the local cloud (runs tasks on this
 # machine), the embedded price catalog (compares every cloud offline), state in SQLite under
-# $SKY_HOME (default ~/.sky). Installs what a fresh Debian machine with Rust lacks first.
+# $SKY_HOME (default ~/.local/share/sky; see the README). Installs what a fresh Debian machine with Rust lacks first.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh

@@ -13,8 +13,11 @@ install_system_packages
 install_cargo_tools
 install_python_tools
 
-# Tests must never touch the real home: CI asserts ~/.sky stays absent.
+# Tests must never touch the real home: CI asserts ~/.sky (SkyPilot's) and Sky's default home
+# stay absent.
 home_sky_before=$(test -e "$HOME/.sky" && echo yes || echo no)
+default_home="${XDG_DATA_HOME:-$HOME/.local/share}/sky"
+default_home_before=$(test -e "$default_home" && echo yes || echo no)
 
 # The desktop app embeds ui/dist at compile time, so the UI is built before any cargo step, and
 # every cargo step uses the same features so that one compile serves lint, tests and the e2e run.
@@ -58,6 +61,10 @@ fi
 step "hermeticity"
 if [ "$home_sky_before" = no ] && [ -e "$HOME/.sky" ]; then
   echo "a test wrote to the real ~/.sky" >&2
+  exit 1
+fi
+if [ "$default_home_before" = no ] && [ -e "$default_home" ]; then
+  echo "a test wrote to the real default Sky home $default_home" >&2
   exit 1
 fi
 echo "all tests passed"

@@ -51,13 +51,13 @@ pub(super) fn resolve_scalar(
             "int" => match parse_int(text) {
                 Int::Value(i) => Ok(Scalar::Int(i)),
                 Int::OutOfRange => Err(out_of_range(text)),
-                Int::NotInt => Err(mismatch()),
+                Int::NotAnInteger => Err(mismatch()),
             },
             "float" => match (parse_float(text), parse_int(text)) {
                 (Some(f), _) => Ok(Scalar::Float(f)),
                 (None, Int::Value(i)) => Ok(Scalar::Float(i as f64)),
                 (None, Int::OutOfRange) => Err(out_of_range(text)),
-                (None, Int::NotInt) => Err(mismatch()),
+                (None, Int::NotAnInteger) => Err(mismatch()),
             },
             "bool" => parse_bool(text).map(Scalar::Bool).ok_or_else(mismatch),
             "null" => is_null(text).then_some(Scalar::Null).ok_or_else(mismatch),
@@ -76,7 +76,7 @@ pub(super) fn resolve_scalar(
     match parse_int(text) {
         Int::Value(i) => return Ok(Scalar::Int(i)),
         Int::OutOfRange => return Err(out_of_range(text)),
-        Int::NotInt => {}
+        Int::NotAnInteger => {}
     }
     Ok(match parse_float(text) {
         Some(f) => Scalar::Float(f),
@@ -127,7 +127,7 @@ fn split_sign(text: &str) -> (bool, &str) {
 /// What a plain scalar is as an integer.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Int {
-    NotInt,
+    NotAnInteger,
     Value(i64),
     /// YAML integer syntax, but beyond `i64`.
     OutOfRange,
@@ -148,12 +148,12 @@ pub(super) fn parse_int(text: &str) -> Int {
     } else {
         // Decimal must start with a digit: `_1` is a string, as in PyYAML.
         if !body.starts_with(|c: char| c.is_ascii_digit()) {
-            return Int::NotInt;
+            return Int::NotAnInteger;
         }
         (10, body)
     };
     if !digits.chars().all(|c| c == '_' || c.is_digit(radix)) {
-        return Int::NotInt;
+        return Int::NotAnInteger;
     }
     let mut value: i64 = 0;
     let mut any = false;
@@ -175,7 +175,11 @@ pub(super) fn parse_int(text: &str) -> Int {
             None => return Int::OutOfRange,
         }
     }
-    if any { Int::Value(value) } else { Int::NotInt }
+    if any {
+        Int::Value(value)
+    } else {
+        Int::NotAnInteger
+    }
 }
 
 /// YAML 1.1 floats: a dot is required (`1.5`, `1.`, `.5`, `1.0e+3`), plus `.inf` and `.nan`.
