@@ -1,23 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { ClusterView } from "./backend";
+import { cluster } from "./testfixtures";
 import { actionsFor, autostop, bulkPlan, duration, place, price, uptime } from "./clusterfmt";
 
-const base: ClusterView = {
-  name: "c1",
-  status: "UP",
-  cloud: "local",
-  region: "local",
-  zone: null,
-  instance_type: "local",
-  num_nodes: 1,
-  use_spot: false,
-  hourly_price: 0,
-  launched_at: 1000,
-  last_use_at: 1000,
-  last_use_command: "sky launch",
-  autostop: null,
-  head_ip: null,
-};
+const base = cluster("c1");
 
 describe("cluster formatting", () => {
   it("formats durations by their largest units", () => {

@@ -2,7 +2,8 @@
 // The Clusters page under a storm of pushed updates: rows, what the user typed, focus and an open
 // confirmation must all survive every update that does not remove their cluster.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { ClusterView, StatusView } from "../backend";
+import type { StatusView } from "../backend";
+import { cluster } from "../testfixtures";
 
 type Handler = (e: { payload: StatusView }) => void;
 const pushed: { handler: Handler | null } = { handler: null };
@@ -30,23 +31,6 @@ vi.mock("../backend", () => ({
   },
 }));
 
-const cluster = (name: string, over: Partial<ClusterView> = {}): ClusterView => ({
-  name,
-  status: "UP",
-  cloud: "local",
-  region: "local",
-  zone: null,
-  instance_type: "local",
-  num_nodes: 1,
-  use_spot: false,
-  hourly_price: 0,
-  launched_at: 1_700_000_000,
-  last_use_at: 1_700_000_000,
-  last_use_command: "sky launch",
-  autostop: null,
-  head_ip: null,
-  ...over,
-});
 
 const $ = <T extends HTMLElement>(css: string) => {
   const el = document.querySelector<T>(css);

@@ -21,13 +21,11 @@ interface Row {
 /// Puts `rows` into `body` in that order without ever moving the row that holds the focus (moving
 /// a node blurs it): the others are placed around it, and a row already in place is not touched.
 function arrange(body: HTMLElement, rows: HTMLElement[]) {
-  const focused = rows.findIndex((tr) => tr.contains(document.activeElement));
-  const anchor = focused >= 0 ? focused : 0;
   if (rows.length === 0) return;
-  if (focused < 0 && rows[0]!.parentNode !== body) body.prepend(rows[0]!);
+  const anchor = Math.max(0, rows.findIndex((tr) => tr.contains(document.activeElement)));
+  if (rows[anchor]!.parentNode !== body) body.append(rows[anchor]!);
   for (let i = anchor - 1; i >= 0; i--) if (rows[i]!.nextSibling !== rows[i + 1]) body.insertBefore(rows[i]!, rows[i + 1]!);
   for (let i = anchor + 1; i < rows.length; i++) if (rows[i - 1]!.nextSibling !== rows[i]) body.insertBefore(rows[i]!, rows[i - 1]!.nextSibling);
-  if (focused < 0 && body.firstChild !== rows[0]) body.prepend(rows[0]!);
 }
 
 export async function clustersPage(): Promise<HTMLElement> {
@@ -324,7 +322,10 @@ export async function clustersPage(): Promise<HTMLElement> {
 
   // Uptime advances every second in place; the rest of a row changes only with a new view.
   const ticker = setInterval(() => {
-    if (!page.isConnected) clearInterval(ticker);
+    if (!page.isConnected) {
+      clearInterval(ticker);
+      return;
+    }
     const now = Date.now() / 1000;
     for (const r of rows.values()) r.tick(now);
   }, 1000);
