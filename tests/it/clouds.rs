@@ -18,8 +18,8 @@ use sky_testkit::moto::{self, Fault};
 
 use crate::local_cloud::sky;
 
-/// The tag every Sky instance on AWS carries (sky-aws `TAG_CLUSTER`, SkyPilot's name).
-const AWS_CLUSTER_TAG: &str = "skypilot-cluster-name";
+/// The tag every Sky instance on AWS carries (sky-aws `TAG_CLUSTER`, Sky's own key).
+const AWS_CLUSTER_TAG: &str = "sky-cluster";
 const AWS_REGION: &str = "us-east-1";
 
 /// A Sky home, a workdir with a file the job prints, and `n` hosts; torn down on drop.

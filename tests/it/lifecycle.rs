@@ -118,12 +118,21 @@ fn autostop_fires_and_stops_the_cluster() {
 #[test]
 fn refresh_cleans_up_after_a_launch_killed_before_recording_nodes() {
     let home = Home::new();
-    // The state a `kill -9` leaves between "record written" and "nodes recorded": an INIT record
-    // without placement, and node directories the provider had started to create.
+    // The state a `kill -9` leaves between "attempt recorded" and "nodes recorded": an INIT
+    // record without placement but with the launch attempt written before the create call, and
+    // node directories the provider had started to create.
     {
         let mut db = sky_core::state::StateStore::open(&home.path().join("state.db")).expect("db");
         db.create("crashed", 2, None, "sky launch", 1)
             .expect("record");
+        let attempt = sky_core::provision::owner::LaunchAttempt {
+            launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
+            cloud: sky_core::CloudId::Local,
+            region: "local".into(),
+            zone: None,
+        };
+        db.add_launch_attempt("crashed", &attempt, 1)
+            .expect("attempt");
     }
     for rank in 0..2 {
         std::fs::create_dir_all(home.path().join(format!("local/crashed/node-{rank}")))
@@ -148,7 +157,7 @@ fn refresh_cleans_up_after_a_launch_killed_before_recording_nodes() {
         change["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("terminated 2 node(s) on Local"),
+            .contains("terminated 2 node(s) of launch "),
         "{view}"
     );
     assert!(!home.path().join("local/crashed").exists());

@@ -91,6 +91,8 @@ export interface ClusterView {
   head_ip: string | null;
   /** Names the cloud gives the cluster's resources (derived where it refuses `name` as is). */
   cloud_names?: { what: string; name: string }[];
+  /** Why the last refresh could not check this cluster's cloud (the record is kept); null when it could. */
+  unchecked: string | null;
 }
 
 export interface StatusView {

@@ -18,6 +18,7 @@ export function cluster(name: string, over: Partial<ClusterView> = {}): ClusterV
     last_use_command: "sky launch",
     autostop: null,
     head_ip: null,
+    unchecked: null,
     ...over,
   };
 }

@@ -33,6 +33,7 @@ fn launch(c: &mut Criterion) {
                         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", false),
                         resume_stopped: false,
                         settings: Default::default(),
+                        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
                     };
                     let start = Instant::now();
                     rt.block_on(async {

@@ -21,19 +21,76 @@ use sky_core::resources::{DiskTier, PortRange};
 
 use crate::errors::{THROTTLE_CODE, code_of, provision_error};
 
-/// Tag naming the cluster, as SkyPilot names it, so tools that know SkyPilot's tags see ours.
-pub const TAG_CLUSTER: &str = "skypilot-cluster-name";
+/// Sky's own keys (never SkyPilot's, whose `skypilot-cluster-name` other tools act on): the
+/// cluster's name, the owner id of the Sky home that made the resource, and the launch id of the
+/// create attempt (see `sky_core::provision::owner`).
+pub use sky_core::provision::owner::{TAG_CLUSTER, TAG_LAUNCH, TAG_OWNER};
 /// Tag with the node's rank (0 is the head).
 pub const TAG_RANK: &str = "sky-node-rank";
-/// `head` or `worker`, SkyPilot's (Ray's) node-type tag.
-pub const TAG_NODE_TYPE: &str = "ray-node-type";
-pub const TAG_USER: &str = "skypilot-user";
+/// `head` or `worker`.
+pub const TAG_NODE_TYPE: &str = "sky-node-type";
+pub const TAG_USER: &str = "sky-user";
+
+/// Which Sky instances a describe asks for. Every scope requires Sky's owner tag, so instances
+/// without it (SkyPilot's, anyone's) never match.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// One owner's instances, of one cluster or (`None`) all of them.
+    Owner {
+        owner: &'a str,
+        cluster: Option<&'a str>,
+    },
+    /// What one create attempt of one owner made.
+    Launch { owner: &'a str, launch: &'a str },
+    /// Every Sky-owned instance, whoever the owner (for listing other homes' clusters too).
+    AnyOwner,
+}
+
+impl Scope<'_> {
+    fn filters(&self) -> Vec<Filter> {
+        let eq = |key: &str, value: &str| {
+            Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build()
+        };
+        match *self {
+            Scope::Owner { owner, cluster } => {
+                let mut f = vec![eq(TAG_OWNER, owner)];
+                f.push(match cluster {
+                    Some(name) => eq(TAG_CLUSTER, name),
+                    None => Filter::builder()
+                        .name("tag-key")
+                        .values(TAG_CLUSTER)
+                        .build(),
+                });
+                f
+            }
+            Scope::Launch { owner, launch } => vec![eq(TAG_OWNER, owner), eq(TAG_LAUNCH, launch)],
+            Scope::AnyOwner => vec![
+                Filter::builder().name("tag-key").values(TAG_OWNER).build(),
+                Filter::builder()
+                    .name("tag-key")
+                    .values(TAG_CLUSTER)
+                    .build(),
+            ],
+        }
+    }
+}
+
+/// The security group of `owner`'s cluster `cluster`: the owner is part of the name because
+/// group names are unique per VPC, and another Sky home may use the same cluster name.
+pub fn security_group_name(owner: &str, cluster: &str) -> String {
+    format!("sky-sg-{owner}-{cluster}")
+}
 
 /// One instance as far as Sky cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub instance_id: String,
     pub cluster: String,
+    pub owner: Option<String>,
+    pub launch: Option<String>,
     pub rank: Option<u32>,
     pub launch_index: i32,
     pub state: InstanceStateName,
@@ -56,6 +113,8 @@ impl Node {
         Some(Node {
             instance_id: i.instance_id()?.to_owned(),
             cluster: tag(TAG_CLUSTER)?,
+            owner: tag(TAG_OWNER),
+            launch: tag(TAG_LAUNCH),
             rank: tag(TAG_RANK).and_then(|r| r.parse().ok()),
             launch_index: i.ami_launch_index().unwrap_or(0),
             state: i.state().and_then(|s| s.name()).cloned()?,
@@ -110,23 +169,12 @@ pub fn rank_order(nodes: &mut [Node]) {
     });
 }
 
-/// Instances tagged with `cluster` (or, with `None`, every Sky-tagged instance) in the client's
-/// region, terminated ones included.
-pub async fn describe(client: &Client, cluster: Option<&str>) -> Result<Vec<Node>, ProvisionError> {
-    let filter = match cluster {
-        Some(name) => Filter::builder()
-            .name(format!("tag:{TAG_CLUSTER}"))
-            .values(name)
-            .build(),
-        None => Filter::builder()
-            .name("tag-key")
-            .values(TAG_CLUSTER)
-            .build(),
-    };
+/// The instances `scope` names in the client's region, terminated ones included.
+pub async fn describe(client: &Client, scope: Scope<'_>) -> Result<Vec<Node>, ProvisionError> {
     let mut nodes = Vec::new();
     let mut pages = client
         .describe_instances()
-        .filters(filter)
+        .set_filters(Some(scope.filters()))
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
@@ -143,6 +191,7 @@ pub async fn ensure_key_pair(
     client: &Client,
     name: &str,
     public_key: &str,
+    owner: &str,
 ) -> Result<(), ProvisionError> {
     let found = client.describe_key_pairs().key_names(name).send().await;
     match found {
@@ -155,6 +204,14 @@ pub async fn ensure_key_pair(
         .import_key_pair()
         .key_name(name)
         .public_key_material(aws_sdk_ec2::primitives::Blob::new(public_key.as_bytes()))
+        // The pair is named after the key, so homes sharing one key share it; the first owner
+        // is recorded. Sky never deletes key pairs (they cost nothing and others may use them).
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::KeyPair)
+                .tags(tag(TAG_OWNER, owner))
+                .build(),
+        )
         .send()
         .await
     {
@@ -172,6 +229,7 @@ pub async fn ensure_security_group(
     client: &Client,
     name: &str,
     ports: &[PortRange],
+    tags: &[Tag],
 ) -> Result<String, ProvisionError> {
     let existing = client
         .describe_security_groups()
@@ -197,6 +255,12 @@ pub async fn ensure_security_group(
                 .create_security_group()
                 .group_name(name)
                 .description("Sky cluster: SSH and the task's ports")
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::SecurityGroup)
+                        .set_tags(Some(tags.to_vec()))
+                        .build(),
+                )
                 .send()
                 .await;
             match created {
@@ -258,6 +322,8 @@ pub async fn ensure_security_group(
 #[derive(Debug, Clone)]
 pub struct Launch<'a> {
     pub cluster: &'a str,
+    pub owner: &'a str,
+    pub launch_id: &'a str,
     pub user: &'a str,
     pub zone: Option<&'a str>,
     pub instance_type: &'a str,
@@ -395,15 +461,24 @@ pub async fn run(
     launch: &Launch<'_>,
     throttle: Throttle,
 ) -> Result<Vec<String>, ProvisionError> {
+    // Tagged in the create call itself, so no instance or volume exists untagged for a moment.
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
-        .tags(tag(TAG_CLUSTER, launch.cluster))
+        .set_tags(Some(ownership_tags(
+            launch.cluster,
+            launch.owner,
+            launch.launch_id,
+        )))
         .tags(tag(TAG_USER, launch.user))
         .tags(tag("Name", &format!("sky-{}", launch.cluster)))
         .build();
     let volume_tags = TagSpecification::builder()
         .resource_type(ResourceType::Volume)
-        .tags(tag(TAG_CLUSTER, launch.cluster))
+        .set_tags(Some(ownership_tags(
+            launch.cluster,
+            launch.owner,
+            launch.launch_id,
+        )))
         .build();
     let count = i32::try_from(launch.count).unwrap_or(i32::MAX);
     let call = || async {
@@ -493,6 +568,15 @@ pub async fn tag_ranks(client: &Client, ranked: &[(String, u32)]) -> Result<(), 
         joined.map_err(|e| ProvisionError::fatal(format!("tagging task failed: {e}")))??;
     }
     Ok(())
+}
+
+/// The three tags that prove a resource is `owner`'s, of `cluster`, made by launch `launch_id`.
+pub fn ownership_tags(cluster: &str, owner: &str, launch_id: &str) -> Vec<Tag> {
+    vec![
+        tag(TAG_CLUSTER, cluster),
+        tag(TAG_OWNER, owner),
+        tag(TAG_LAUNCH, launch_id),
+    ]
 }
 
 pub fn tag(key: &str, value: &str) -> Tag {

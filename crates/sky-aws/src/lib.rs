@@ -1,8 +1,9 @@
 //! Sky's AWS provider: EC2 clusters through `aws-sdk-ec2`, behind [`Provider`].
 //!
-//! A cluster is the set of instances tagged `skypilot-cluster-name=<name>` in one region; the
-//! region is remembered in `$SKY_HOME/aws/clusters/<name>` (written before launching, so a launch
-//! killed half-way is still found) and otherwise searched for. One RunInstances creates every node;
+//! A cluster is the set of instances tagged `sky-cluster=<name>` and `sky-owner=<this home's
+//! owner id>` (see `sky_core::provision::owner`); every region it was sent to is remembered in
+//! `$SKY_HOME/aws/clusters/<name>` (written before launching, so a launch killed half-way is still
+//! found) and otherwise searched for. One RunInstances creates every node;
 //! ranks are tags. Credentials load lazily ([`client`]); the endpoint can point at an
 //! AWS-compatible service or a test server (`aws.endpoint_url` in `config.yaml`).
 //!
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sky_core::config::{Paths, SkyConfig};
-use sky_core::provision::Provider;
+use sky_core::provision::{HomeOwner, Provider};
 
 pub use client::CredentialSource;
 pub use ec2::Throttle;
@@ -51,12 +52,17 @@ pub struct AwsOptions {
     /// Login name on the nodes (`aws.ssh_user`); the default images log in as `ubuntu`, custom
     /// images may not (`ec2-user`). Used only to log in: the key pair is the same.
     pub ssh_user: String,
+    /// Whose resources this provider tags and acts on: by default the owner id in the Sky
+    /// home's state database.
+    pub owner: HomeOwner,
 }
 
 impl AwsOptions {
     pub fn new(sky_home: impl Into<PathBuf>) -> Self {
+        let sky_home = sky_home.into();
         AwsOptions {
-            sky_home: sky_home.into(),
+            owner: HomeOwner::of_home(&sky_home),
+            sky_home,
             endpoint_url: None,
             credentials: CredentialSource::Platform,
             regions: None,

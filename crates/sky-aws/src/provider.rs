@@ -1,5 +1,11 @@
 //! [`AwsProvider`]: the [`Provider`] trait over the calls in [`crate::ec2`].
 //!
+//! Ownership: every instance, volume and security group carries Sky's own tags (cluster, this
+//! home's owner id, the attempt's launch id), set in the create calls themselves; every call
+//! that acts by cluster name filters by this home's owner id too, so SkyPilot's instances and
+//! other Sky homes' never match. Every region a cluster was sent to is remembered (a relaunch
+//! in another region must not hide the first one's instances).
+//!
 //! Launch order: remember the region, security group (also for an existing cluster, so new
 //! ports open), key pair, image, one RunInstances, rank tags; a failure after instances exist terminates them before returning, so failover never
 //! moves on with nodes left running. Waiting is one DescribeInstances per poll for all nodes, so
@@ -15,14 +21,14 @@ use aws_sdk_ec2::types::InstanceStateName;
 use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
-    Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, LaunchAttempt,
+    NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
 
 use crate::client::{Clients, Lookup};
-use crate::ec2::{self, Launch, Node};
+use crate::ec2::{self, Launch, Node, Scope};
 use crate::errors::provision_error;
 use crate::{AwsOptions, HOME_REGION};
 
@@ -93,13 +99,24 @@ impl AwsProvider {
             .join(cluster)
     }
 
+    /// This Sky home's owner id, which every filter and tag uses.
+    fn owner(&self) -> Result<String, ProvisionError> {
+        self.options.owner.get()
+    }
+
+    /// Adds `region` to the regions `cluster` was sent to (one per line, oldest first).
     fn remember_region(&self, cluster: &str, region: &str) -> Result<(), ProvisionError> {
         let path = self.region_file(cluster);
+        let mut regions = self.recorded_regions(cluster);
+        if regions.iter().any(|r| r == region) {
+            return Ok(());
+        }
+        regions.push(region.to_owned());
         let write = || -> std::io::Result<()> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            std::fs::write(&path, region)
+            std::fs::write(&path, regions.join("\n") + "\n")
         };
         write().map_err(|e| {
             ProvisionError::fatal(format!(
@@ -109,38 +126,46 @@ impl AwsProvider {
         })
     }
 
-    fn recorded_region(&self, cluster: &str) -> Option<String> {
+    fn recorded_regions(&self, cluster: &str) -> Vec<String> {
         std::fs::read_to_string(self.region_file(cluster))
-            .ok()
-            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
             .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
-    /// The region holding `cluster`'s live instances: the recorded one, else a search.
-    async fn find_region(&self, cluster: &str) -> Result<Option<String>, ProvisionError> {
-        if let Some(r) = self.recorded_region(cluster) {
-            return Ok(Some(r));
+    /// The regions that may hold this home's `cluster`: every recorded one, else those a search
+    /// finds live instances in.
+    async fn find_regions(&self, cluster: &str) -> Result<Vec<String>, ProvisionError> {
+        let recorded = self.recorded_regions(cluster);
+        if !recorded.is_empty() {
+            return Ok(recorded);
         }
-        for (region, nodes) in self.scan(Some(cluster)).await? {
+        let owner = self.owner()?;
+        let mut found = Vec::new();
+        let scope = OwnedScope::Owner {
+            owner,
+            cluster: Some(cluster.to_owned()),
+        };
+        for (region, nodes) in self.scan(&scope).await? {
             if nodes.iter().any(Node::alive) {
                 self.remember_region(cluster, &region)?;
-                return Ok(Some(region));
+                found.push(region);
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
-    /// Describes instances (of `cluster`, or every Sky-tagged one) in every region concurrently.
-    async fn scan(
-        &self,
-        cluster: Option<&str>,
-    ) -> Result<Vec<(String, Vec<Node>)>, ProvisionError> {
+    /// Describes the instances `scope` names in every region concurrently.
+    async fn scan(&self, scope: &OwnedScope) -> Result<Vec<(String, Vec<Node>)>, ProvisionError> {
         let mut set = tokio::task::JoinSet::new();
         for region in self.regions()? {
             let client = self.clients.get(&region)?;
-            let cluster = cluster.map(str::to_owned);
+            let scope = scope.clone();
             set.spawn(async move {
-                let nodes = ec2::describe(&client, cluster.as_deref()).await;
+                let nodes = ec2::describe(&client, scope.as_scope()).await;
                 (region, nodes)
             });
         }
@@ -164,9 +189,9 @@ impl AwsProvider {
     async fn live_nodes(
         &self,
         client: &Client,
-        cluster: &str,
+        scope: Scope<'_>,
     ) -> Result<Vec<Node>, ProvisionError> {
-        let mut nodes: Vec<Node> = ec2::describe(client, Some(cluster))
+        let mut nodes: Vec<Node> = ec2::describe(client, scope)
             .await?
             .into_iter()
             .filter(Node::alive)
@@ -238,6 +263,7 @@ impl AwsProvider {
     async fn wait_for(
         &self,
         client: &Client,
+        scope: Scope<'_>,
         cluster: &str,
         what: &str,
         done: impl Fn(&[Node]) -> Result<bool, ProvisionError>,
@@ -245,7 +271,7 @@ impl AwsProvider {
     ) -> Result<Vec<Node>, ProvisionError> {
         let start = Instant::now();
         loop {
-            let mut nodes = ec2::describe(client, Some(cluster)).await?;
+            let mut nodes = ec2::describe(client, scope).await?;
             if !include_dead {
                 nodes.retain(Node::alive);
             }
@@ -269,14 +295,20 @@ impl AwsProvider {
     async fn launch(&self, client: &Client, req: &ProvisionRequest) -> Result<(), ProvisionError> {
         let cluster = req.cluster_name.as_str();
         let l = &req.launchable;
+        let owner = self.owner()?;
         // First, so a relaunch of an existing cluster that asks for more ports opens them.
         let sg = ec2::ensure_security_group(
             client,
-            &format!("sky-sg-{cluster}"),
+            &ec2::security_group_name(&owner, cluster),
             &req.settings.inbound_ranges(),
+            &ec2::ownership_tags(cluster, &owner, &req.launch_id),
         )
         .await?;
-        let existing = self.live_nodes(client, cluster).await?;
+        let mine = Scope::Owner {
+            owner: &owner,
+            cluster: Some(cluster),
+        };
+        let existing = self.live_nodes(client, mine).await?;
         let have = u32::try_from(existing.len()).unwrap_or(u32::MAX);
         if have >= req.num_nodes {
             tracing::info!(cluster, have, "nodes already exist; not launching more");
@@ -284,7 +316,7 @@ impl AwsProvider {
         }
         let public_key = read_public_key(&self.options.sky_home)?;
         let key_name = format!("sky-key-{:08x}", fnv(public_key.as_bytes()) as u32);
-        ec2::ensure_key_pair(client, &key_name, &public_key).await?;
+        ec2::ensure_key_pair(client, &key_name, &public_key, &owner).await?;
         let image = self.image_for(req)?;
         let disk_gib = self.disk_gib(req)?;
         let info = ec2::describe_image(client, &image).await?;
@@ -302,6 +334,8 @@ impl AwsProvider {
         let user = std::env::var("USER").unwrap_or_else(|_| "sky".into());
         let launch = Launch {
             cluster,
+            owner: &owner,
+            launch_id: &req.launch_id,
             user: &user,
             zone: l.zone.as_deref(),
             instance_type: &l.instance_type,
@@ -333,10 +367,15 @@ impl AwsProvider {
     }
 
     async fn resume(&self, client: &Client, cluster: &str) -> Result<(), ProvisionError> {
+        let owner = self.owner()?;
         // A node still stopping cannot be started yet.
         let nodes = self
             .wait_for(
                 client,
+                Scope::Owner {
+                    owner: &owner,
+                    cluster: Some(cluster),
+                },
                 cluster,
                 "stopped",
                 |n| Ok(!n.iter().any(|n| n.state == InstanceStateName::Stopping)),
@@ -365,6 +404,107 @@ impl AwsProvider {
             .map_err(|e| provision_error("StartInstances", &e))?;
         Ok(())
     }
+}
+
+impl AwsProvider {
+    /// Terminates the live instances `scope` names in the client's region and waits until EC2
+    /// reports them terminated.
+    async fn terminate_scope(
+        &self,
+        client: &Client,
+        scope: Scope<'_>,
+        cluster: &str,
+    ) -> Result<(), ProvisionError> {
+        let ids: Vec<String> = self
+            .live_nodes(client, scope)
+            .await?
+            .into_iter()
+            .map(|n| n.instance_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        terminate_ids(client, &ids).await?;
+        self.wait_for(
+            client,
+            scope,
+            cluster,
+            "terminated",
+            |n| {
+                Ok(n.iter()
+                    .filter(|n| ids.contains(&n.instance_id))
+                    .all(|n| n.state == InstanceStateName::Terminated))
+            },
+            true,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes `owner`'s security group of `cluster` once none of that owner's instances of the
+    /// cluster remain in the region. Not fatal when EC2 refuses: the group costs nothing and the
+    /// next launch of this name reuses it.
+    async fn delete_group_if_unused(
+        &self,
+        client: &Client,
+        owner: &str,
+        cluster: &str,
+    ) -> Result<(), ProvisionError> {
+        let scope = Scope::Owner {
+            owner,
+            cluster: Some(cluster),
+        };
+        if !self.live_nodes(client, scope).await?.is_empty() {
+            return Ok(());
+        }
+        let sg = ec2::security_group_name(owner, cluster);
+        if let Err(e) = client.delete_security_group().group_name(&sg).send().await {
+            tracing::debug!(group = %sg, error = %provision_error("DeleteSecurityGroup", &e), "security group kept");
+        }
+        Ok(())
+    }
+}
+
+/// A [`Scope`] that owns its strings, to move into a region's scanning task.
+#[derive(Debug, Clone)]
+enum OwnedScope {
+    Owner {
+        owner: String,
+        cluster: Option<String>,
+    },
+    AnyOwner,
+}
+
+impl OwnedScope {
+    fn as_scope(&self) -> Scope<'_> {
+        match self {
+            OwnedScope::Owner { owner, cluster } => Scope::Owner {
+                owner,
+                cluster: cluster.as_deref(),
+            },
+            OwnedScope::AnyOwner => Scope::AnyOwner,
+        }
+    }
+}
+
+/// Handles of `nodes` (in rank order), numbering unranked ones by position.
+fn handles(nodes: &[Node]) -> Vec<NodeHandle> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| n.handle(n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX))))
+        .collect()
+}
+
+fn states(nodes: &[Node]) -> Vec<(NodeHandle, NodeState)> {
+    nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let rank = n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX));
+            n.node_state().map(|s| (n.handle(rank), s))
+        })
+        .collect()
 }
 
 /// Graviton families have a `g` right after the generation digit (`m7g`, `c7gn`, `t4g`).
@@ -488,15 +628,21 @@ impl Provider for AwsProvider {
     }
 
     async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
-        let Some(region) = self.find_region(cluster_name).await? else {
+        // The region of the latest attempt: `run_instances` just recorded it last.
+        let Some(region) = self.find_regions(cluster_name).await?.pop() else {
             return Err(ProvisionError::fatal(format!(
                 "{cluster_name} has no instances in any searched region"
             )));
         };
+        let owner = self.owner()?;
         let client = self.clients.get(&region)?;
         let nodes = self
             .wait_for(
                 &client,
+                Scope::Owner {
+                    owner: &owner,
+                    cluster: Some(cluster_name),
+                },
                 cluster_name,
                 "running",
                 |nodes| {
@@ -513,56 +659,102 @@ impl Provider for AwsProvider {
                 false,
             )
             .await?;
-        let handles = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| n.handle(n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX))))
-            .collect();
-        Ok(ClusterInfo::new(handles))
+        Ok(ClusterInfo::new(handles(&nodes)))
     }
 
     async fn query(
         &self,
         cluster_name: &str,
     ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError> {
-        let Some(region) = self.find_region(cluster_name).await? else {
-            return Ok(Vec::new());
+        let owner = self.owner()?;
+        let mut nodes = Vec::new();
+        for region in self.find_regions(cluster_name).await? {
+            let client = self.clients.get(&region)?;
+            let scope = Scope::Owner {
+                owner: &owner,
+                cluster: Some(cluster_name),
+            };
+            nodes.extend(self.live_nodes(&client, scope).await?);
+        }
+        ec2::rank_order(&mut nodes);
+        Ok(states(&nodes))
+    }
+
+    async fn query_launch(
+        &self,
+        _cluster_name: &str,
+        attempt: &LaunchAttempt,
+    ) -> Result<Vec<NodeHandle>, ProvisionError> {
+        let owner = self.owner()?;
+        let client = self.clients.get(&attempt.region)?;
+        let scope = Scope::Launch {
+            owner: &owner,
+            launch: &attempt.launch_id,
         };
-        let client = self.clients.get(&region)?;
-        let nodes = self.live_nodes(&client, cluster_name).await?;
-        Ok(nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                let rank = n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX));
-                n.node_state().map(|s| (n.handle(rank), s))
-            })
-            .collect())
+        Ok(handles(&self.live_nodes(&client, scope).await?))
+    }
+
+    async fn terminate_launch(
+        &self,
+        cluster_name: &str,
+        attempt: &LaunchAttempt,
+    ) -> Result<(), ProvisionError> {
+        let owner = self.owner()?;
+        let client = self.clients.get(&attempt.region)?;
+        let scope = Scope::Launch {
+            owner: &owner,
+            launch: &attempt.launch_id,
+        };
+        self.terminate_scope(&client, scope, cluster_name).await?;
+        self.delete_group_if_unused(&client, &owner, cluster_name)
+            .await
+    }
+
+    async fn terminate_foreign(
+        &self,
+        cluster_name: &str,
+        owner_id: &str,
+    ) -> Result<(), ProvisionError> {
+        let scope = OwnedScope::Owner {
+            owner: owner_id.to_owned(),
+            cluster: Some(cluster_name.to_owned()),
+        };
+        for (region, nodes) in self.scan(&scope).await? {
+            if !nodes.iter().any(Node::alive) {
+                continue;
+            }
+            let client = self.clients.get(&region)?;
+            self.terminate_scope(&client, scope.as_scope(), cluster_name)
+                .await?;
+            self.delete_group_if_unused(&client, owner_id, cluster_name)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
-        let mut clusters: BTreeMap<String, (String, Vec<Node>)> = BTreeMap::new();
-        for (region, nodes) in self.scan(None).await? {
+        let own = self.owner()?;
+        // Keyed by owner and name: two homes may both have a `dev`.
+        let mut clusters: BTreeMap<(String, String), (String, Vec<Node>)> = BTreeMap::new();
+        for (region, nodes) in self.scan(&OwnedScope::AnyOwner).await? {
             for n in nodes.into_iter().filter(Node::alive) {
+                let Some(owner) = n.owner.clone() else {
+                    continue;
+                };
                 clusters
-                    .entry(n.cluster.clone())
+                    .entry((owner, n.cluster.clone()))
                     .or_insert_with(|| (region.clone(), Vec::new()))
                     .1
                     .push(n);
             }
         }
         let mut out = Vec::new();
-        for (name, (region, mut nodes)) in clusters {
-            // So a later `terminate` or adoption finds the cluster without searching again.
-            if self.recorded_region(&name).is_none() {
+        for ((owner, name), (region, mut nodes)) in clusters {
+            // So a later `terminate` or adoption finds this home's cluster without searching.
+            if owner == own {
                 self.remember_region(&name, &region)?;
             }
             ec2::rank_order(&mut nodes);
-            let handles = nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| n.handle(n.rank.unwrap_or(u32::try_from(i).unwrap_or(u32::MAX))))
-                .collect();
             let placement = nodes.first().and_then(|head| {
                 Some(FoundPlacement {
                     region: region.clone(),
@@ -572,9 +764,15 @@ impl Provider for AwsProvider {
                     stopped: nodes.iter().all(|n| n.state == InstanceStateName::Stopped),
                 })
             });
+            let mut launch_ids: Vec<String> =
+                nodes.iter().filter_map(|n| n.launch.clone()).collect();
+            launch_ids.sort();
+            launch_ids.dedup();
             out.push(FoundCluster {
                 name,
-                nodes: handles,
+                owner: Some(owner),
+                launch_ids,
+                nodes: handles(&nodes),
                 placement,
             });
         }
@@ -582,69 +780,62 @@ impl Provider for AwsProvider {
     }
 
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
-        let Some(region) = self.find_region(cluster_name).await? else {
+        let regions = self.find_regions(cluster_name).await?;
+        if regions.is_empty() {
             return Err(ProvisionError::fatal(format!(
                 "{cluster_name} has no instances to stop"
             )));
-        };
-        let client = self.clients.get(&region)?;
-        let nodes = self.live_nodes(&client, cluster_name).await?;
-        let ids: Vec<String> = nodes
-            .iter()
-            .filter(|n| {
-                matches!(
-                    n.state,
-                    InstanceStateName::Running | InstanceStateName::Pending
-                )
-            })
-            .map(|n| n.instance_id.clone())
-            .collect();
-        if !ids.is_empty() {
-            client
-                .stop_instances()
-                .set_instance_ids(Some(ids))
-                .send()
-                .await
-                .map_err(|e| provision_error("StopInstances", &e))?;
         }
-        self.wait_for(
-            &client,
-            cluster_name,
-            "stopped",
-            |n| Ok(n.iter().all(|n| n.state == InstanceStateName::Stopped)),
-            false,
-        )
-        .await?;
+        let owner = self.owner()?;
+        let scope = Scope::Owner {
+            owner: &owner,
+            cluster: Some(cluster_name),
+        };
+        for region in regions {
+            let client = self.clients.get(&region)?;
+            let nodes = self.live_nodes(&client, scope).await?;
+            let ids: Vec<String> = nodes
+                .iter()
+                .filter(|n| {
+                    matches!(
+                        n.state,
+                        InstanceStateName::Running | InstanceStateName::Pending
+                    )
+                })
+                .map(|n| n.instance_id.clone())
+                .collect();
+            if !ids.is_empty() {
+                client
+                    .stop_instances()
+                    .set_instance_ids(Some(ids))
+                    .send()
+                    .await
+                    .map_err(|e| provision_error("StopInstances", &e))?;
+            }
+            self.wait_for(
+                &client,
+                scope,
+                cluster_name,
+                "stopped",
+                |n| Ok(n.iter().all(|n| n.state == InstanceStateName::Stopped)),
+                false,
+            )
+            .await?;
+        }
         Ok(())
     }
 
     async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
-        let Some(region) = self.find_region(cluster_name).await? else {
-            return Ok(());
+        let owner = self.owner()?;
+        let scope = Scope::Owner {
+            owner: &owner,
+            cluster: Some(cluster_name),
         };
-        let client = self.clients.get(&region)?;
-        let ids: Vec<String> = self
-            .live_nodes(&client, cluster_name)
-            .await?
-            .into_iter()
-            .map(|n| n.instance_id)
-            .collect();
-        terminate_ids(&client, &ids).await?;
-        self.wait_for(
-            &client,
-            cluster_name,
-            "terminated",
-            |n| Ok(n.iter().all(|n| n.state == InstanceStateName::Terminated)),
-            true,
-        )
-        .await?;
-        let sg = format!("sky-sg-{cluster_name}");
-        match client.delete_security_group().group_name(&sg).send().await {
-            Ok(_) => {}
-            Err(e) => {
-                // Not fatal: the group costs nothing and the next launch of this name reuses it.
-                tracing::debug!(group = %sg, error = %provision_error("DeleteSecurityGroup", &e), "security group kept");
-            }
+        for region in self.find_regions(cluster_name).await? {
+            let client = self.clients.get(&region)?;
+            self.terminate_scope(&client, scope, cluster_name).await?;
+            self.delete_group_if_unused(&client, &owner, cluster_name)
+                .await?;
         }
         let _ = std::fs::remove_file(self.region_file(cluster_name));
         Ok(())

@@ -143,21 +143,26 @@ async fn kill_9_mid_launch_then_refresh_leaves_nothing_behind() {
     assert!(live_tagged(&p).await.is_empty());
 }
 
-/// A 2-node cluster launched from another Sky home (its database, not the test's): an orphan for
-/// the test's home. The other home is returned so it lives as long as the provider using it.
+/// A 2-node cluster of the test's Sky home (its owner id) launched through a separate directory,
+/// so the home's database has no record of it, as after a lost record: an orphan for the test's
+/// home. The directory is returned so it lives as long as the provider using it.
 async fn launch_elsewhere(
     moto: &Moto,
+    home: &Path,
     cluster: &str,
     instance_type: &str,
 ) -> (tempfile::TempDir, sky_aws::AwsProvider) {
     let elsewhere = sky_home();
-    let p = provider(elsewhere.path(), &moto.url());
+    let mut o = options(elsewhere.path(), &moto.url());
+    o.owner = sky_core::provision::HomeOwner::of_home(home);
+    let p = sky_aws::AwsProvider::new(o);
     p.run_instances(&ProvisionRequest {
         cluster_name: cluster.into(),
         num_nodes: 2,
         launchable: launchable("us-west-2", Some("us-west-2b"), instance_type, false),
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     })
     .await
     .expect("launch behind this home's back");
@@ -169,7 +174,7 @@ async fn orphans_are_reported_and_terminated_on_request() {
     let moto = start_moto().await;
     let home = sky_home();
     write_config(home.path(), &moto.url());
-    let (_elsewhere, p) = launch_elsewhere(&moto, "stray", "m5.large").await;
+    let (_elsewhere, p) = launch_elsewhere(&moto, home.path(), "stray", "m5.large").await;
 
     let out = run(sky(home.path()).args(["status", "--refresh"]));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -201,7 +206,7 @@ async fn an_adopted_orphan_is_priced_stopped_and_torn_down_like_any_cluster() {
     let moto = start_moto().await;
     let home = sky_home();
     write_config(home.path(), &moto.url());
-    let (_elsewhere, p) = launch_elsewhere(&moto, "found", "m6i.large").await;
+    let (_elsewhere, p) = launch_elsewhere(&moto, home.path(), "found", "m6i.large").await;
     p.wait_instances("found").await.expect("running");
 
     // Unknown names are refused before anything is recorded.

@@ -122,6 +122,7 @@ async fn throttling_is_retried_in_place_then_reported_as_transient() {
         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", false),
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     };
     proxy.set_faults(vec![
         Fault::run_instances("RequestLimitExceeded", 503).times(3),
@@ -186,6 +187,7 @@ async fn error_codes_reach_failover_as_their_kinds() {
             launchable: launchable("us-east-1", Some("us-east-1c"), "m5.large", false),
             resume_stopped: false,
             settings: Default::default(),
+            launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
         };
         let before = proxy.count("RunInstances");
         let err = p.run_instances(&req).await.expect_err(code);

@@ -14,6 +14,7 @@ fn request(name: &str, nodes: u32, spot: bool) -> ProvisionRequest {
         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", spot),
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     }
 }
 
@@ -80,7 +81,7 @@ async fn spot_nodes_are_requested_as_spot() {
         .describe_instances()
         .filters(
             aws_sdk_ec2::types::Filter::builder()
-                .name("tag:skypilot-cluster-name")
+                .name("tag:sky-cluster")
                 .values("spotty")
                 .build(),
         )
@@ -135,8 +136,21 @@ async fn clusters_unknown_to_the_caller_are_listed_across_regions() {
             .as_deref()
             .is_some_and(|z| z.starts_with("us-west-2"))
     );
-    fresh.terminate("west").await.expect("terminate the orphan");
-    fresh.terminate("east").await.expect("terminate the orphan");
+    // They are the first home's, which the listing says; the other home acts on them only
+    // when told their owner.
+    let owner = p.options().owner.get().expect("owner");
+    assert!(
+        listed
+            .iter()
+            .all(|c| c.owner.as_deref() == Some(owner.as_str()))
+    );
+    fresh.terminate("west").await.expect("nothing of its own");
+    assert_eq!(live_tagged(&p).await.len(), 3, "not its clusters to end");
+    fresh
+        .terminate_foreign("west", &owner)
+        .await
+        .expect("terminate the named owner's cluster");
+    p.terminate("east").await.expect("terminate own");
     assert!(live_tagged(&p).await.is_empty());
 }
 

@@ -18,6 +18,7 @@ fn request(name: &str, settings: NodeSettings) -> ProvisionRequest {
         launchable: launchable("us-east-1", Some("us-east-1a"), "m5.large", false),
         resume_stopped: false,
         settings,
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     }
 }
 
@@ -28,14 +29,21 @@ fn ports(ranges: &[(u16, u16)]) -> Vec<PortRange> {
         .collect()
 }
 
-/// The TCP ingress of the cluster's security group as (from, to), sorted.
+/// The TCP ingress of the cluster's security group (found by the Sky tags it is created with)
+/// as (from, to), sorted.
 async fn ingress(client: &aws_sdk_ec2::Client, cluster: &str) -> Vec<(i32, i32)> {
     let out = client
         .describe_security_groups()
         .filters(
             Filter::builder()
-                .name("group-name")
-                .values(format!("sky-sg-{cluster}"))
+                .name(format!("tag:{}", sky_aws::ec2::TAG_CLUSTER))
+                .values(cluster)
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values(sky_aws::ec2::TAG_OWNER)
                 .build(),
         )
         .send()

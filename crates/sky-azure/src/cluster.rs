@@ -2,7 +2,9 @@
 //! bodies of the resource group, NSG, VNet, public IPs, NICs and VMs; and how a listed VM reads
 //! back as a node.
 //!
-//! Layout: one resource group per cluster (`sky-<cluster>-<user>`, tagged with both), holding one
+//! Layout: one resource group per cluster and Sky home (`sky-<cluster>-<user>-<owner id>`, tagged
+//! with the cluster, user, owner id and launch id; so two homes' `dev` never share a group, and
+//! `down` of one never deletes the other's), holding one
 //! VNet + subnet and one NSG, and per node a Standard static public IP, a NIC and a VM named
 //! `<host base>-<rank>`, its `computerName` the same. Names come from the cluster name through
 //! `sky_core::names`: kept where Azure accepts them as they are, derived (lowercase, `-` for
@@ -16,7 +18,7 @@ use sky_core::resources::{DiskTier, PortRange};
 
 use azure_mgmt_compute::package_2024_07_01::models as compute;
 
-pub const TAG_CLUSTER: &str = "sky-cluster";
+pub use sky_core::provision::owner::{TAG_CLUSTER, TAG_LAUNCH, TAG_OWNER};
 pub const TAG_USER: &str = "sky-user";
 pub const TAG_RANK: &str = "sky-rank";
 /// Value of the `sky-role` tag, for people browsing the portal.
@@ -106,6 +108,9 @@ fn tier_name(t: DiskTier) -> &'static str {
 pub struct NodeSpec {
     pub cluster: String,
     pub user: String,
+    /// This Sky home's owner id and the attempt's launch id, tagged on every resource.
+    pub owner: String,
+    pub launch_id: String,
     pub launchable: Launchable,
     pub image: String,
     pub disk_gb: i32,
@@ -136,15 +141,16 @@ pub const RESOURCE_GROUP_MAX: usize = 90;
 pub const HOST_NAME_MAX: usize = 64;
 const HOST_BASE_MAX: usize = HOST_NAME_MAX - 1 - 10;
 
-/// The resource group of `cluster` for `user`. Cluster names use only characters Azure allows
-/// here, so only the length may need fitting; groups of names that fit keep the form earlier
-/// versions created.
-pub fn resource_group(cluster: &str, user: &str) -> String {
+/// The resource group of `cluster` for `user` of the Sky home `owner`: the owner id keeps two
+/// homes' clusters of one name (in one subscription) in groups of their own. Cluster names use
+/// only characters Azure allows here, so only the length may need fitting.
+pub fn resource_group(cluster: &str, user: &str, owner: &str) -> String {
     let user = sanitize(user);
+    let owner = sanitize(owner);
     let full = if user.is_empty() {
-        format!("sky-{cluster}")
+        format!("sky-{cluster}-{owner}")
     } else {
-        format!("sky-{cluster}-{user}")
+        format!("sky-{cluster}-{user}-{owner}")
     };
     sky_core::names::capped(&full, RESOURCE_GROUP_MAX)
 }
@@ -164,7 +170,7 @@ pub fn vm_name(cluster: &str, rank: u32) -> String {
 pub fn rg_body(spec: &NodeSpec) -> Value {
     json!({
         "location": spec.launchable.region,
-        "tags": { TAG_CLUSTER: spec.cluster, TAG_USER: spec.user },
+        "tags": tags(spec, None),
     })
 }
 
@@ -321,7 +327,12 @@ pub fn vm_body(
 }
 
 fn tags(spec: &NodeSpec, rank: Option<u32>) -> Value {
-    let mut t = json!({ TAG_CLUSTER: spec.cluster, TAG_USER: spec.user });
+    let mut t = json!({
+        TAG_CLUSTER: spec.cluster,
+        TAG_USER: spec.user,
+        TAG_OWNER: spec.owner,
+        TAG_LAUNCH: spec.launch_id,
+    });
     if let Some(rank) = rank {
         t[TAG_RANK] = json!(rank.to_string());
         t[TAG_ROLE] = json!(if rank == 0 { "head" } else { "worker" });
@@ -423,6 +434,8 @@ mod tests {
         NodeSpec {
             cluster: "c1".into(),
             user: "alice".into(),
+            owner: "0a1b2c3d4e5f6a7b".into(),
+            launch_id: "7b6a5f4e3d2c1b0a".into(),
             launchable: Launchable {
                 cloud: CloudId::Azure,
                 region: "eastus".into(),
@@ -547,13 +560,22 @@ mod tests {
 
     #[test]
     fn resource_group_names_carry_the_user() {
-        assert_eq!(resource_group("c1", "Alice.B"), "sky-c1-aliceb");
-        assert_eq!(resource_group("c1", ""), "sky-c1");
-        // `_` and `.` are fine in group names, so these keep the form earlier versions used.
-        assert_eq!(resource_group("my_c.1", "bob"), "sky-my_c.1-bob");
-        let long = resource_group(&"c".repeat(63), &"u".repeat(40));
+        assert_eq!(
+            resource_group("c1", "Alice.B", "0a1b2c3d4e5f6a7b"),
+            "sky-c1-aliceb-0a1b2c3d4e5f6a7b"
+        );
+        assert_eq!(resource_group("c1", "", "0a1b"), "sky-c1-0a1b");
+        // `_` and `.` are fine in group names.
+        assert_eq!(
+            resource_group("my_c.1", "bob", "0a1b"),
+            "sky-my_c.1-bob-0a1b"
+        );
+        let long = resource_group(&"c".repeat(63), &"u".repeat(40), "0a1b2c3d4e5f6a7b");
         assert!(long.len() <= RESOURCE_GROUP_MAX, "{long}");
-        assert_ne!(long, resource_group(&"c".repeat(63), &"u".repeat(41)));
+        assert_ne!(
+            long,
+            resource_group(&"c".repeat(63), &"u".repeat(40), "0a1b2c3d4e5f6a7c")
+        );
     }
 
     /// Azure's own check of a Linux `computerName` (as the fake applies it too).

@@ -66,6 +66,7 @@ pub fn settings(paths: &Paths, config: &SkyConfig, credentials: CredentialSource
         endpoint,
         authority_host,
         sky_home: paths.sky_home(),
+        owner: sky_core::provision::HomeOwner::of_home(paths.sky_home()),
         user: current_user(),
         credentials,
         ssh_user: config

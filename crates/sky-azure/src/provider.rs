@@ -16,8 +16,8 @@ use futures::future::join_all;
 use serde_json::Value;
 use sky_core::cloud::CloudId;
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
-    Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, HomeOwner, NodeHandle,
+    NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -48,6 +48,8 @@ pub struct Settings {
     pub ssh_user: String,
     /// A problem with the `azure:` section of the config, reported by `check` instead of panicking.
     pub config_error: Option<String>,
+    /// Whose resources this provider tags and acts on (the Sky home's owner id by default).
+    pub owner: HomeOwner,
 }
 
 /// Clients built once credentials are known.
@@ -114,8 +116,19 @@ impl AzureProvider {
             .contains(vm_size)
     }
 
-    fn rg(&self, cluster: &str) -> String {
-        cluster::resource_group(cluster, &self.settings.user)
+    /// The owner id this provider acts for (for tests and tools; empty when it cannot be read).
+    pub fn settings_owner(&self) -> String {
+        self.settings.owner.get().unwrap_or_default()
+    }
+
+    /// This home's resource group of `cluster`.
+    pub fn rg(&self, cluster: &str) -> Result<String, ProvisionError> {
+        let owner = self.settings.owner.get()?;
+        Ok(cluster::resource_group(
+            cluster,
+            &self.settings.user,
+            &owner,
+        ))
     }
 
     async fn session(&self) -> Result<Arc<Session>, ProvisionError> {
@@ -191,6 +204,8 @@ impl AzureProvider {
         Ok(NodeSpec {
             cluster: req.cluster_name.clone(),
             user: self.settings.user.clone(),
+            owner: self.settings.owner.get()?,
+            launch_id: req.launch_id.clone(),
             launchable: l.clone(),
             image,
             disk_gb,
@@ -211,7 +226,7 @@ impl AzureProvider {
         num_nodes: u32,
     ) -> Result<(), ProvisionError> {
         let arm = &s.arm;
-        let rg = self.rg(&spec.cluster);
+        let rg = self.rg(&spec.cluster)?;
         let where_ = format!(
             "{}{}",
             spec.launchable.region,
@@ -315,7 +330,7 @@ impl AzureProvider {
         let resp = s
             .compute
             .virtual_machines_client()
-            .create_or_update(self.rg(&spec.cluster), &name, body, &s.subscription)
+            .create_or_update(self.rg(&spec.cluster)?, &name, body, &s.subscription)
             .send()
             .await
             .map_err(|e| arm::from_sdk(&e, &what))?;
@@ -413,7 +428,7 @@ impl AzureProvider {
         cluster: &str,
         start: bool,
     ) -> Result<usize, ProvisionError> {
-        let rg = self.rg(cluster);
+        let rg = self.rg(cluster)?;
         let Some(vms) = self.list_vms(s, &rg).await? else {
             return Ok(0);
         };
@@ -544,7 +559,7 @@ impl Provider for AzureProvider {
     async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError> {
         let s = self.session().await?;
         if req.resume_stopped {
-            let rg = self.rg(&req.cluster_name);
+            let rg = self.rg(&req.cluster_name)?;
             match self.list_vms(&s, &rg).await? {
                 Some(vms) if !vms.is_empty() => {
                     self.expected_set(&req.cluster_name, vms.len() as u32);
@@ -576,7 +591,7 @@ impl Provider for AzureProvider {
 
     async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
         let s = self.session().await?;
-        let rg = self.rg(cluster_name);
+        let rg = self.rg(cluster_name)?;
         let mut gap = std::time::Duration::from_millis(50);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20 * 60);
         loop {
@@ -625,7 +640,7 @@ impl Provider for AzureProvider {
         cluster_name: &str,
     ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError> {
         let s = self.session().await?;
-        let Some(vms) = self.list_vms(&s, &self.rg(cluster_name)).await? else {
+        let Some(vms) = self.list_vms(&s, &self.rg(cluster_name)?).await? else {
             return Ok(Vec::new());
         };
         let nodes = self.nodes(&s, &vms).await?;
@@ -636,6 +651,108 @@ impl Provider for AzureProvider {
     }
 
     async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
+        let s = self.session().await?;
+        let groups = self.list_clusters_raw().await?;
+        let mut out = Vec::new();
+        for g in groups {
+            let tag = |k: &str| {
+                g.pointer(&format!("/tags/{k}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            // Only groups carrying Sky's owner tag: SkyPilot's and anyone else's never match.
+            let (Some(cluster), Some(owner), Some(rg)) = (
+                tag(cluster::TAG_CLUSTER),
+                tag(cluster::TAG_OWNER),
+                g.get("name").and_then(Value::as_str).map(str::to_owned),
+            ) else {
+                continue;
+            };
+            let vms = self.list_vms(&s, &rg).await?.unwrap_or_default();
+            let launch_ids: Vec<String> = tag(cluster::TAG_LAUNCH).into_iter().collect();
+            let placement = vms.first().and_then(|head| {
+                Some(FoundPlacement {
+                    region: head.location.clone(),
+                    zone: head.zone.clone(),
+                    instance_type: head.vm_size.clone()?,
+                    use_spot: head.spot,
+                    stopped: vms.iter().all(|v| v.state() == NodeState::Stopped),
+                })
+            });
+            out.push(FoundCluster {
+                name: cluster,
+                owner: Some(owner),
+                launch_ids,
+                nodes: self.nodes(&s, &vms).await?,
+                placement,
+            });
+        }
+        out.sort_by(|a, b| (&a.name, &a.owner).cmp(&(&b.name, &b.owner)));
+        Ok(out)
+    }
+
+    async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let s = self.session().await?;
+        let n = self.power(&s, cluster_name, false).await?;
+        tracing::info!(cluster = %cluster_name, deallocated = n, "stopped Azure cluster");
+        Ok(())
+    }
+
+    async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+        let owner = self.settings.owner.get()?;
+        let rg = self.rg(cluster_name)?;
+        self.delete_group(cluster_name, &rg, &owner).await
+    }
+
+    async fn terminate_foreign(
+        &self,
+        cluster_name: &str,
+        owner_id: &str,
+    ) -> Result<(), ProvisionError> {
+        // The other home's group name holds its user, unknown here: find it by its tags.
+        let groups: Vec<String> = self
+            .tagged_groups()
+            .await?
+            .into_iter()
+            .filter(|(c, o, _)| c == cluster_name && o == owner_id)
+            .map(|(_, _, rg)| rg)
+            .collect();
+        for rg in groups {
+            self.delete_group(cluster_name, &rg, owner_id).await?;
+        }
+        Ok(())
+    }
+
+    fn cloud_names(&self, cluster_name: &str) -> Vec<sky_core::provision::CloudName> {
+        use sky_core::provision::CloudName;
+        // Without the owner id (an unreadable state database) the group's name is not known,
+        // and saying so beats showing a name that may be wrong.
+        let group = self
+            .rg(cluster_name)
+            .unwrap_or_else(|e| format!("(unknown: {e})"));
+        vec![
+            CloudName::new("resource group", group),
+            CloudName::new(
+                "VM and host names",
+                format!("{}-<rank>", cluster::host_base(cluster_name)),
+            ),
+        ]
+    }
+
+    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
+        Some(Vms {
+            sky_home: &self.settings.sky_home,
+            cluster_name,
+            info,
+            user: &self.settings.ssh_user,
+            connect: ConnectOptions::from_env(),
+        })
+    }
+}
+
+impl AzureProvider {
+    /// Every resource group in the subscription, as ARM lists them.
+    async fn list_clusters_raw(&self) -> Result<Vec<Value>, ProvisionError> {
         let s = self.session().await?;
         let mut groups = Vec::new();
         let mut next = Some(s.arm.sub_path("/resourcegroups"));
@@ -666,57 +783,51 @@ impl Provider for AzureProvider {
                 .map(str::to_owned);
             api = None;
         }
-        let mut out = Vec::new();
-        for g in groups {
-            let tag = |k: &str| {
-                g.pointer(&format!("/tags/{k}"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            };
-            let (Some(cluster), Some(user)) = (tag(cluster::TAG_CLUSTER), tag(cluster::TAG_USER))
-            else {
-                continue;
-            };
-            if user != self.settings.user
-                || g.get("name").and_then(Value::as_str) != Some(&self.rg(&cluster))
-            {
-                continue;
-            }
-            let vms = self
-                .list_vms(&s, &self.rg(&cluster))
-                .await?
-                .unwrap_or_default();
-            let placement = vms.first().and_then(|head| {
-                Some(FoundPlacement {
-                    region: head.location.clone(),
-                    zone: head.zone.clone(),
-                    instance_type: head.vm_size.clone()?,
-                    use_spot: head.spot,
-                    stopped: vms.iter().all(|v| v.state() == NodeState::Stopped),
-                })
-            });
-            out.push(FoundCluster {
-                name: cluster,
-                nodes: self.nodes(&s, &vms).await?,
-                placement,
-            });
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        Ok(groups)
     }
 
-    async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
-        let s = self.session().await?;
-        let n = self.power(&s, cluster_name, false).await?;
-        tracing::info!(cluster = %cluster_name, deallocated = n, "stopped Azure cluster");
-        Ok(())
+    /// Every resource group carrying Sky's cluster and owner tags: (cluster, owner, group).
+    async fn tagged_groups(&self) -> Result<Vec<(String, String, String)>, ProvisionError> {
+        Ok(self
+            .list_clusters_raw()
+            .await?
+            .into_iter()
+            .filter_map(|g| {
+                let tag = |k: &str| {
+                    g.pointer(&format!("/tags/{k}"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                };
+                Some((
+                    tag(cluster::TAG_CLUSTER)?,
+                    tag(cluster::TAG_OWNER)?,
+                    g.get("name").and_then(Value::as_str)?.to_owned(),
+                ))
+            })
+            .collect())
     }
 
-    async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
+    /// Deletes resource group `rg` of `cluster_name`, after checking that it carries both the
+    /// cluster's and `owner`'s tags (a group of that name made by anyone else is refused).
+    async fn delete_group(
+        &self,
+        cluster_name: &str,
+        rg: &str,
+        owner: &str,
+    ) -> Result<(), ProvisionError> {
         let s = self.session().await?;
-        let rg = self.rg(cluster_name);
         let what = format!("delete resource group {rg}");
         let path = s.arm.sub_path(&format!("/resourcegroups/{rg}"));
+        let Some(group) = s.arm.get(&path, API_RESOURCES, &what).await? else {
+            return Ok(());
+        };
+        let tag = |k: &str| group.pointer(&format!("/tags/{k}")).and_then(Value::as_str);
+        if tag(cluster::TAG_OWNER) != Some(owner) || tag(cluster::TAG_CLUSTER) != Some(cluster_name)
+        {
+            return Err(ProvisionError::fatal(format!(
+                "Azure: resource group {rg} does not carry Sky's tags for cluster {cluster_name} of owner {owner}; not deleting it"
+            )));
+        }
         match s
             .arm
             .call(
@@ -750,27 +861,6 @@ impl Provider for AzureProvider {
             ProvisionErrorKind::Transient,
             format!("Azure: {what}: still present after deletion finished"),
         ))
-    }
-
-    fn cloud_names(&self, cluster_name: &str) -> Vec<sky_core::provision::CloudName> {
-        use sky_core::provision::CloudName;
-        vec![
-            CloudName::new("resource group", self.rg(cluster_name)),
-            CloudName::new(
-                "VM and host names",
-                format!("{}-<rank>", cluster::host_base(cluster_name)),
-            ),
-        ]
-    }
-
-    fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
-        Some(Vms {
-            sky_home: &self.settings.sky_home,
-            cluster_name,
-            info,
-            user: &self.settings.ssh_user,
-            connect: ConnectOptions::from_env(),
-        })
     }
 }
 

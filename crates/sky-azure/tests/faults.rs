@@ -130,7 +130,7 @@ async fn failover_skips_the_region_on_quota_and_lands_in_the_next_region() {
         blocklist.reason(&cands[1]).is_some(),
         "the whole region is blocked"
     );
-    assert_eq!(e.fake.groups(), ["sky-fr-tester"]);
+    assert_eq!(e.fake.groups(), [e.provider.rg("fr").expect("rg")]);
     assert_eq!(e.fake.vms()[0]["location"], "westus2");
 }
 

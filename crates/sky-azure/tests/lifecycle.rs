@@ -5,7 +5,7 @@ mod common;
 
 use sky_core::provision::{NodeState, Provider, ProvisionErrorKind};
 
-use common::{env, launchable, request};
+use common::{env, launchable, provider_for, request};
 
 #[tokio::test]
 async fn multi_node_launch_creates_a_tagged_group_and_reports_nodes_head_first() {
@@ -33,12 +33,15 @@ async fn multi_node_launch_creates_a_tagged_group_and_reports_nodes_head_first()
             "{n:?}"
         );
     }
-    assert_eq!(e.fake.groups(), ["sky-c1-tester"]);
+    let owner = e.provider.settings_owner();
+    assert_eq!(e.fake.groups(), [format!("sky-c1-tester-{owner}")]);
     let vms = e.fake.vms();
     assert_eq!(vms.len(), 3);
     let head = vms.iter().find(|v| v["name"] == "c1-0").expect("head");
     assert_eq!(head["tags"]["sky-cluster"], "c1");
     assert_eq!(head["tags"]["sky-user"], "tester");
+    assert_eq!(head["tags"]["sky-owner"], owner.as_str());
+    assert!(head["tags"]["sky-launch"].is_string(), "{head}");
     assert_eq!(head["tags"]["sky-role"], "head");
     assert_eq!(
         head["properties"]["hardwareProfile"]["vmSize"],
@@ -141,14 +144,15 @@ async fn query_reflects_changes_made_behind_skys_back() {
 }
 
 #[tokio::test]
-async fn list_clusters_finds_this_users_groups_only() {
+async fn list_clusters_finds_sky_owned_groups_only() {
     let e = env().await;
     let p = &e.provider;
     p.run_instances(&request("orphan", 1, launchable("eastus", None, false)))
         .await
         .expect("launch");
     p.wait_instances("orphan").await.expect("wait");
-    // Another user's cluster and an unrelated group share the subscription.
+    // A group with Sky's old tags but no owner (SkyPilot-style, or made by hand) and an
+    // unrelated group share the subscription: neither is listed.
     e.fake.add_group(
         "sky-orphan-bob",
         "eastus",
@@ -159,6 +163,7 @@ async fn list_clusters_finds_this_users_groups_only() {
     let clusters = p.list_clusters().await.expect("list");
     assert_eq!(clusters.len(), 1, "{clusters:?}");
     assert_eq!(clusters[0].name, "orphan");
+    assert_eq!(clusters[0].owner, Some(e.provider.settings_owner()));
     assert_eq!(clusters[0].nodes.len(), 1);
     assert_eq!(clusters[0].nodes[0].instance_id, "orphan-0");
     let placement = clusters[0].placement.as_ref().expect("placement");
@@ -258,4 +263,54 @@ async fn a_bad_endpoint_in_config_disables_the_cloud_with_a_reason() {
         "{}",
         c.reason
     );
+}
+
+#[tokio::test]
+async fn another_homes_cluster_of_the_same_name_is_listed_apart_and_never_deleted() {
+    let e = env().await;
+    let p = &e.provider;
+    // Another Sky home of the same local user launches `dev` in the same subscription.
+    let other_home = tempfile::tempdir().expect("other home");
+    let theirs = provider_for(&e.fake, &other_home, &e.secret);
+    theirs
+        .run_instances(&request("dev", 1, launchable("eastus", None, false)))
+        .await
+        .expect("their dev");
+    theirs.wait_instances("dev").await.expect("their dev runs");
+    let their_owner = theirs.settings_owner();
+    // SkyPilot's `dev` group (its own tags).
+    e.fake.add_group(
+        "sky-dev-tester-skypilot",
+        "eastus",
+        serde_json::json!({"skypilot-cluster-name": "dev"}),
+    );
+    p.run_instances(&request("dev", 1, launchable("eastus", None, false)))
+        .await
+        .expect("our dev");
+    p.wait_instances("dev").await.expect("our dev runs");
+    assert_eq!(e.fake.groups().len(), 3, "{:?}", e.fake.groups());
+    assert_eq!(p.query("dev").await.expect("query").len(), 1);
+    let owners: Vec<Option<String>> = p
+        .list_clusters()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.owner)
+        .collect();
+    assert_eq!(owners.len(), 2, "{owners:?}");
+    assert!(owners.contains(&Some(their_owner.clone())));
+
+    p.terminate("dev").await.expect("down ours");
+    let mut left = e.fake.groups();
+    left.sort();
+    let mut want = vec![
+        theirs.rg("dev").expect("rg"),
+        "sky-dev-tester-skypilot".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(left, want);
+    p.terminate_foreign("dev", &their_owner)
+        .await
+        .expect("named owner");
+    assert_eq!(e.fake.groups(), ["sky-dev-tester-skypilot"]);
 }

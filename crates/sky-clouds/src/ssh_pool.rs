@@ -548,6 +548,7 @@ mod tests {
             launchable: launchable.clone(),
             resume_stopped: false,
             settings: Default::default(),
+            launch_id: format!("launch-{name}"),
         };
         cloud.run_instances(&req("c1")).await.expect("claim");
         cloud

@@ -167,7 +167,7 @@ impl Sky {
         clock: Arc<dyn Clock>,
         options: SkyOptions,
     ) -> Result<Sky, SkyError> {
-        let state = StateStore::open(&paths.sky_home().join("state.db"))?;
+        let state = StateStore::open(&paths.sky_home().join(crate::state::STATE_DB_FILE))?;
         Ok(Sky {
             paths,
             registry,
@@ -263,7 +263,7 @@ impl Sky {
     pub async fn stop(&self, name: &str, sink: &dyn EventSink) -> Result<(), SkyError> {
         let _lock = self.lock(name, sink).await?;
         let rec = self.require(name)?;
-        let provider = self.provider_of(&rec)?;
+        let provider = self.provider_to_act_on(&rec)?;
         if !provider.capabilities().stop {
             return Err(SkyError::InvalidRequest(format!(
                 "cluster '{name}' is on {} which cannot stop instances; use `sky down {name}`",
@@ -328,9 +328,11 @@ impl Sky {
     ) -> Result<(), SkyError> {
         let _lock = self.lock(name, sink).await?;
         let rec = self.require(name)?;
-        let result = if rec.launchable.is_none() {
-            // A launch died before recording where its nodes went: ask every provider.
-            self.terminate_everywhere(name, sink).await
+        let result = if rec.pre_ownership {
+            Err(pre_ownership_refusal(&rec))
+        } else if rec.launchable.is_none() {
+            // A launch died before recording where its nodes went: its attempts' launch ids say.
+            self.clean_interrupted_attempts(&rec, sink).await
         } else {
             match self.provider_of(&rec) {
                 Ok(provider) => stage(sink, name, Stage::Terminate, provider.terminate(name))
@@ -362,22 +364,6 @@ impl Sky {
             cluster: name.into(),
             status: None,
         });
-        Ok(())
-    }
-
-    /// Terminates whatever any provider has under `name`.
-    async fn terminate_everywhere(&self, name: &str, sink: &dyn EventSink) -> Result<(), SkyError> {
-        for provider in self.registry.providers() {
-            let err = |source| SkyError::Provider {
-                cluster: name.into(),
-                source,
-            };
-            if !provider.query(name).await.map_err(err)?.is_empty() {
-                stage(sink, name, Stage::Terminate, provider.terminate(name))
-                    .await
-                    .map_err(err)?;
-            }
-        }
         Ok(())
     }
 
@@ -427,6 +413,17 @@ impl Sky {
             .ok_or_else(|| SkyError::ClusterNotFound(name.to_owned()))
     }
 
+    /// The provider of `rec` for acting on its cloud resources (stop, start, down, relaunch,
+    /// autostop, refresh), which providers find by this home's owner tags: refused for a cluster
+    /// launched before those tags, whose resources nothing proves are this home's.
+    fn provider_to_act_on(&self, rec: &ClusterRecord) -> Result<&Arc<dyn Provider>, SkyError> {
+        if rec.pre_ownership {
+            return Err(pre_ownership_refusal(rec));
+        }
+        self.provider_of(rec)
+    }
+
+    /// The provider of `rec` for reaching its recorded nodes (sync, agent, logs).
     fn provider_of(&self, rec: &ClusterRecord) -> Result<&Arc<dyn Provider>, SkyError> {
         let Some(l) = &rec.launchable else {
             return Err(SkyError::WrongStatus {
@@ -524,5 +521,22 @@ async fn stage<T, E>(
     Ok(out)
 }
 
+/// Why Sky will not act on the cloud resources of a cluster launched before ownership tags.
+fn pre_ownership_refusal(rec: &ClusterRecord) -> SkyError {
+    let name = &rec.name;
+    SkyError::WrongStatus {
+        cluster: name.clone(),
+        status: rec.status,
+        hint: format!(
+            "it was launched by a Sky version before ownership tags, so its cloud resources carry \
+             no owner id and Sky cannot prove which are its own (SkyPilot and other Sky homes use \
+             the same names); Sky will not stop, start or terminate them. End them in the cloud's \
+             console, then `sky down {name} --purge` removes the record"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod ownership_tests;
 #[cfg(test)]
 mod tests;

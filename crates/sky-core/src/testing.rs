@@ -13,8 +13,9 @@ use crate::clock::{Clock, UnixSeconds};
 use crate::cloud::CloudId;
 use crate::jobs::client::AgentClient;
 use crate::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, Launchable, NodeHandle,
-    NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, LaunchAttempt,
+    Launchable, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
+    ProvisionRequest,
 };
 
 /// A clock that only moves when told.
@@ -61,6 +62,12 @@ struct FakeState {
     terminate_fails: bool,
     /// `wait_instances` never answers (nodes that take forever to boot).
     hang_waiting: bool,
+    /// The launch id of the attempt that created each live cluster.
+    launch_ids: HashMap<String, String>,
+    /// Clusters of other Sky homes in the same account: (owner id, name) -> node count.
+    foreign: BTreeMap<(String, String), u32>,
+    /// Every call that asks the cloud fails with this (an API that cannot be reached).
+    unreachable: Option<ProvisionErrorKind>,
     calls: Vec<String>,
 }
 
@@ -100,6 +107,23 @@ impl FakeCloud {
         self.with_state(|s| s.hang_waiting = true);
         self
     }
+    /// Every call that asks the cloud fails with `kind` (network down, credentials refused).
+    pub fn unreachable(self, kind: ProvisionErrorKind) -> Self {
+        self.with_state(|s| s.unreachable = Some(kind));
+        self
+    }
+    /// A cluster another Sky home (`owner`) created in the same account.
+    pub fn add_foreign(&self, owner: &str, name: &str, nodes: u32) {
+        self.with_state(|s| s.foreign.insert((owner.into(), name.into()), nodes));
+    }
+    /// Other Sky homes' clusters that exist now.
+    pub fn foreign(&self) -> BTreeMap<(String, String), u32> {
+        self.with_state(|s| s.foreign.clone())
+    }
+    /// The launch id the live cluster `name` was created with.
+    pub fn launch_id_of(&self, name: &str) -> Option<String> {
+        self.with_state(|s| s.launch_ids.get(name).cloned())
+    }
     pub fn terminate_fails(self) -> Self {
         self.with_state(|s| s.terminate_fails = true);
         self
@@ -130,6 +154,18 @@ impl FakeCloud {
         // A poisoned mutex means a test already panicked; keep going to show the first failure.
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
+    }
+}
+
+impl FakeState {
+    fn reachable(&self) -> Result<(), ProvisionError> {
+        match self.unreachable {
+            None => Ok(()),
+            Some(kind) => Err(ProvisionError::new(
+                kind,
+                "scripted: the fake API cannot be reached",
+            )),
+        }
     }
 }
 
@@ -176,6 +212,7 @@ impl Provider for FakeCloud {
     }
     async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError> {
         self.with_state(|s| {
+            s.reachable()?;
             let (region, zoned) = place_key(&req.launchable);
             let verb = if req.resume_stopped { "resume" } else { "run" };
             s.calls.push(format!("{verb} {} {zoned}", req.cluster_name));
@@ -202,6 +239,8 @@ impl Provider for FakeCloud {
                     if !req.resume_stopped {
                         s.placements
                             .insert(req.cluster_name.clone(), req.launchable.clone());
+                        s.launch_ids
+                            .insert(req.cluster_name.clone(), req.launch_id.clone());
                     }
                     if let Outcome::FailAfterCreating(kind) = outcome {
                         s.pending_failure.insert(req.cluster_name.clone(), kind);
@@ -237,6 +276,7 @@ impl Provider for FakeCloud {
     ) -> Result<Vec<(NodeHandle, NodeState)>, ProvisionError> {
         self.with_state(|s| {
             s.calls.push(format!("query {cluster_name}"));
+            s.reachable()?;
             Ok(s.live
                 .get(cluster_name)
                 .map(|(n, st)| {
@@ -250,10 +290,21 @@ impl Provider for FakeCloud {
     }
     async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         self.with_state(|s| {
+            s.reachable()?;
+            let foreign = s.foreign.iter().map(|((owner, name), n)| FoundCluster {
+                name: name.clone(),
+                owner: Some(owner.clone()),
+                launch_ids: Vec::new(),
+                nodes: nodes(name, *n),
+                placement: None,
+            });
             Ok(s.live
                 .iter()
                 .map(|(name, (n, state))| FoundCluster {
                     name: name.clone(),
+                    // Like the local cloud: its own clusters are this home's by construction.
+                    owner: None,
+                    launch_ids: s.launch_ids.get(name).cloned().into_iter().collect(),
                     nodes: nodes(name, *n),
                     placement: s.placements.get(name).map(|l| FoundPlacement {
                         region: l.region.clone(),
@@ -263,12 +314,64 @@ impl Provider for FakeCloud {
                         stopped: *state == NodeState::Stopped,
                     }),
                 })
+                .chain(foreign)
                 .collect())
+        })
+    }
+    async fn query_launch(
+        &self,
+        cluster_name: &str,
+        attempt: &LaunchAttempt,
+    ) -> Result<Vec<NodeHandle>, ProvisionError> {
+        self.with_state(|s| {
+            s.calls
+                .push(format!("query_launch {cluster_name} {}", attempt.launch_id));
+            s.reachable()?;
+            if s.launch_ids.get(cluster_name) != Some(&attempt.launch_id) {
+                return Ok(Vec::new());
+            }
+            Ok(s.live
+                .get(cluster_name)
+                .map(|(n, _)| nodes(cluster_name, *n))
+                .unwrap_or_default())
+        })
+    }
+    async fn terminate_launch(
+        &self,
+        cluster_name: &str,
+        attempt: &LaunchAttempt,
+    ) -> Result<(), ProvisionError> {
+        self.with_state(|s| {
+            s.calls.push(format!(
+                "terminate_launch {cluster_name} {}",
+                attempt.launch_id
+            ));
+            s.reachable()?;
+            if s.launch_ids.get(cluster_name) == Some(&attempt.launch_id) {
+                s.live.remove(cluster_name);
+                s.launch_ids.remove(cluster_name);
+            }
+            Ok(())
+        })
+    }
+    async fn terminate_foreign(
+        &self,
+        cluster_name: &str,
+        owner_id: &str,
+    ) -> Result<(), ProvisionError> {
+        self.with_state(|s| {
+            s.calls
+                .push(format!("terminate_foreign {cluster_name} {owner_id}"));
+            s.reachable()?;
+            s.foreign
+                .remove(&(owner_id.to_owned(), cluster_name.to_owned()));
+            Ok(())
         })
     }
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
         self.with_state(|s| {
             s.calls.push(format!("stop {cluster_name}"));
+            s.reachable()?;
             match s.live.get_mut(cluster_name) {
                 Some(entry) => {
                     entry.1 = NodeState::Stopped;
@@ -281,6 +384,7 @@ impl Provider for FakeCloud {
     async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
         self.with_state(|s| {
             s.calls.push(format!("terminate {cluster_name}"));
+            s.reachable()?;
             if s.terminate_fails {
                 return Err(ProvisionError::new(
                     ProvisionErrorKind::Transient,
@@ -288,6 +392,7 @@ impl Provider for FakeCloud {
                 ));
             }
             s.live.remove(cluster_name);
+            s.launch_ids.remove(cluster_name);
             Ok(())
         })
     }

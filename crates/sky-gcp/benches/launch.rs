@@ -67,6 +67,7 @@ fn bench(c: &mut Criterion) {
                         launchable: launchable("us-central1-a"),
                         resume_stopped: false,
                         settings: Default::default(),
+                        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
                     };
                     provider.run_instances(&req).await.expect("launch");
                     provider.wait_instances("bench").await.expect("up");

@@ -27,8 +27,8 @@ use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::config::{Paths, SkyConfig};
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, NodeHandle, NodeState,
-    Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, HomeOwner, LaunchAttempt,
+    NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -65,6 +65,8 @@ pub struct GcpProvider {
     connect: ConnectOptions,
     /// Login name whose key goes into the `ssh-keys` metadata (`gcp.ssh_user`).
     ssh_user: String,
+    /// Whose nodes this provider labels and acts on (the home's owner id by default).
+    owner: HomeOwner,
 }
 
 impl GcpProvider {
@@ -74,7 +76,6 @@ impl GcpProvider {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         GcpProvider {
-            sky_home,
             clients: Clients::new(source, settings),
             config_error: None,
             nonce: format!("{nanos:x}-{}", std::process::id()),
@@ -82,7 +83,14 @@ impl GcpProvider {
             images: OnceLock::new(),
             connect: ConnectOptions::from_env(),
             ssh_user: spec::SSH_USER.to_owned(),
+            owner: HomeOwner::of_home(&sky_home),
+            sky_home,
         }
+    }
+
+    /// Acts for `owner` instead of the owner id in the Sky home's state database.
+    pub fn set_owner(&mut self, owner: HomeOwner) {
+        self.owner = owner;
     }
 
     /// Logs into the nodes as `user` (GCP creates it from the `ssh-keys` metadata) instead of
@@ -123,10 +131,48 @@ impl GcpProvider {
             })
     }
 
+    /// This home's nodes of `cluster_name`.
     async fn nodes(&self, cluster_name: &str) -> Result<Vec<Node>, ProvisionError> {
+        let owner = self.owner.get()?;
+        self.nodes_of(&owner, cluster_name).await
+    }
+
+    async fn nodes_of(&self, owner: &str, cluster_name: &str) -> Result<Vec<Node>, ProvisionError> {
         let built = self.clients.get().await?;
         let id = spec::cluster_id(cluster_name);
-        ops::list(&built.instances, &built.project, Some(&id)).await
+        let scope = ops::Scope::Cluster {
+            owner,
+            cluster_id: &id,
+        };
+        ops::list(&built.instances, &built.project, scope).await
+    }
+
+    /// Deletes `nodes`, then `owner`'s firewall rule of the cluster once none of its nodes
+    /// remain.
+    async fn delete_nodes(
+        &self,
+        owner: &str,
+        cluster_name: &str,
+        nodes: &[Node],
+    ) -> Result<(), ProvisionError> {
+        self.act_all(nodes, Action::Delete).await?;
+        let left = self.nodes_of(owner, cluster_name).await?;
+        if let Some(n) = left.iter().find(|l| nodes.iter().any(|d| d.name == l.name)) {
+            return Err(ProvisionError::fatal(format!(
+                "GCP still lists {} of cluster {cluster_name} after deleting it",
+                n.name
+            )));
+        }
+        if !left.is_empty() {
+            return Ok(());
+        }
+        let built = self.clients.get().await?;
+        ops::delete_firewall(
+            &built.firewalls,
+            &built.project,
+            &spec::firewall_name(&spec::cluster_id(cluster_name), owner),
+        )
+        .await
     }
 
     /// Runs `action` on every node concurrently; returns the first failure after all finished.
@@ -143,6 +189,19 @@ impl GcpProvider {
             ));
         }
         first_error(set).await
+    }
+}
+
+impl GcpProvider {
+    /// This home's nodes that one create attempt made.
+    async fn launch_nodes(&self, attempt: &LaunchAttempt) -> Result<Vec<Node>, ProvisionError> {
+        let owner = self.owner.get()?;
+        let built = self.clients.get().await?;
+        let scope = ops::Scope::Launch {
+            owner: &owner,
+            launch: &attempt.launch_id,
+        };
+        ops::list(&built.instances, &built.project, scope).await
     }
 }
 
@@ -269,6 +328,7 @@ impl Provider for GcpProvider {
             return Ok(());
         }
         let ssh_public_key = user_public_key(&self.sky_home)?;
+        let owner = self.owner.get()?;
         let image = match &req.settings.image_id {
             Some(tag) if tag.starts_with("skypilot:") => self.image_tagged(tag)?,
             Some(id) => spec::source_image(id)
@@ -284,7 +344,7 @@ impl Provider for GcpProvider {
         ops::ensure_firewall(
             &built.firewalls,
             &built.project,
-            spec::firewall_body(&req.cluster_name, &req.settings.inbound_ranges()),
+            spec::firewall_body(&req.cluster_name, &owner, &req.settings.inbound_ranges()),
         )
         .await?;
         let attempt = format!(
@@ -297,6 +357,8 @@ impl Provider for GcpProvider {
         for rank in missing.iter().copied() {
             let node = NodeSpec {
                 cluster_name: req.cluster_name.clone(),
+                owner: owner.clone(),
+                launch_id: req.launch_id.clone(),
                 rank,
                 user: user.clone(),
                 image: image.clone(),
@@ -396,14 +458,21 @@ impl Provider for GcpProvider {
 
     async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         let built = self.clients.get().await?;
-        let nodes = ops::list(&built.instances, &built.project, None).await?;
-        let mut clusters: BTreeMap<String, Vec<Node>> = BTreeMap::new();
+        let nodes = ops::list(&built.instances, &built.project, ops::Scope::AnyOwner).await?;
+        // Keyed by owner and name: two Sky homes may both have a `dev`.
+        let mut clusters: BTreeMap<(String, String), Vec<Node>> = BTreeMap::new();
         for n in nodes {
-            clusters.entry(n.cluster_name.clone()).or_default().push(n);
+            let Some(owner) = n.owner.clone() else {
+                continue;
+            };
+            clusters
+                .entry((owner, n.cluster_name.clone()))
+                .or_default()
+                .push(n);
         }
         Ok(clusters
             .into_iter()
-            .map(|(name, mut nodes)| {
+            .map(|((owner, name), mut nodes)| {
                 nodes.sort_by_key(|n| n.rank);
                 let placement = nodes.first().and_then(|head| {
                     Some(FoundPlacement {
@@ -414,13 +483,51 @@ impl Provider for GcpProvider {
                         stopped: nodes.iter().all(|n| n.state() == NodeState::Stopped),
                     })
                 });
+                let mut launch_ids: Vec<String> =
+                    nodes.iter().filter_map(|n| n.launch.clone()).collect();
+                launch_ids.sort();
+                launch_ids.dedup();
                 FoundCluster {
                     name,
+                    owner: Some(owner),
+                    launch_ids,
                     nodes: nodes.iter().map(Node::handle).collect(),
                     placement,
                 }
             })
             .collect())
+    }
+
+    async fn query_launch(
+        &self,
+        _cluster_name: &str,
+        attempt: &LaunchAttempt,
+    ) -> Result<Vec<NodeHandle>, ProvisionError> {
+        Ok(self
+            .launch_nodes(attempt)
+            .await?
+            .iter()
+            .map(Node::handle)
+            .collect())
+    }
+
+    async fn terminate_launch(
+        &self,
+        cluster_name: &str,
+        attempt: &LaunchAttempt,
+    ) -> Result<(), ProvisionError> {
+        let owner = self.owner.get()?;
+        let nodes = self.launch_nodes(attempt).await?;
+        self.delete_nodes(&owner, cluster_name, &nodes).await
+    }
+
+    async fn terminate_foreign(
+        &self,
+        cluster_name: &str,
+        owner_id: &str,
+    ) -> Result<(), ProvisionError> {
+        let nodes = self.nodes_of(owner_id, cluster_name).await?;
+        self.delete_nodes(owner_id, cluster_name, &nodes).await
     }
 
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError> {
@@ -434,31 +541,22 @@ impl Provider for GcpProvider {
     }
 
     async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError> {
-        let nodes = self.nodes(cluster_name).await?;
-        self.act_all(&nodes, Action::Delete).await?;
-        let left = self.nodes(cluster_name).await?;
-        if let Some(n) = left.first() {
-            return Err(ProvisionError::fatal(format!(
-                "GCP still lists {} of cluster {cluster_name} after deleting it",
-                n.name
-            )));
-        }
-        let built = self.clients.get().await?;
-        ops::delete_firewall(
-            &built.firewalls,
-            &built.project,
-            &spec::firewall_name(&spec::cluster_id(cluster_name)),
-        )
-        .await
+        let owner = self.owner.get()?;
+        let nodes = self.nodes_of(&owner, cluster_name).await?;
+        self.delete_nodes(&owner, cluster_name, &nodes).await
     }
 
     fn cloud_names(&self, cluster_name: &str) -> Vec<sky_core::provision::CloudName> {
         use sky_core::provision::CloudName;
         let id = spec::cluster_id(cluster_name);
+        let firewall = match self.owner.get() {
+            Ok(owner) => spec::firewall_name(&id, &owner),
+            Err(e) => format!("(unknown: {e})"),
+        };
         vec![
             CloudName::new("instances", format!("{id}-<rank>")),
             CloudName::new(&format!("label {}", spec::LABEL_CLUSTER), id.clone()),
-            CloudName::new("firewall rule", spec::firewall_name(&id)),
+            CloudName::new("firewall rule", firewall),
         ]
     }
 

@@ -14,7 +14,7 @@ use google_cloud_lro::Poller;
 use sky_core::provision::{NodeHandle, NodeState, ProvisionError, ProvisionErrorKind};
 
 use crate::errors::{from_api, from_operation, is_already_exists, is_not_found};
-use crate::spec::{LABEL_CLUSTER, LABEL_RANK, META_CLUSTER_NAME};
+use crate::spec::{LABEL_CLUSTER, LABEL_LAUNCH, LABEL_OWNER, LABEL_RANK, META_CLUSTER_NAME};
 
 /// How often an insert whose answer was lost (transient error) is re-sent with the same request
 /// id before the error goes to failover.
@@ -27,6 +27,9 @@ pub struct Node {
     pub zone: String,
     pub rank: u32,
     pub cluster_name: String,
+    /// The owner id and launch id labels (absent on nodes Sky did not make).
+    pub owner: Option<String>,
+    pub launch: Option<String>,
     pub status: Option<instance::Status>,
     pub internal_ip: Option<String>,
     pub external_ip: Option<String>,
@@ -40,6 +43,8 @@ impl Node {
         let name = i.name.clone()?;
         let zone = i.zone.as_deref()?.rsplit('/').next()?.to_owned();
         let rank = i.labels.get(LABEL_RANK)?.parse().ok()?;
+        let owner = i.labels.get(LABEL_OWNER).cloned();
+        let launch = i.labels.get(LABEL_LAUNCH).cloned();
         let label = i.labels.get(LABEL_CLUSTER)?.clone();
         let cluster_name = i
             .metadata
@@ -57,6 +62,8 @@ impl Node {
             zone,
             rank,
             cluster_name,
+            owner,
+            launch,
             status: i.status.clone(),
             internal_ip: nic.and_then(|n| n.network_ip.clone()),
             external_ip: nic
@@ -95,17 +102,40 @@ impl Node {
     }
 }
 
-/// Every Sky instance in the project (all zones) whose cluster label matches `cluster_id`, or
-/// every Sky instance at all when it is `None`.
+/// Which Sky instances a list asks for. Every scope requires Sky's owner label, so instances
+/// without it (SkyPilot's, anyone's) never match.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// One owner's nodes of the cluster with this [`crate::spec::cluster_id`].
+    Cluster { owner: &'a str, cluster_id: &'a str },
+    /// What one create attempt of one owner made.
+    Launch { owner: &'a str, launch: &'a str },
+    /// Every Sky-owned node, whoever the owner.
+    AnyOwner,
+}
+
+impl Scope<'_> {
+    /// The `aggregatedList` filter: parenthesised expressions joined by `AND`.
+    pub fn filter(&self) -> String {
+        match *self {
+            Scope::Cluster { owner, cluster_id } => format!(
+                "(labels.{LABEL_OWNER} = \"{owner}\") AND (labels.{LABEL_CLUSTER} = \"{cluster_id}\")"
+            ),
+            Scope::Launch { owner, launch } => format!(
+                "(labels.{LABEL_OWNER} = \"{owner}\") AND (labels.{LABEL_LAUNCH} = \"{launch}\")"
+            ),
+            Scope::AnyOwner => format!("(labels.{LABEL_OWNER}:*) AND (labels.{LABEL_CLUSTER}:*)"),
+        }
+    }
+}
+
+/// Every Sky instance in the project (all zones) that `scope` names.
 pub async fn list(
     client: &Instances,
     project: &str,
-    cluster_id: Option<&str>,
+    scope: Scope<'_>,
 ) -> Result<Vec<Node>, ProvisionError> {
-    let filter = match cluster_id {
-        Some(id) => format!("labels.{LABEL_CLUSTER} = \"{id}\""),
-        None => format!("labels.{LABEL_CLUSTER}:*"),
-    };
+    let filter = scope.filter();
     let mut nodes = Vec::new();
     let mut page: Option<String> = None;
     loop {

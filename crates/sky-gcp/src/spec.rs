@@ -16,8 +16,12 @@ use google_cloud_compute_v1::model::{
 use sky_core::provision::Launchable;
 use sky_core::resources::{DiskTier, PortRange};
 
-/// Label holding [`cluster_id`]; what every list filters on.
-pub const LABEL_CLUSTER: &str = "sky-cluster";
+/// Label holding [`cluster_id`]; what every list filters on (with [`LABEL_OWNER`]).
+pub const LABEL_CLUSTER: &str = sky_core::provision::owner::TAG_CLUSTER;
+/// Label holding the owner id of the Sky home that created the node.
+pub const LABEL_OWNER: &str = sky_core::provision::owner::TAG_OWNER;
+/// Label holding the launch id of the create attempt that made the node.
+pub const LABEL_LAUNCH: &str = sky_core::provision::owner::TAG_LAUNCH;
 /// Label holding the node's rank (0 is the head).
 pub const LABEL_RANK: &str = "sky-rank";
 /// Label saying `head` or `worker`.
@@ -57,9 +61,16 @@ pub fn instance_name(cluster_id: &str, rank: u32) -> String {
     format!("{cluster_id}-{rank}")
 }
 
-/// The firewall rule (and network tag) of a cluster.
-pub fn firewall_name(cluster_id: &str) -> String {
-    format!("{cluster_id}-sky")
+/// The firewall rule (and network tag) of `owner`'s cluster: firewall names are unique per
+/// project and carry no labels, so the owner is hashed into the name (at most 54 characters),
+/// and deleting one home's rule can never delete another home's of the same cluster name.
+pub fn firewall_name(cluster_id: &str, owner: &str) -> String {
+    let short: String = cluster_id.chars().take(41).collect();
+    let short = short.trim_end_matches('-');
+    format!(
+        "{short}-{:08x}-sky",
+        fnv1a(&[owner.as_bytes(), cluster_id.as_bytes()]) as u32
+    )
 }
 
 /// A UUID-shaped request id that is the same for the same cluster, rank and launch attempt, so
@@ -107,6 +118,9 @@ pub fn label_value(raw: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
     pub cluster_name: String,
+    /// This Sky home's owner id and the attempt's launch id, labelled on the node.
+    pub owner: String,
+    pub launch_id: String,
     pub rank: u32,
     pub user: String,
     /// `projects/../global/images/..`.
@@ -130,6 +144,8 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
             if spec.rank == 0 { "head" } else { "worker" }.to_owned(),
         ),
         (LABEL_USER, label_value(&spec.user)),
+        (LABEL_OWNER, label_value(&spec.owner)),
+        (LABEL_LAUNCH, label_value(&spec.launch_id)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -187,7 +203,7 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
         .set_guest_accelerators(accelerators)
         .set_scheduling(sched)
         .set_metadata(meta)
-        .set_tags(Tags::new().set_items([firewall_name(&id)]))
+        .set_tags(Tags::new().set_items([firewall_name(&id, &spec.owner)]))
 }
 
 /// The boot disk type for a tier, as SkyPilot maps them: low `pd-standard`, medium (the
@@ -261,8 +277,9 @@ pub fn accelerator_type(name: &str) -> String {
 
 /// The cluster's firewall rule: `ranges` (SSH and the task's ports), from anywhere, to the
 /// cluster's tag.
-pub fn firewall_body(cluster_name: &str, ranges: &[PortRange]) -> Firewall {
+pub fn firewall_body(cluster_name: &str, owner: &str, ranges: &[PortRange]) -> Firewall {
     let id = cluster_id(cluster_name);
+    let name = firewall_name(&id, owner);
     let all: Vec<String> = ranges
         .iter()
         .map(|r| {
@@ -274,11 +291,11 @@ pub fn firewall_body(cluster_name: &str, ranges: &[PortRange]) -> Firewall {
         })
         .collect();
     Firewall::new()
-        .set_name(firewall_name(&id))
+        .set_name(name.clone())
         .set_network("global/networks/default")
         .set_direction(firewall::Direction::Ingress)
         .set_source_ranges(["0.0.0.0/0"])
-        .set_target_tags([firewall_name(&id)])
+        .set_target_tags([name])
         .set_allowed([firewall::Allowed::new()
             .set_ip_protocol("tcp")
             .set_ports(all)])
@@ -307,6 +324,8 @@ mod tests {
     fn spec(rank: u32) -> NodeSpec {
         NodeSpec {
             cluster_name: "My_Cluster.1".into(),
+            owner: "0123456789abcdef".into(),
+            launch_id: "fedcba9876543210".into(),
             rank,
             user: "Alice Smith".into(),
             image: "projects/p/global/images/i".into(),
@@ -398,9 +417,12 @@ mod tests {
     #[test]
     fn firewall_opens_ssh_and_ports_once() {
         let p = |start, end| PortRange { start, end };
-        let fw = firewall_body("c", &[p(22, 22), p(8080, 8080), p(9000, 9010)]);
+        let fw = firewall_body("c", "owner-a", &[p(22, 22), p(8080, 8080), p(9000, 9010)]);
         assert_eq!(fw.allowed[0].ports, ["22", "8080", "9000-9010"]);
-        assert_eq!(fw.target_tags, ["c-sky"]);
+        assert_eq!(fw.target_tags, [firewall_name("c", "owner-a")]);
+        assert_ne!(firewall_name("c", "owner-a"), firewall_name("c", "owner-b"));
+        let long = firewall_name(&"x".repeat(52), "owner-a");
+        assert!(long.len() <= 63 && long.ends_with("-sky"), "{long}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use sky_core::credentials::GcpCredentials;
 use sky_core::credentials::Secret;
 use sky_core::events::{AttemptOutcome, NullSink};
 use sky_core::provision::failover::{Blocklist, FailoverError, FailoverOptions, provision};
+use sky_core::provision::{HomeOwner, LaunchAttempt};
 use sky_core::provision::{
     Launchable, NodeState, Provider, ProvisionErrorKind, ProvisionRequest, Registry,
 };
@@ -32,27 +33,41 @@ fn service_account() -> GcpCredentials {
 struct Env {
     fake: FakeGce,
     provider: Arc<GcpProvider>,
+    /// The owner id of the provider's Sky home.
+    owner: String,
     _home: tempfile::TempDir,
 }
 
 async fn env() -> Env {
     let fake = FakeGce::start().await;
     let home = tempfile::tempdir().expect("temp SKY_HOME");
+    let provider = Arc::new(provider_over(&fake, home.path()));
+    let owner = HomeOwner::of_home(home.path()).get().expect("owner");
+    Env {
+        fake,
+        provider,
+        owner,
+        _home: home,
+    }
+}
+
+/// A provider of the Sky home `home` talking to `fake`.
+fn provider_over(fake: &FakeGce, home: &std::path::Path) -> GcpProvider {
     let settings = Settings {
         endpoint: Some(fake.url()),
         poll_interval: Duration::from_millis(5),
         boot_timeout: Duration::from_secs(10),
     };
-    let provider = Arc::new(GcpProvider::new(
-        home.path().to_path_buf(),
+    GcpProvider::new(
+        home.to_path_buf(),
         CredentialSource::Fixed(service_account()),
         settings,
-    ));
-    Env {
-        fake,
-        provider,
-        _home: home,
-    }
+    )
+}
+
+/// The name of the firewall rule of `owner`'s `cluster`.
+fn fw(cluster: &str, owner: &str) -> String {
+    sky_gcp::spec::firewall_name(&sky_gcp::spec::cluster_id(cluster), owner)
 }
 
 fn gcp(region: &str, zone: &str) -> Launchable {
@@ -76,6 +91,7 @@ fn request(cluster: &str, nodes: u32, l: Launchable) -> ProvisionRequest {
         launchable: l,
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     }
 }
 
@@ -110,7 +126,9 @@ async fn multi_node_launch_query_and_idempotent_down() {
             .as_str()
             .is_some_and(|v| v.starts_with("sky:ssh-ed25519 "))
     );
-    assert_eq!(e.fake.firewalls(), ["train-sky"]);
+    assert_eq!(head["labels"]["sky-owner"], e.owner.as_str());
+    assert!(head["labels"]["sky-launch"].is_string(), "{head}");
+    assert_eq!(e.fake.firewalls(), [fw("train", &e.owner)]);
     let states: Vec<NodeState> = p
         .query("train")
         .await
@@ -466,12 +484,15 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
         init["sourceImage"],
         "projects/debian-cloud/global/images/family/debian-12"
     );
-    let fw = e.fake.firewall("tuned-sky").expect("the cluster's rule");
+    let rule = e
+        .fake
+        .firewall(&fw("tuned", &e.owner))
+        .expect("the cluster's rule");
     assert_eq!(
-        fw["allowed"][0]["ports"],
+        rule["allowed"][0]["ports"],
         serde_json::json!(["22", "8080", "9000-9010"])
     );
-    assert_eq!(head["tags"]["items"], fw["targetTags"]);
+    assert_eq!(head["tags"]["items"], rule["targetTags"]);
 
     // A relaunch asking for another port patches the existing rule.
     req.settings.ports.push(PortRange {
@@ -480,11 +501,98 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
     });
     req.num_nodes = 2;
     p.run_instances(&req).await.expect("grow with another port");
-    let fw = e.fake.firewall("tuned-sky").expect("the cluster's rule");
+    let rule = e
+        .fake
+        .firewall(&fw("tuned", &e.owner))
+        .expect("the cluster's rule");
     assert_eq!(
-        fw["allowed"][0]["ports"],
+        rule["allowed"][0]["ports"],
         serde_json::json!(["22", "7000", "8080", "9000-9010"])
     );
     p.terminate("tuned").await.expect("down");
     assert!(e.fake.instances().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skypilots_and_other_homes_nodes_are_never_this_homes() {
+    let e = env().await;
+    let p = &e.provider;
+    // SkyPilot's `dev`, labelled as SkyPilot labels it.
+    e.fake.add_instance(
+        "us-central1-a",
+        "dev-2ea4-head",
+        serde_json::json!({"skypilot-cluster-name": "dev", "ray-node-type": "head"}),
+    );
+    // Another Sky home's `dev` in the same project.
+    let other_home = tempfile::tempdir().expect("other home");
+    let theirs = provider_over(&e.fake, other_home.path());
+    let their_owner = HomeOwner::of_home(other_home.path())
+        .get()
+        .expect("their owner");
+    theirs
+        .run_instances(&request("dev", 1, gcp("us-central1", "us-central1-b")))
+        .await
+        .expect("their dev");
+    theirs.wait_instances("dev").await.expect("their dev runs");
+    // This home's `dev`.
+    p.run_instances(&request("dev", 2, gcp("us-central1", "us-central1-c")))
+        .await
+        .expect("our dev");
+    p.wait_instances("dev").await.expect("our dev runs");
+    assert_eq!(p.query("dev").await.expect("query").len(), 2, "only ours");
+    let mut listed: Vec<(String, Option<String>, usize)> = p
+        .list_clusters()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| (c.name, c.owner, c.nodes.len()))
+        .collect();
+    listed.sort();
+    let mut want = vec![
+        ("dev".to_owned(), Some(e.owner.clone()), 2),
+        ("dev".to_owned(), Some(their_owner.clone()), 1),
+    ];
+    want.sort();
+    assert_eq!(listed, want, "SkyPilot's node is never listed");
+
+    p.terminate("dev").await.expect("down ours");
+    assert_eq!(
+        e.fake.instances(),
+        ["us-central1-a/dev-2ea4-head", "us-central1-b/dev-0"]
+    );
+    assert!(
+        e.fake.firewall(&fw("dev", &their_owner)).is_some(),
+        "their rule stays"
+    );
+    assert!(e.fake.firewall(&fw("dev", &e.owner)).is_none());
+
+    p.terminate_foreign("dev", &their_owner)
+        .await
+        .expect("named owner");
+    assert_eq!(e.fake.instances(), ["us-central1-a/dev-2ea4-head"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_attempt_is_found_by_its_launch_id() {
+    let e = env().await;
+    let p = &e.provider;
+    let req = request("half", 2, gcp("us-east1", "us-east1-b"));
+    p.run_instances(&req).await.expect("launch");
+    let attempt = LaunchAttempt {
+        launch_id: req.launch_id.clone(),
+        cloud: CloudId::Gcp,
+        region: "us-east1".into(),
+        zone: Some("us-east1-b".into()),
+    };
+    let other = LaunchAttempt {
+        launch_id: "0000000000000000".into(),
+        ..attempt.clone()
+    };
+    assert_eq!(p.query_launch("half", &attempt).await.expect("q").len(), 2);
+    assert!(p.query_launch("half", &other).await.expect("q").is_empty());
+    p.terminate_launch("half", &other).await.expect("nothing");
+    assert_eq!(e.fake.instances().len(), 2);
+    p.terminate_launch("half", &attempt).await.expect("end it");
+    assert!(e.fake.instances().is_empty());
+    assert!(e.fake.firewalls().is_empty());
 }

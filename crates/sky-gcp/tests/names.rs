@@ -47,6 +47,7 @@ fn request(cluster: &str, nodes: u32) -> ProvisionRequest {
         },
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     }
 }
 

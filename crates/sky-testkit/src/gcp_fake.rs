@@ -183,6 +183,27 @@ impl FakeGce {
         self.state().firewalls.keys().cloned().collect()
     }
 
+    /// Creates a RUNNING instance directly, as another tool (SkyPilot, a colleague's Sky home, a
+    /// person in the console) would, with these labels.
+    pub fn add_instance(&self, zone: &str, name: &str, labels: Value) {
+        let mut st = self.state();
+        st.next_id += 1;
+        let id = st.next_id.to_string();
+        st.instances.insert(
+            (zone.to_owned(), name.to_owned()),
+            json!({
+                "kind": "compute#instance",
+                "id": id,
+                "name": name,
+                "status": "RUNNING",
+                "labels": labels,
+                "machineType": format!("zones/{zone}/machineTypes/n2-standard-2"),
+                "zone": format!("https://www.googleapis.com/compute/v1/projects/sky-test/zones/{zone}"),
+                "networkInterfaces": [{"networkIP": "10.128.0.99"}],
+            }),
+        );
+    }
+
     /// Sets an instance's status directly (spot preemption, an outside stop).
     pub fn set_status(&self, zone: &str, name: &str, status: &str) {
         if let Some(i) = self
@@ -235,24 +256,36 @@ fn query(req: &Request<Incoming>) -> HashMap<String, String> {
         .collect()
 }
 
-/// `labels.KEY = "VALUE"` or `labels.KEY:*`; anything else matches everything.
+/// A conjunction of `labels.KEY = "VALUE"` and `labels.KEY:*` expressions, each optionally in
+/// parentheses, joined by `AND` (or, as Compute Engine also accepts, by spaces between
+/// parenthesised expressions). An expression of another form matches nothing, so a test never
+/// passes on a filter the fake silently ignored.
 fn matches_filter(instance: &Value, filter: Option<&String>) -> bool {
     let Some(f) = filter.map(|f| f.trim()).filter(|f| !f.is_empty()) else {
         return true;
     };
-    let Some(rest) = f.strip_prefix("labels.") else {
-        return true;
-    };
-    if let Some(key) = rest.strip_suffix(":*") {
-        return instance["labels"].get(key.trim()).is_some();
-    }
-    match rest.split_once('=') {
-        Some((k, v)) => {
+    let mut all = true;
+    for clause in f.split(" AND ").flat_map(|c| c.split(") (")) {
+        let clause = clause
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        let Some(rest) = clause.strip_prefix("labels.") else {
+            return false;
+        };
+        let ok = if let Some(key) = rest.strip_suffix(":*") {
+            instance["labels"].get(key.trim()).is_some()
+        } else {
+            let Some((k, v)) = rest.split_once('=') else {
+                return false;
+            };
             let v = v.trim().trim_matches('"');
             instance["labels"][k.trim()].as_str() == Some(v)
-        }
-        None => true,
+        };
+        all &= ok;
     }
+    all
 }
 
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Reply, hyper::Error> {

@@ -295,8 +295,11 @@ export async function clustersPage(): Promise<HTMLElement> {
         const before = c;
         c = next;
         setAttr(tr, "data-status", c.status);
-        setText(cells.status, c.status);
+        // A record refresh could not check is kept, and says so: its status is the last known.
+        setText(cells.status, c.unchecked ? `${c.status} (unchecked)` : c.status);
         setAttr(cells.status, "class", `badge status-${c.status.toLowerCase()}`);
+        setAttr(cells.status, "title", c.unchecked ? `not checked: ${c.unchecked}` : null);
+        setAttr(cells.status, "data-unchecked", c.unchecked ? "true" : null);
         setText(cells.place, place(c));
         setText(cells.instance, `${c.instance_type ?? "—"}${c.use_spot ? " (spot)" : ""}`);
         setText(cells.nodes, String(c.num_nodes));

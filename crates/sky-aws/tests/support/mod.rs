@@ -72,13 +72,13 @@ pub fn launchable(region: &str, zone: Option<&str>, itype: &str, spot: bool) -> 
     }
 }
 
-/// Every live Sky-tagged instance in the test regions, straight from EC2 (not through the
-/// provider's own bookkeeping): what "nothing left behind" is checked against.
+/// Every live Sky-tagged instance (any owner) in the test regions, straight from EC2 (not through
+/// the provider's own bookkeeping): what "nothing left behind" is checked against.
 pub async fn live_tagged(p: &AwsProvider) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for region in TEST_REGIONS {
         let client = p.client(region).expect("client");
-        for n in sky_aws::ec2::describe(&client, None)
+        for n in sky_aws::ec2::describe(&client, sky_aws::ec2::Scope::AnyOwner)
             .await
             .expect("describe")
         {
@@ -88,4 +88,61 @@ pub async fn live_tagged(p: &AwsProvider) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Every live instance in the test regions, whoever made it (Sky, SkyPilot, anyone), by id.
+pub async fn live_any(p: &AwsProvider) -> Vec<String> {
+    let mut out = Vec::new();
+    for region in TEST_REGIONS {
+        let client = p.client(region).expect("client");
+        let mut pages = client.describe_instances().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for r in page.expect("describe").reservations() {
+                for i in r.instances() {
+                    let alive = !matches!(
+                        i.state().and_then(|s| s.name()),
+                        Some(
+                            aws_sdk_ec2::types::InstanceStateName::Terminated
+                                | aws_sdk_ec2::types::InstanceStateName::ShuttingDown
+                        )
+                    );
+                    if alive {
+                        out.extend(i.instance_id().map(str::to_owned));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Instances created straight through EC2 with `tags`, as another tool (SkyPilot) creates them:
+/// their ids.
+pub async fn create_foreign(
+    p: &AwsProvider,
+    region: &str,
+    count: i32,
+    tags: &[(&str, &str)],
+) -> Vec<String> {
+    let client = p.client(region).expect("client");
+    let mut spec = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Instance);
+    for (k, v) in tags {
+        spec = spec.tags(sky_aws::ec2::tag(k, v));
+    }
+    let out = client
+        .run_instances()
+        .image_id("ami-0123456789abcdef0")
+        .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+        .min_count(count)
+        .max_count(count)
+        .tag_specifications(spec.build())
+        .send()
+        .await
+        .expect("run foreign instances");
+    out.instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect()
 }

@@ -16,6 +16,8 @@ pub struct Env {
     pub fake: FakeArm,
     pub home: tempfile::TempDir,
     pub provider: Arc<AzureProvider>,
+    /// The client secret the fake accepts, for more providers over it.
+    pub secret: String,
 }
 
 /// A client secret made up at run time, so no credential-looking constant lives in the repo.
@@ -38,6 +40,7 @@ pub async fn env() -> Env {
         fake,
         home,
         provider,
+        secret,
     }
 }
 
@@ -84,5 +87,6 @@ pub fn request(cluster: &str, nodes: u32, l: Launchable) -> ProvisionRequest {
         launchable: l,
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
     }
 }

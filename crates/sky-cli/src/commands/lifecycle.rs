@@ -43,11 +43,14 @@ pub struct DownArgs {
     /// Remove the record even if the provider fails to delete the nodes.
     #[arg(short, long)]
     pub purge: bool,
-    /// The named clusters are orphans: nodes a cloud has tagged as Sky's but Sky's database does
-    /// not know (listed by `sky status --refresh`). Terminates their nodes. Sky on another machine
-    /// using the same cloud account shows up as orphans too: check the names first.
+    /// The named clusters are orphans: nodes a cloud has tagged with this Sky home's owner id but
+    /// its database does not know (listed by `sky status --refresh`). Terminates their nodes.
     #[arg(long, conflicts_with_all = ["all", "purge"], requires = "clusters")]
     pub orphan: bool,
+    /// With `--orphan`: the clusters belong to another Sky home, this owner id (as `sky status
+    /// --refresh` lists it under "Other Sky homes"); only that home's resources are terminated.
+    #[arg(long, value_name = "OWNER_ID", requires = "orphan")]
+    pub owner: Option<String>,
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
@@ -112,6 +115,22 @@ pub fn start(args: StartArgs) -> CommandResult {
 
 pub fn down(args: DownArgs) -> CommandResult {
     let sky = open_sky(false)?;
+    if let (true, Some(owner)) = (args.orphan, args.owner.as_deref()) {
+        if !confirm(
+            &format!(
+                "Terminating {} of ANOTHER Sky home (owner {owner})",
+                args.clusters.join(", ")
+            ),
+            args.yes,
+        )? {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return each(
+            &args.clusters,
+            |name, sink| runtime_block(sky.terminate_foreign(name, owner, sink)),
+            "(other home's) terminated",
+        );
+    }
     if args.orphan {
         if !confirm(
             &format!("Terminating orphan nodes of {}", args.clusters.join(", ")),

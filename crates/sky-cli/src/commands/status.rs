@@ -32,30 +32,35 @@ pub struct Args {
 pub fn run(args: Args) -> CommandResult {
     let json = args.output == Format::Json;
     let sky = open_sky(json)?;
-    let (view, orphans) = if args.refresh {
+    let (view, orphans, foreign) = if args.refresh {
         let sink = TermSink::new(json);
         let rt = runtime()?;
         let view = rt
             .block_on(sky.status(&args.clusters, true, &sink))
             .map_err(|e| coded(e, json))?;
         // Orphans are account-wide: only looked for when no cluster was named.
-        let orphans = if args.clusters.is_empty() {
-            rt.block_on(sky.orphans()).map_err(|e| coded(e, json))?
+        let (orphans, foreign) = if args.clusters.is_empty() {
+            (
+                rt.block_on(sky.orphans()).map_err(|e| coded(e, json))?,
+                rt.block_on(sky.foreign_clusters())
+                    .map_err(|e| coded(e, json))?,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        (view, orphans)
+        (view, orphans, foreign)
     } else {
         let view = StatusView {
             clusters: sky.list(&args.clusters).map_err(|e| coded(e, json))?,
             changes: Vec::new(),
         };
-        (view, Vec::new())
+        (view, Vec::new(), Vec::new())
     };
     let text = if json {
         let mut value = serde_json::to_value(&view)?;
         if let Some(map) = value.as_object_mut() {
             map.insert("orphans".into(), serde_json::to_value(&orphans)?);
+            map.insert("other_owners".into(), serde_json::to_value(&foreign)?);
         }
         let mut s = serde_json::to_string(&value)?;
         s.push('\n');
@@ -66,6 +71,7 @@ pub fn run(args: Args) -> CommandResult {
             text.push_str(&render_cloud_names(&view.clusters));
         }
         text.push_str(&render_orphans(&orphans));
+        text.push_str(&render_foreign(&foreign));
         text
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
@@ -115,6 +121,37 @@ fn render(view: &StatusView) -> String {
         ]);
     }
     let _ = writeln!(out, "{table}");
+    for c in view.clusters.iter().filter(|c| c.unchecked.is_some()) {
+        let _ = writeln!(
+            out,
+            "{}: not checked by the last refresh: {}",
+            c.name,
+            c.unchecked.as_deref().unwrap_or_default()
+        );
+    }
+    out
+}
+
+/// Other Sky homes' clusters in the same accounts: shown, never acted on without their owner.
+fn render_foreign(foreign: &[OrphanView]) -> String {
+    let mut out = String::new();
+    if foreign.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nOther Sky homes' clusters (read-only; terminate one with `sky down --orphan NAME --owner OWNER_ID`):"
+    );
+    for o in foreign {
+        let _ = writeln!(
+            out,
+            "  {} on {}: {} node(s), owner {}",
+            o.name,
+            o.cloud.display_name(),
+            o.instance_ids.len(),
+            o.owner.as_deref().unwrap_or("?"),
+        );
+    }
     out
 }
 
@@ -138,7 +175,7 @@ fn render_orphans(orphans: &[OrphanView]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nOrphans: Sky-tagged nodes this Sky does not know (record with `sky adopt NAME`, terminate with `sky down --orphan NAME`):"
+        "\nOrphans: nodes tagged with this Sky home's owner id that it has no record of (record with `sky adopt NAME`, terminate with `sky down --orphan NAME`):"
     );
     for o in orphans {
         let n = o.instance_ids.len();

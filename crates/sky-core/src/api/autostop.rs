@@ -45,7 +45,7 @@ impl Sky {
         let Some(info) = &rec.handle else {
             return Ok(Some(autostop_unavailable_message(rec)));
         };
-        let provider = self.provider_of(rec)?.clone();
+        let provider = self.provider_to_act_on(rec)?.clone();
         if self
             .autostop_hook_for(provider.as_ref(), &rec.name, info)
             .is_some()

@@ -16,7 +16,8 @@ use crate::jobs::NodeCapacity;
 use crate::jobs::wire::ClusterConfig;
 use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
 use crate::provision::{
-    ClusterInfo, Launchable, NodeSettings, ProvisionErrorKind, ProvisionRequest,
+    ClusterInfo, LaunchAttempt, Launchable, NodeSettings, ProvisionError, ProvisionErrorKind,
+    ProvisionRequest, owner,
 };
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
 use crate::task::{FileMount, Task};
@@ -144,6 +145,9 @@ impl Sky {
                         self.reprovision(&rec, task, sink).await?
                     }
                     (ClusterStatus::Init, false) => {
+                        // An earlier launch of this record was interrupted: what its attempts
+                        // created goes first, or it would bill on with no record pointing at it.
+                        self.clean_interrupted_attempts(&rec, sink).await?;
                         self.provision_new(task, &name, opts, sink, cancel).await?
                     }
                 }
@@ -263,7 +267,7 @@ impl Sky {
         cancel: &CancellationToken,
     ) -> Result<ClusterRecord, SkyError> {
         let name = rec.name.as_str();
-        let provider = self.provider_of(rec)?.clone();
+        let provider = self.provider_to_act_on(rec)?.clone();
         let Some(launchable) = rec.launchable.clone() else {
             return Err(SkyError::WrongStatus {
                 cluster: name.into(),
@@ -286,6 +290,7 @@ impl Sky {
             resume_stopped: true,
             // Restarting keeps the disks and firewall rules the nodes were created with.
             settings: NodeSettings::default(),
+            launch_id: self.record_attempt(name, &launchable)?,
         };
         let provider_err = |source| SkyError::Provider {
             cluster: name.into(),
@@ -325,7 +330,7 @@ impl Sky {
         sink: &dyn EventSink,
     ) -> Result<ClusterRecord, SkyError> {
         let name = rec.name.as_str();
-        let provider = self.provider_of(rec)?.clone();
+        let provider = self.provider_to_act_on(rec)?.clone();
         let Some(launchable) = rec.launchable.clone() else {
             return Err(SkyError::WrongStatus {
                 cluster: name.into(),
@@ -339,6 +344,7 @@ impl Sky {
             launchable: launchable.clone(),
             resume_stopped: false,
             settings: node_settings(task, &launchable),
+            launch_id: self.record_attempt(name, &launchable)?,
         };
         let info = stage(sink, name, Stage::Provision, async {
             provider.run_instances(&req).await?;
@@ -397,6 +403,15 @@ impl Sky {
             options,
             sink,
             &|l: &Launchable| node_settings(task, l),
+            &|attempt: &LaunchAttempt| {
+                let mut db = self
+                    .db()
+                    .map_err(|e| ProvisionError::fatal(e.to_string()))?;
+                db.add_launch_attempt(name, attempt, self.clock.now())
+                    .map_err(|e| {
+                        ProvisionError::fatal(format!("cannot record the launch attempt: {e}"))
+                    })
+            },
             cancel,
         )
         .await;
@@ -440,6 +455,24 @@ impl Sky {
         self.bring_up_or_say_what_is_left(name, sink).await
     }
 
+    /// A fresh launch id for a create (or start) call on `launchable`, written to `name`'s
+    /// record before the call is made.
+    fn record_attempt(&self, name: &str, launchable: &Launchable) -> Result<String, SkyError> {
+        let launch_id = owner::new_launch_id().map_err(|source| SkyError::Provider {
+            cluster: name.into(),
+            source,
+        })?;
+        let attempt = LaunchAttempt {
+            launch_id: launch_id.clone(),
+            cloud: launchable.cloud,
+            region: launchable.region.clone(),
+            zone: launchable.zone.clone(),
+        };
+        self.db()?
+            .add_launch_attempt(name, &attempt, self.clock.now())?;
+        Ok(launch_id)
+    }
+
     /// [`Self::bring_up`] on nodes this command just created or started. If that fails, the nodes
     /// are kept (to retry on, or to look at) but they bill, so the user is told so and how to end it.
     async fn bring_up_or_say_what_is_left(
@@ -470,7 +503,7 @@ impl Sky {
                 hint: "it has no recorded nodes".into(),
             });
         };
-        let provider = self.provider_of(&rec)?.clone();
+        let provider = self.provider_to_act_on(&rec)?.clone();
         // Remote providers give the head's agent its way to the workers here (SSH keys, homes).
         let nodes =
             provider

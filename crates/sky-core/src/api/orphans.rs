@@ -5,9 +5,13 @@
 //! command works on it; `sky down --orphan NAME` terminates one. Also `verify_clouds`, the
 //! authenticated `sky check`.
 //!
-//! What this module does not do: decide that an orphan is safe to delete or to adopt: Sky on
-//! another machine with the same account also shows up here, so both are only ever done on the
-//! user's explicit request.
+//! Ownership (see `provision::owner`): an orphan is a cluster carrying *this* home's owner id.
+//! Clusters of other Sky homes in the same account are listed apart ([`Sky::foreign_clusters`]),
+//! read-only: only `sky down --orphan NAME --owner OWNER_ID`, naming their owner, acts on one.
+//! Resources without Sky's tags (SkyPilot's, anyone's) are never listed at all.
+//!
+//! What this module does not do: decide that an orphan is safe to delete or to adopt: both are
+//! only ever done on the user's explicit request.
 
 use serde::Serialize;
 
@@ -27,6 +31,8 @@ use crate::resources::{ChoiceKind, Placement, ResourceChoice, Resources};
 pub struct OrphanView {
     pub cloud: CloudId,
     pub name: String,
+    /// The owner id of the Sky home that created it: `None` for this home's own orphans.
+    pub owner: Option<String>,
     pub instance_ids: Vec<String>,
     /// The head's public address, else its private one.
     pub head_ip: Option<String>,
@@ -45,6 +51,7 @@ impl OrphanView {
         OrphanView {
             cloud,
             name: found.name.clone(),
+            owner: None,
             head_ip: found.nodes.first().map(|n| {
                 n.external_ip
                     .clone()
@@ -61,8 +68,13 @@ impl OrphanView {
 }
 
 impl Sky {
-    /// Clusters each allowed provider lists that have no record here, asked concurrently.
-    /// A provider that fails to list is reported as an error naming its cloud.
+    /// This Sky home's owner id, which tags everything it creates in a cloud.
+    pub fn owner_id(&self) -> Result<String, SkyError> {
+        Ok(self.db()?.owner_id()?)
+    }
+
+    /// This home's clusters each allowed provider lists that have no record here, asked
+    /// concurrently. A provider that fails to list is reported as an error naming its cloud.
     pub async fn orphans(&self) -> Result<Vec<OrphanView>, SkyError> {
         Ok(self
             .found_orphans()
@@ -72,10 +84,42 @@ impl Sky {
             .collect())
     }
 
-    /// The orphans as the providers listed them, sorted by cloud and name.
+    /// Clusters other Sky homes created in the same accounts (each with its owner id), for
+    /// showing only: acting on one needs [`Sky::terminate_foreign`] naming the owner.
+    pub async fn foreign_clusters(&self) -> Result<Vec<OrphanView>, SkyError> {
+        let own = self.owner_id()?;
+        Ok(self
+            .found_all()
+            .await?
+            .iter()
+            .filter_map(|(cloud, found)| match &found.owner {
+                Some(owner) if *owner != own => Some(OrphanView {
+                    owner: Some(owner.clone()),
+                    ..OrphanView::of(*cloud, found)
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// This home's orphans as the providers listed them, sorted by cloud and name: clusters
+    /// carrying this home's owner id (or from a provider whose clusters are all this home's)
+    /// that no record names.
     async fn found_orphans(&self) -> Result<Vec<(CloudId, FoundCluster)>, SkyError> {
+        let own = self.owner_id()?;
         let known: std::collections::HashSet<String> =
             self.db()?.list()?.into_iter().map(|r| r.name).collect();
+        Ok(self
+            .found_all()
+            .await?
+            .into_iter()
+            .filter(|(_, found)| found.owner.as_ref().is_none_or(|o| *o == own))
+            .filter(|(_, found)| !known.contains(&found.name))
+            .collect())
+    }
+
+    /// Every Sky-tagged cluster each allowed provider lists, whoever owns it.
+    async fn found_all(&self) -> Result<Vec<(CloudId, FoundCluster)>, SkyError> {
         let mut set = tokio::task::JoinSet::new();
         for p in self.registry.providers() {
             if !self.options.allowed_clouds.contains(&p.cloud()) || !p.check().enabled {
@@ -94,12 +138,7 @@ impl Sky {
                 cluster: format!("(orphan scan on {})", cloud.display_name()),
                 source,
             })?;
-            out.extend(
-                listed
-                    .into_iter()
-                    .filter(|found| !known.contains(&found.name))
-                    .map(|found| (cloud, found)),
-            );
+            out.extend(listed.into_iter().map(|found| (cloud, found)));
         }
         out.sort_by(|a, b| (a.0.as_str(), &a.1.name).cmp(&(b.0.as_str(), &b.1.name)));
         Ok(out)
@@ -270,6 +309,57 @@ impl Sky {
         Ok(())
     }
 
+    /// `sky down --orphan NAME --owner OWNER_ID`: terminates the cluster `name` that the Sky home
+    /// `owner_id` created (listed by [`Sky::foreign_clusters`]), on every cloud listing it. The
+    /// owner must be named because the cluster is not this home's to end.
+    pub async fn terminate_foreign(
+        &self,
+        name: &str,
+        owner_id: &str,
+        sink: &dyn EventSink,
+    ) -> Result<(), SkyError> {
+        if !crate::provision::owner::is_valid_id(owner_id) {
+            return Err(SkyError::InvalidRequest(format!(
+                "'{owner_id}' is not an owner id (8-63 lowercase letters, digits, '-' or '_', as `sky status --refresh` lists them)"
+            )));
+        }
+        if owner_id == self.owner_id()? {
+            return Err(SkyError::InvalidRequest(format!(
+                "{owner_id} is this Sky home's own owner id; use `sky down --orphan {name}`"
+            )));
+        }
+        let found: Vec<OrphanView> = self
+            .foreign_clusters()
+            .await?
+            .into_iter()
+            .filter(|o| o.name == name && o.owner.as_deref() == Some(owner_id))
+            .collect();
+        if found.is_empty() {
+            return Err(SkyError::ClusterNotFound(format!(
+                "{name} (owner {owner_id})"
+            )));
+        }
+        for o in found {
+            let Some(p) = self.registry.get(o.cloud) else {
+                continue;
+            };
+            sink.emit(Event::Note {
+                message: format!(
+                    "terminating '{name}' of Sky home {owner_id} on {} ({} nodes)",
+                    o.cloud.display_name(),
+                    o.instance_ids.len()
+                ),
+            });
+            p.terminate_foreign(name, owner_id)
+                .await
+                .map_err(|source| SkyError::Provider {
+                    cluster: name.into(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
     /// `sky check`: every provider's authenticated check ([`crate::provision::Provider::verify`]),
     /// all at once, in the order of [`CloudId::ALL`].
     pub async fn verify_clouds(&self) -> Vec<CloudCheckView> {
@@ -346,6 +436,7 @@ mod tests {
             ),
             resume_stopped: false,
             settings: Default::default(),
+            launch_id: "behindtheback".into(),
         };
         w.fake.run_instances(&req).await.expect("run");
     }

@@ -2,9 +2,14 @@
 //! a `kill -9`, an autostop or a console action never leaves a ghost record or orphaned nodes.
 //!
 //! The rules, per cluster whose lock is free (a busy one is being changed right now and is skipped):
+//! - a record is removed only once every cloud it may have reached answered that nothing of it is
+//!   there. A cloud that cannot be asked (no credentials here, a network or auth error) leaves
+//!   the record as it is, marked with why (`ClusterRecord::unchecked`, shown by `sky status`);
 //! - no nodes exist: the record is removed;
-//! - the record never got a placement (a launch died before nodes were recorded): whatever any
-//!   provider has under the name is terminated and the record removed;
+//! - the record never got a placement (a launch died before nodes were recorded): what each of
+//!   its recorded create attempts made is found by its launch id (tagged with this home's owner
+//!   id, in the attempt's own region) and terminated, then the record is removed; nothing is ever
+//!   looked up by the cluster's name alone, which other tools and homes may use too;
 //! - every node stopped: STOPPED;
 //! - every node running: UP stays UP; STOPPED becomes INIT (a start was interrupted); INIT stays
 //!   INIT (the launch did not finish: `sky launch` again or `sky down`);
@@ -19,8 +24,35 @@ use super::views::RefreshChange;
 use super::{Sky, SkyError};
 use crate::events::{Event, EventSink};
 use crate::lock::{ClusterLock, LockError};
-use crate::provision::NodeState;
+use crate::provision::{NodeState, Provider, ProvisionError};
 use crate::state::{ClusterRecord, ClusterStatus};
+
+/// What asking every cloud about a record's create attempts found.
+pub(super) struct AttemptsCheck {
+    /// What was found and terminated, in words (`2 node(s) on aws/us-east-1`).
+    pub terminated: Vec<String>,
+    /// Why some cloud could not be asked (empty: every cloud answered).
+    pub unchecked: Vec<String>,
+}
+
+/// Why `provider` cannot be asked now, if it cannot.
+fn unusable(provider: Option<&std::sync::Arc<dyn Provider>>, cloud: &str) -> Option<String> {
+    match provider {
+        None => Some(format!("this build has no {cloud} provider")),
+        Some(p) => {
+            let c = p.check();
+            (!c.enabled).then(|| format!("{cloud} cannot be asked from here: {}", c.reason))
+        }
+    }
+}
+
+fn could_not_ask(cloud: &str, e: &ProvisionError) -> String {
+    format!(
+        "{cloud} did not answer ({}): {}",
+        e.kind.as_str(),
+        e.message
+    )
+}
 
 impl Sky {
     pub(super) async fn refresh(
@@ -71,40 +103,30 @@ impl Sky {
                 message,
             })
         };
+        if rec.pre_ownership {
+            return self.keep_unchecked(
+                rec,
+                &[super::pre_ownership_refusal(rec).to_string()],
+                "nothing was changed",
+            );
+        }
         if rec.launchable.is_none() {
-            // Nothing says where the nodes went: ask every configured provider and clean up after
-            // the launch. An unconfigured one cannot be asked, and a launch from here could not
-            // have used it either (launches only rank configured clouds).
-            let mut removed = Vec::new();
-            for provider in self.registry.providers().filter(|p| p.check().enabled) {
-                let nodes = provider
-                    .query(name)
-                    .await
-                    .map_err(|source| SkyError::Provider {
-                        cluster: name.into(),
-                        source,
-                    })?;
-                if !nodes.is_empty() {
-                    provider
-                        .terminate(name)
-                        .await
-                        .map_err(|source| SkyError::Provider {
-                            cluster: name.into(),
-                            source,
-                        })?;
-                    removed.push(format!("{} node(s) on {}", nodes.len(), provider.cloud()));
-                }
+            // Nothing says where the nodes went but the recorded attempts, each with the launch
+            // id its resources carry. A record without attempts never reached a create call.
+            let checked = self.clean_attempts(rec).await;
+            let what = if checked.terminated.is_empty() {
+                "nothing of it is left".to_owned()
+            } else {
+                format!("terminated {}", checked.terminated.join(", "))
+            };
+            if !checked.unchecked.is_empty() {
+                return self.keep_unchecked(rec, &checked.unchecked, &what);
             }
             self.db()?.remove(
                 name,
                 now,
                 "refresh: launch was interrupted before nodes were recorded",
             )?;
-            let what = if removed.is_empty() {
-                "nothing had been created".to_owned()
-            } else {
-                format!("terminated {}", removed.join(", "))
-            };
             return Ok(change(
                 None,
                 format!(
@@ -112,14 +134,28 @@ impl Sky {
                 ),
             ));
         }
-        let provider = self.provider_of(rec)?;
-        let nodes = provider
-            .query(name)
-            .await
-            .map_err(|source| SkyError::Provider {
-                cluster: name.into(),
-                source,
-            })?;
+        let provider = match self.provider_of(rec) {
+            Ok(p) => p,
+            // A cloud this build cannot reach at all: the nodes may well exist.
+            Err(e) => return self.keep_unchecked(rec, &[e.to_string()], "nothing was changed"),
+        };
+        let cloud = provider.cloud().display_name();
+        if let Some(why) = unusable(Some(provider), cloud) {
+            return self.keep_unchecked(rec, &[why], "nothing was changed");
+        }
+        let nodes = match provider.query(name).await {
+            Ok(nodes) => nodes,
+            Err(e) => {
+                return self.keep_unchecked(
+                    rec,
+                    &[could_not_ask(cloud, &e)],
+                    "nothing was changed",
+                );
+            }
+        };
+        if rec.unchecked.is_some() {
+            self.db()?.set_unchecked(name, None)?;
+        }
         if nodes.is_empty() {
             self.db()?.remove(name, now, "refresh: no nodes exist")?;
             return Ok(change(
@@ -171,5 +207,99 @@ impl Sky {
         self.db()?
             .set_status(name, to, now, &format!("refresh: {message}"))?;
         Ok(change(Some(to), message))
+    }
+
+    /// Keeps `rec` as it is, marked with why it could not be checked; a change saying so.
+    fn keep_unchecked(
+        &self,
+        rec: &ClusterRecord,
+        why: &[String],
+        done: &str,
+    ) -> Result<Option<RefreshChange>, SkyError> {
+        let why = why.join("; ");
+        self.db()?.set_unchecked(&rec.name, Some(&why))?;
+        Ok(Some(RefreshChange {
+            cluster: rec.name.clone(),
+            from: Some(rec.status),
+            to: Some(rec.status),
+            message: format!("record kept, not checked: {why}; {done}"),
+        }))
+    }
+
+    /// Finds what each of `rec`'s create attempts made, by launch id, and terminates it. Never
+    /// fails as a whole: a cloud that cannot be asked is reported in `unchecked`.
+    pub(super) async fn clean_attempts(&self, rec: &ClusterRecord) -> AttemptsCheck {
+        let mut out = AttemptsCheck {
+            terminated: Vec::new(),
+            unchecked: Vec::new(),
+        };
+        for attempt in &rec.launch_attempts {
+            let cloud = attempt.cloud.display_name();
+            let provider = self.registry.get(attempt.cloud);
+            if let Some(why) = unusable(provider, cloud) {
+                out.unchecked.push(why);
+                continue;
+            }
+            let Some(provider) = provider else { continue };
+            let found = match provider.query_launch(&rec.name, attempt).await {
+                Ok(found) => found,
+                Err(e) => {
+                    out.unchecked.push(could_not_ask(cloud, &e));
+                    continue;
+                }
+            };
+            // Called even when no node was found: an attempt killed before its first node may
+            // have left the cluster's network pieces (a firewall rule, a resource group with a
+            // billed public IP), which this removes; it is idempotent.
+            match provider.terminate_launch(&rec.name, attempt).await {
+                Ok(()) if found.is_empty() => {}
+                Ok(()) => out.terminated.push(format!(
+                    "{} node(s) of launch {} on {}/{}",
+                    found.len(),
+                    attempt.launch_id,
+                    attempt.cloud.as_str(),
+                    attempt.region
+                )),
+                Err(e) => out.unchecked.push(format!(
+                    "terminating launch {} on {cloud} failed: {}",
+                    attempt.launch_id, e.message
+                )),
+            }
+        }
+        out
+    }
+
+    /// Before relaunching a record whose earlier launch never recorded its nodes, terminates
+    /// what that launch's attempts made; refuses when some cloud cannot be asked, since a new
+    /// launch would then leave the old nodes billing unseen.
+    pub(super) async fn clean_interrupted_attempts(
+        &self,
+        rec: &ClusterRecord,
+        sink: &dyn EventSink,
+    ) -> Result<(), SkyError> {
+        if rec.pre_ownership {
+            return Err(super::pre_ownership_refusal(rec));
+        }
+        let checked = self.clean_attempts(rec).await;
+        for t in &checked.terminated {
+            sink.emit(Event::Note {
+                message: format!("'{}': an interrupted launch left {t}; terminated", rec.name),
+            });
+        }
+        if checked.unchecked.is_empty() {
+            return Ok(());
+        }
+        let why = checked.unchecked.join("; ");
+        self.db()?.set_unchecked(&rec.name, Some(&why))?;
+        Err(SkyError::WrongStatus {
+            cluster: rec.name.clone(),
+            status: rec.status,
+            hint: format!(
+                "an earlier launch of it was interrupted and its nodes cannot be checked ({why}); \
+                 make that cloud reachable and run `sky status --refresh`, or `sky down {} --purge` \
+                 to forget it",
+                rec.name
+            ),
+        })
     }
 }

@@ -61,6 +61,7 @@ fn up_cluster(w: &World, name: &str) {
         launchable: l.clone(),
         resume_stopped: false,
         settings: Default::default(),
+        launch_id: format!("test-launch-{name}"),
     };
     let info: ClusterInfo = rt().block_on(async {
         w.fake.run_instances(&req).await.expect("fake run");

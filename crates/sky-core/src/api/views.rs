@@ -35,6 +35,9 @@ pub struct ClusterView {
     /// What the cluster's cloud names its resources (derived from `name` where the cloud does
     /// not accept it as it is); empty before a placement was chosen.
     pub cloud_names: Vec<crate::provision::CloudName>,
+    /// Why the last `status --refresh` could not check this cluster (its cloud has no
+    /// credentials here, or did not answer); the record is kept until a refresh can check it.
+    pub unchecked: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,6 +83,7 @@ impl From<&ClusterRecord> for ClusterView {
                     .unwrap_or_else(|| n.internal_ip.clone())
             }),
             cloud_names: Vec::new(),
+            unchecked: r.unchecked.clone(),
         }
     }
 }

@@ -20,13 +20,17 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::CloudId;
 use crate::events::{Attempt, AttemptOutcome, Event, EventSink};
 use crate::provision::{
-    ClusterInfo, Launchable, NodeSettings, ProvisionError, ProvisionErrorKind, ProvisionRequest,
-    Registry,
+    ClusterInfo, LaunchAttempt, Launchable, NodeSettings, ProvisionError, ProvisionErrorKind,
+    ProvisionRequest, Registry, owner,
 };
 
 /// The disk, ports and image a candidate's nodes get: a task's resources resolved for the
 /// candidate's region (see [`NodeSettings::for_region`]).
 pub type SettingsFor<'a> = &'a (dyn Fn(&Launchable) -> NodeSettings + Sync);
+
+/// Called with each attempt's launch id and destination before its create call; the launch
+/// writes it to the cluster's record there (an error aborts before anything is created).
+pub type RecordAttempt<'a> = &'a (dyn Fn(&LaunchAttempt) -> Result<(), ProvisionError> + Sync);
 
 /// Placements failover must not try again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -179,6 +183,7 @@ pub async fn provision(
         options,
         sink,
         &default_settings,
+        &|_: &LaunchAttempt| Ok(()),
         &never,
     )
     .await
@@ -201,6 +206,7 @@ pub async fn provision_cancellable(
     options: FailoverOptions,
     sink: &dyn EventSink,
     settings: SettingsFor<'_>,
+    record_attempt: RecordAttempt<'_>,
     cancel: &CancellationToken,
 ) -> Result<(Launchable, ClusterInfo), FailoverError> {
     if candidates.is_empty() {
@@ -235,12 +241,34 @@ pub async fn provision_cancellable(
                 continue;
             };
             tried_any = true;
+            // The launch id reaches the record before the create call (see the module docs of
+            // `provision::owner`); without it nothing may be created.
+            let recorded = owner::new_launch_id().and_then(|launch_id| {
+                record_attempt(&LaunchAttempt {
+                    launch_id: launch_id.clone(),
+                    cloud: cand.cloud,
+                    region: cand.region.clone(),
+                    zone: cand.zone.clone(),
+                })
+                .map(|()| launch_id)
+            });
+            let launch_id = match recorded {
+                Ok(id) => id,
+                Err(error) => {
+                    return Err(FailoverError::Fatal {
+                        where_: place(cand),
+                        error,
+                        attempts,
+                    });
+                }
+            };
             let req = ProvisionRequest {
                 cluster_name: cluster_name.to_owned(),
                 num_nodes,
                 launchable: cand.clone(),
                 resume_stopped: false,
                 settings: settings(cand),
+                launch_id,
             };
             let result = match provider.run_instances(&req).await {
                 // Waiting only polls, so it may be dropped; the nodes it waits for are then

@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod failover;
+pub mod owner;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::resources::{DiskTier, ImageRequest, PortRange, Resources};
 use crate::ssh::vms::Vms;
 
 pub use error::{ProvisionError, ProvisionErrorKind};
+pub use owner::{HomeOwner, LaunchAttempt};
 
 /// A fully pinned choice of where and on what to run one node: what the optimizer ranks and the
 /// state database records.
@@ -52,6 +54,10 @@ pub struct ProvisionRequest {
     /// The task's disk, ports and image for this placement; local and SSH-pool providers ignore
     /// them (their machines exist already).
     pub settings: NodeSettings,
+    /// This create attempt's launch id ([`owner::new_launch_id`]), already in the cluster's
+    /// record: cloud providers tag everything the call creates with it (and with their home's
+    /// owner id), so an interrupted attempt is found by it.
+    pub launch_id: String,
 }
 
 /// What a task asks of every node's machine beyond where it runs: the boot disk, the inbound
@@ -181,6 +187,11 @@ pub struct Capabilities {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoundCluster {
     pub name: String,
+    /// The owner id its resources carry (see [`owner`]); `None` from providers whose clusters
+    /// live inside this Sky home and so are its own by construction (the local cloud).
+    pub owner: Option<String>,
+    /// The launch ids its nodes carry (one per create attempt that made some of them).
+    pub launch_ids: Vec<String>,
     /// Head first.
     pub nodes: Vec<NodeHandle>,
     /// What the head node is and where, as the cloud reports it; `None` when the listing does
@@ -259,8 +270,51 @@ pub trait Provider: Send + Sync {
     /// nodes, so `sky status --refresh` can report clusters the database does not know (orphans
     /// of a crashed launch) and `sky adopt` can record them. Providers that cannot list keep the
     /// default: none.
+    ///
+    /// Cloud providers list every cluster carrying Sky's owner tag, whoever owns it (each with
+    /// its [`FoundCluster::owner`]), so the core can tell this home's orphans from other Sky
+    /// homes' clusters; resources without Sky's tags (SkyPilot's, anyone else's) never appear.
     async fn list_clusters(&self) -> Result<Vec<FoundCluster>, ProvisionError> {
         Ok(Vec::new())
+    }
+    /// The nodes one create attempt of `cluster_name` left, found by its launch id (and this
+    /// home's owner id) at the attempt's region, whatever the cluster's recorded region says.
+    /// The default, for providers whose clusters live in this Sky home, asks by name.
+    async fn query_launch(
+        &self,
+        cluster_name: &str,
+        _attempt: &LaunchAttempt,
+    ) -> Result<Vec<NodeHandle>, ProvisionError> {
+        Ok(self
+            .query(cluster_name)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+    /// Terminates what [`Provider::query_launch`] finds (idempotent).
+    async fn terminate_launch(
+        &self,
+        cluster_name: &str,
+        _attempt: &LaunchAttempt,
+    ) -> Result<(), ProvisionError> {
+        self.terminate(cluster_name).await
+    }
+    /// Terminates the cluster `cluster_name` of *another* Sky home, `owner_id` (`sky down
+    /// --orphan NAME --owner OWNER_ID`): only resources carrying both tags. Providers whose
+    /// clusters live in this Sky home have no other owners' clusters and refuse.
+    async fn terminate_foreign(
+        &self,
+        cluster_name: &str,
+        owner_id: &str,
+    ) -> Result<(), ProvisionError> {
+        Err(ProvisionError::new(
+            ProvisionErrorKind::InvalidRequest,
+            format!(
+                "the {} cloud holds no other Sky home's clusters ({cluster_name} of owner {owner_id})",
+                self.cloud()
+            ),
+        ))
     }
     async fn stop(&self, cluster_name: &str) -> Result<(), ProvisionError>;
     async fn terminate(&self, cluster_name: &str) -> Result<(), ProvisionError>;

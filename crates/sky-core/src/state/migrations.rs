@@ -93,6 +93,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX clusters_name_nocase ON clusters (name COLLATE NOCASE)
         WHERE name_clash = 0;
     "#,
+    // 3: ownership. `home` holds this Sky home's owner id, drawn once here (SQLite's randomblob
+    // is seeded from the OS), which tags everything the home creates in a cloud. Each cluster
+    // keeps every create attempt's launch id and destination (versioned JSON, written before
+    // the create call), and why the last refresh could not check it (NULL: it could).
+    r#"
+    CREATE TABLE home (
+        key     TEXT PRIMARY KEY NOT NULL,
+        value   TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO home (key, value) VALUES ('owner_id', lower(hex(randomblob(8))));
+    ALTER TABLE clusters ADD COLUMN launch_attempts_json TEXT;
+    ALTER TABLE clusters ADD COLUMN unchecked_reason TEXT;
+    -- Clusters a cloud holds from before these tags: their resources carry no owner id, so
+    -- nothing proves which are this home's (see `ClusterRecord::pre_ownership`).
+    ALTER TABLE clusters ADD COLUMN pre_ownership INTEGER NOT NULL DEFAULT 0;
+    UPDATE clusters SET pre_ownership = 1 WHERE cloud IS NULL OR cloud IN ('aws', 'gcp', 'azure');
+    "#,
 ];
 
 /// The schema version this build writes.

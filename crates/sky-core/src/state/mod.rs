@@ -17,10 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixSeconds;
 use crate::cloud::CloudId;
+use crate::provision::owner::LaunchAttempt;
 use crate::provision::{ClusterInfo, Launchable};
 use crate::resources::ResourceChoice;
 
 pub use migrations::latest_version;
+
+/// The state database's file name in a Sky home.
+pub const STATE_DB_FILE: &str = "state.db";
 pub use status::{ClusterStatus, IllegalTransition, check_transition};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,16 @@ pub struct ClusterRecord {
     pub last_use_command: String,
     pub status_updated_at: UnixSeconds,
     pub autostop: Option<Autostop>,
+    /// Every create attempt of this launch (oldest first), recorded before its create call.
+    pub launch_attempts: Vec<LaunchAttempt>,
+    /// Why the last `status --refresh` could not check this cluster's clouds (no credentials,
+    /// an unreachable or refusing API); `None` when it could.
+    pub unchecked: Option<String>,
+    /// Launched on a cloud by a Sky version before ownership tags (state migration 3): its
+    /// resources carry no owner id, so Sky cannot prove which are its own and acts on none of
+    /// them (see `Sky::provider_to_act_on`); its nodes are still reached by their recorded
+    /// addresses.
+    pub pre_ownership: bool,
 }
 
 /// A line of a cluster's history.
@@ -123,6 +137,14 @@ struct VersionedResources {
 
 const RESOURCES_JSON_VERSION: u32 = 1;
 
+#[derive(Serialize, Deserialize)]
+struct VersionedAttempts {
+    version: u32,
+    attempts: Vec<LaunchAttempt>,
+}
+
+const ATTEMPTS_JSON_VERSION: u32 = 1;
+
 pub struct StateStore {
     conn: Connection,
 }
@@ -135,7 +157,8 @@ impl std::fmt::Debug for StateStore {
 
 const CLUSTER_COLUMNS: &str = "name, cluster_id, status, num_nodes, cloud, region, zone, instance_type, use_spot, \
      vcpus, memory_gib, accelerator_name, accelerator_count, hourly_price, handle_json, resources_json, \
-     launched_at, last_use_at, last_use_command, status_updated_at, autostop_idle_minutes, autostop_down";
+     launched_at, last_use_at, last_use_command, status_updated_at, autostop_idle_minutes, autostop_down, \
+     launch_attempts_json, unchecked_reason, pre_ownership";
 
 impl StateError {
     fn is_busy(&self) -> bool {
@@ -196,6 +219,74 @@ impl StateStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&mut conn, ":memory:")?;
         Ok(StateStore { conn })
+    }
+
+    /// The connection, for tests that write a state older code left behind.
+    #[cfg(test)]
+    pub(crate) fn raw_connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// This Sky home's owner id (see [`crate::provision::owner`]), drawn once by migration 3.
+    pub fn owner_id(&self) -> Result<String, StateError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM home WHERE key = 'owner_id'", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Appends a create attempt to the cluster's record; called before the create request, so a
+    /// crash during it leaves the launch id to find the nodes by.
+    pub fn add_launch_attempt(
+        &mut self,
+        name: &str,
+        attempt: &LaunchAttempt,
+        now: UnixSeconds,
+    ) -> Result<(), StateError> {
+        let rec = self.require(name)?;
+        let mut attempts = rec.launch_attempts.clone();
+        attempts.push(attempt.clone());
+        let json = serde_json::to_string(&VersionedAttempts {
+            version: ATTEMPTS_JSON_VERSION,
+            attempts,
+        })
+        .map_err(|e| StateError::Corrupt {
+            name: name.to_owned(),
+            column: "launch_attempts_json",
+            message: e.to_string(),
+        })?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE clusters SET launch_attempts_json = ?2 WHERE name = ?1",
+            params![name, json],
+        )?;
+        let place = match &attempt.zone {
+            Some(z) => format!("{}/{}/{z}", attempt.cloud.as_str(), attempt.region),
+            None => format!("{}/{}", attempt.cloud.as_str(), attempt.region),
+        };
+        insert_event(
+            &tx,
+            &rec.cluster_id,
+            name,
+            now,
+            "launch-attempt",
+            &format!("creating in {place} as launch {}", attempt.launch_id),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records why the cluster could not be checked (`None`: it was checked).
+    pub fn set_unchecked(&mut self, name: &str, why: Option<&str>) -> Result<(), StateError> {
+        let n = self.conn.execute(
+            "UPDATE clusters SET unchecked_reason = ?2 WHERE name = ?1",
+            params![name, why],
+        )?;
+        if n == 0 {
+            return Err(StateError::NotFound(name.to_owned()));
+        }
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Result<Option<ClusterRecord>, StateError> {
@@ -305,6 +396,9 @@ impl StateStore {
             last_use_command: command.to_owned(),
             status_updated_at: now,
             autostop: None,
+            launch_attempts: Vec::new(),
+            unchecked: None,
+            pre_ownership: false,
         };
         record_placement(&tx, &rec, launchable, info, now)?;
         let status = if stopped {
@@ -708,6 +802,9 @@ struct RawCluster {
     status_updated_at: i64,
     autostop_idle_minutes: Option<i64>,
     autostop_down: bool,
+    launch_attempts_json: Option<String>,
+    unchecked_reason: Option<String>,
+    pre_ownership: bool,
 }
 
 impl RawCluster {
@@ -735,6 +832,9 @@ impl RawCluster {
             status_updated_at: r.get(19)?,
             autostop_idle_minutes: r.get(20)?,
             autostop_down: r.get(21)?,
+            launch_attempts_json: r.get(22)?,
+            unchecked_reason: r.get(23)?,
+            pre_ownership: r.get(24)?,
         })
     }
 
@@ -784,6 +884,13 @@ impl RawCluster {
             .transpose()
             .map_err(|e| corrupt("resources_json", e.to_string()))?
             .map(|v| v.resources);
+        let launch_attempts = self
+            .launch_attempts_json
+            .map(|j| serde_json::from_str::<VersionedAttempts>(&j))
+            .transpose()
+            .map_err(|e| corrupt("launch_attempts_json", e.to_string()))?
+            .map(|v| v.attempts)
+            .unwrap_or_default();
         Ok(ClusterRecord {
             name,
             cluster_id: self.cluster_id,
@@ -800,6 +907,9 @@ impl RawCluster {
                 idle_minutes: u32::try_from(s).unwrap_or_default(),
                 down: self.autostop_down,
             }),
+            launch_attempts,
+            unchecked: self.unchecked_reason,
+            pre_ownership: self.pre_ownership,
         })
     }
 }

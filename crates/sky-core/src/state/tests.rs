@@ -269,7 +269,10 @@ fn a_home_that_already_holds_names_in_two_cases_still_opens_and_keeps_both() {
         let db = StateStore::open(&path).expect("open");
         db.conn
             .execute_batch(
-                "DROP INDEX clusters_name_nocase; ALTER TABLE clusters DROP COLUMN name_clash; \
+                "DROP TABLE home; ALTER TABLE clusters DROP COLUMN launch_attempts_json; \
+                 ALTER TABLE clusters DROP COLUMN unchecked_reason; \
+                 ALTER TABLE clusters DROP COLUMN pre_ownership; \
+                 DROP INDEX clusters_name_nocase; ALTER TABLE clusters DROP COLUMN name_clash; \
                  PRAGMA user_version = 1;",
             )
             .expect("downgrade to v1");
@@ -285,6 +288,14 @@ fn a_home_that_already_holds_names_in_two_cases_still_opens_and_keeps_both() {
         .map(|r| r.name)
         .collect();
     assert_eq!(names, ["Dev", "dev"]);
+    assert!(
+        db.list().expect("list").iter().all(|r| r.pre_ownership),
+        "records an older version wrote are marked as launched before ownership tags"
+    );
+    let fresh = db
+        .create("fresh", 1, None, "sky launch", 9)
+        .expect("new name");
+    assert!(!fresh.pre_ownership);
     assert!(matches!(
         db.create("DEV", 1, None, "sky launch", 9),
         Err(StateError::NameTaken { .. })

@@ -357,6 +357,7 @@ fn run_cancelling(
                 options,
                 &sink,
                 &settings,
+                &|_: &crate::provision::LaunchAttempt| Ok(()),
                 &token,
             ),
             canceller
