@@ -34,10 +34,7 @@ struct World {
 impl World {
     fn start(n: usize) -> Option<World> {
         if let Some(why) = sky_testkit::hosts::unavailable() {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("skipping cloud end-to-end test: {why}");
-            }
+            sky_testkit::require::cannot_run("cloud end-to-end test", &why);
             return None;
         }
         let hosts = Hosts::start(n).expect("test hosts start");

@@ -24,10 +24,7 @@ struct Pool {
 impl Pool {
     fn start(n: usize) -> Option<Pool> {
         if let Some(why) = crate::ssh_support::unavailable() {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("skipping SSH test: {why}");
-            }
+            sky_testkit::require::cannot_run("SSH pool test", &why);
             return None;
         }
         let home = tempfile::tempdir().expect("temp dir");
@@ -308,10 +305,7 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
 #[test]
 fn a_pool_host_behind_a_jump_host_is_reached_through_it() {
     if let Some(why) = crate::ssh_support::unavailable() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipping SSH test: {why}");
-        }
+        sky_testkit::require::cannot_run("jump-host test", &why);
         return;
     }
     // The target's sshd listens on the loopback of its own network namespace, which this machine
@@ -320,10 +314,10 @@ fn a_pool_host_behind_a_jump_host_is_reached_through_it() {
     let netns = match Netns::create() {
         Ok(ns) => ns,
         Err(why) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("skipping jump-host test: no network namespace ({why})");
-            }
+            sky_testkit::require::cannot_run(
+                "jump-host test",
+                &format!("no network namespace: {why}"),
+            );
             return;
         }
     };

@@ -36,17 +36,11 @@ fn ssh(dir: &std::path::Path, user: &str, addr: &str, cmd: &str) -> Result<Strin
 #[test]
 fn hosts_have_their_own_address_home_and_keys() {
     if let Some(why) = unavailable() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipping: {why}");
-        }
+        sky_testkit::require::cannot_run("hosts test", &why);
         return;
     }
     if Command::new("ssh").arg("-V").output().is_err() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipping: no OpenSSH client");
-        }
+        sky_testkit::require::cannot_run("hosts test", "no OpenSSH client");
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
