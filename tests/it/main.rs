@@ -9,4 +9,5 @@ mod local_cloud;
 mod names;
 mod optimizer;
 mod ssh;
+mod ssh_pools;
 mod ssh_support;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sky_core::ssh::known_hosts::KnownHosts;
+use sky_core::ssh::node_dir::{NODES_ROOT, NodeDir};
 use sky_core::ssh::{ConnectOptions, RemoteCluster, SshSession, SshTarget, keys};
 
 use crate::local_cloud::sky;
@@ -16,15 +17,24 @@ use crate::ssh_support::{Netns, SshNodes};
 
 /// A SKY_HOME with Sky's key, `n` nodes that accept it and a pool `p` of them. `None` (and a note
 /// on stderr) where the harness cannot run.
-struct Pool {
-    home: tempfile::TempDir,
-    nodes: SshNodes,
+pub(crate) struct Pool {
+    pub home: tempfile::TempDir,
+    pub nodes: SshNodes,
+}
+
+/// `false` (and a note on stderr) where the harness cannot run; a failure instead under
+/// `CI=true`, where a skipped test would pass unnoticed.
+pub(crate) fn harness_available() -> bool {
+    let Some(why) = crate::ssh_support::unavailable() else {
+        return true;
+    };
+    sky_testkit::require::cannot_run("SSH test", &why);
+    false
 }
 
 impl Pool {
-    fn start(n: usize) -> Option<Pool> {
-        if let Some(why) = crate::ssh_support::unavailable() {
-            sky_testkit::require::cannot_run("SSH pool test", &why);
+    pub(crate) fn start(n: usize) -> Option<Pool> {
+        if !harness_available() {
             return None;
         }
         let home = tempfile::tempdir().expect("temp dir");
@@ -39,11 +49,11 @@ impl Pool {
         Some(Pool { home, nodes })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.home.path()
     }
 
-    fn sky(&self) -> assert_cmd::Command {
+    pub(crate) fn sky(&self) -> assert_cmd::Command {
         let mut cmd = sky(self.path());
         cmd.env("SKY_SSH_CONNECT_TIMEOUT_SECS", "20");
         cmd
@@ -58,7 +68,7 @@ impl Drop for Pool {
     }
 }
 
-fn ok(cmd: &mut assert_cmd::Command) -> String {
+pub(crate) fn ok(cmd: &mut assert_cmd::Command) -> String {
     let out = cmd.output().expect("sky runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -208,8 +218,8 @@ fn a_session_runs_commands_pins_host_keys_and_uploads_files() {
         let _ = client.close().await;
         cluster.release().await.expect("release");
         assert!(
-            !node.home.join(".sky").exists(),
-            "release removes Sky's files"
+            !node.home.join(NODES_ROOT).exists(),
+            "release removes the cluster's directory"
         );
     });
 }
@@ -281,7 +291,9 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
     }
     // Setup left a log per node on the head.
     let head = &pool.nodes.nodes[0].home;
-    let setup_logs: Vec<String> = walk(&head.join(".sky/agent/home/logs"))
+    let dir = NodeDir::for_cluster(pool.path(), "duo").expect("node dir");
+    let agent_home = dir.agent_home(&head.display().to_string());
+    let setup_logs: Vec<String> = walk(&Path::new(&agent_home).join("logs"))
         .into_iter()
         .filter(|p| p.contains("setup") && p.ends_with(".log"))
         .collect();
@@ -297,15 +309,14 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
     // `down` releases the pool: Sky's files are gone, the machines (users) remain.
     ok(pool.sky().args(["down", "-y", "duo"]));
     for node in &pool.nodes.nodes {
-        assert!(!node.home.join(".sky").exists() && !node.home.join("sky_workdir").exists());
+        assert!(!node.home.join(NODES_ROOT).exists() && !node.home.join("sky_workdir").exists());
     }
     assert!(!pool.path().join("ssh/clusters/duo.json").exists());
 }
 
 #[test]
 fn a_pool_host_behind_a_jump_host_is_reached_through_it() {
-    if let Some(why) = crate::ssh_support::unavailable() {
-        sky_testkit::require::cannot_run("jump-host test", &why);
+    if !harness_available() {
         return;
     }
     // The target's sshd listens on the loopback of its own network namespace, which this machine
@@ -364,7 +375,10 @@ fn a_pool_host_behind_a_jump_host_is_reached_through_it() {
         "both the jump's and the target's host keys are pinned:\n{known}"
     );
     run(&["down", "-y", "hop"]);
-    assert!(!t.home.join(".sky").exists(), "down released the target");
+    assert!(
+        !t.home.join(NODES_ROOT).exists(),
+        "down released the target"
+    );
 }
 
 #[test]
@@ -565,7 +579,7 @@ fn autostop_on_a_pool_is_done_by_the_head_agent() {
     let head = &pool.nodes.nodes[0];
     // The agent releases the head by itself, with no client around.
     wait_for("the head to be released", Duration::from_secs(30), || {
-        !head.home.join(".sky").exists()
+        !head.home.join(NODES_ROOT).exists()
     });
     let view: Value =
         serde_json::from_str(&ok(pool.sky().args(["status", "--refresh", "-o", "json"])))

@@ -178,15 +178,25 @@ impl SshNodes {
             .collect()
     }
 
-    /// Process groups of the jobs Sky's runtime recorded on `node` (`~/.sky/procs/*`), and the
-    /// head's local jobs (none there; the head runs its ranks as children of its agent).
+    /// Process groups of the jobs Sky's runtime recorded on `node` (`procs/*` in any cluster's
+    /// directory, each `<pgid> <start time>`); the head records none (it runs its ranks as
+    /// children of its agent).
     pub(crate) fn job_groups(node: &Node) -> Vec<i32> {
-        let Ok(entries) = fs::read_dir(node.home.join(".sky/procs")) else {
+        let Ok(clusters) = fs::read_dir(node.home.join(sky_core::ssh::node_dir::NODES_ROOT)) else {
             return Vec::new();
         };
-        entries
+        clusters
             .flatten()
-            .filter_map(|e| fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+            .filter_map(|c| fs::read_dir(c.path().join(sky_core::ssh::node_dir::PROCS)).ok())
+            .flat_map(|entries| entries.flatten())
+            .filter_map(|e| {
+                fs::read_to_string(e.path())
+                    .ok()?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
             .collect()
     }
 }

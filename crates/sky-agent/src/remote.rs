@@ -6,13 +6,15 @@
 //! A remote process is a local `ssh` child (its own process group, whose pid is the "group id"
 //! the daemon tracks) running a small script on the worker: it exports the environment (sent on
 //! stdin, never on a command line), starts the job under `setsid` so it leads its own group
-//! there, records that group in `~/.sky/procs/<local pid>` and waits for it. Signals go over a
-//! second short `ssh` to `kill -- -<group>`; when the worker cannot be reached the local `ssh` is
-//! signalled instead, so the job still ends. Keepalives make a dead worker end its `ssh` with 255
+//! there, records that group and its leader's start time in `<node dir>/procs/<local pid>` (the
+//! cluster's own directory on the worker, see `sky_core::ssh::node_dir`) and waits for it.
+//! Signals go over a second short `ssh` to `kill -- -<group>`, sent only while the group's leader
+//! has the recorded start time (a recycled pid is never signalled); when the worker cannot be
+//! reached the local `ssh` is signalled instead, so the job still ends. Keepalives make a dead worker end its `ssh` with 255
 //! within ~10 s, which the daemon reports as a lost node.
 //!
-//! Commands to one worker share one connection (OpenSSH's ControlMaster, the socket in the
-//! head's `~/.sky/agent/ssh`), so setup, each job's ranks and signals do not pay a key exchange
+//! Commands to one worker share one connection (OpenSSH's ControlMaster, the socket next to the
+//! worker keys in the cluster's directory on the head), so setup, each job's ranks and signals do not pay a key exchange
 //! each. What this module does not do: install anything on workers or copy files to them (the
 //! client does).
 
@@ -20,6 +22,7 @@ use std::process::Stdio;
 
 use nix::sys::signal::Signal;
 use sky_core::jobs::wire::{NodeSpec, NodeSsh};
+use sky_core::ssh::node_dir::START_TIME_FN;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
@@ -74,19 +77,27 @@ fn ssh_command(ssh: &NodeSsh) -> std::process::Command {
     cmd
 }
 
-/// Where the connection to a worker is shared: next to the known-hosts file (the head's private
-/// `~/.sky/agent/ssh`). `None` when the path could be too long for a Unix socket (104 bytes on
-/// some systems, and OpenSSH adds a temporary suffix while creating it): each command then
-/// connects on its own, as before.
+/// Where the connection to a worker is shared: next to the known-hosts file (the private `ssh`
+/// directory of the cluster's directory on the head). `None` when the path could be too long for
+/// a Unix socket (104 bytes on some systems, and OpenSSH adds a temporary suffix while creating
+/// it): each command then connects on its own, as before.
 fn control_path(ssh: &NodeSsh) -> Option<String> {
     let dir = ssh.known_hosts.parent()?.to_str()?;
-    // `%C` is 40 hex characters; the temporary name adds 17 more.
-    (dir.len() + "/cm-".len() + 40 + 17 < 104).then(|| format!("{dir}/cm-%C"))
+    // One socket per worker login, named by a short hash of it instead of OpenSSH's 40-character
+    // `%C`: the per-cluster directory is deeper than the old shared one, and with `%C` a home
+    // like `/tmp/.tmpXXXXXX/home-0` already passed the limit.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in format!("{}@{}:{}", ssh.user, ssh.host, ssh.port).bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    // The temporary name OpenSSH uses while creating the socket adds 17 characters.
+    (dir.len() + "/cm-".len() + 8 + 17 < 104).then(|| format!("{dir}/cm-{h:08x}"))
 }
 
 /// The worker-side wrapper, fed to `bash -s`: environment first, then the job under its own
-/// session, its group recorded under the key the head passes (`SKY_PROC_KEY`).
-fn wrapper(spec: &ProcessSpec<'_>) -> String {
+/// session, its group and the leader's start time recorded in `procs` under the key the head
+/// passes (`SKY_PROC_KEY`).
+fn wrapper(procs: &str, spec: &ProcessSpec<'_>) -> String {
     let mut text = String::new();
     for (k, v) in spec.env {
         // Names come from the task and Sky; skip anything a shell could not export.
@@ -94,24 +105,31 @@ fn wrapper(spec: &ProcessSpec<'_>) -> String {
             text.push_str(&format!("export {k}={}\n", quote(v)));
         }
     }
+    // The job's group leader is `setsid` itself (a background job of a non-interactive shell
+    // leads no group, so setsid execs in place): its pid is the group's id, and its start time
+    // does not change at exec.
     text.push_str(&format!(
-        r#"mkdir -p "$HOME/.sky/procs"
+        r#"procs={procs}
+mkdir -p "$procs"
+{START_TIME_FN}
 cd "$HOME/sky_workdir" 2>/dev/null || cd "$HOME"
-setsid /bin/bash -c {} </dev/null &
+setsid /bin/bash -c {script} </dev/null &
 pid=$!
-echo "$pid" > "$HOME/.sky/procs/$SKY_PROC_KEY"
+echo "$pid $(start_time "$pid")" > "$procs/$SKY_PROC_KEY"
 wait "$pid"
 code=$?
-rm -f "$HOME/.sky/procs/$SKY_PROC_KEY"
+rm -f "$procs/$SKY_PROC_KEY"
 exit "$code"
 "#,
-        quote(spec.script)
+        procs = quote(procs),
+        script = quote(spec.script)
     ));
     text
 }
 
 impl HostRuntime {
     fn spawn_remote(&self, ssh: &NodeSsh, spec: &ProcessSpec<'_>) -> std::io::Result<Child> {
+        let procs = procs_dir(ssh)?;
         if let Some(parent) = spec.log.parent() {
             crate::private::create_dir_all(parent)?;
         }
@@ -134,7 +152,7 @@ impl HostRuntime {
             .process_group(0)
             .kill_on_drop(false);
         let mut child = cmd.spawn()?;
-        let script = wrapper(spec);
+        let script = wrapper(&procs, spec);
         if let Some(mut stdin) = child.stdin.take() {
             // Closing stdin after the script is what lets the worker's `bash -s` run it to the end.
             tokio::spawn(async move {
@@ -146,11 +164,18 @@ impl HostRuntime {
         Ok(child)
     }
 
-    /// `kill -SIG -- -group` on the worker; `None` when the worker could not be reached.
+    /// `kill -s SIG -- -group` (a form both dash and bash take) on the worker, only while the
+    /// group's leader is the process that was recorded (same start time); `None` when the worker
+    /// could not be reached.
     fn signal_remote(&self, ssh: &NodeSsh, key: u32, signal: Signal) -> Option<bool> {
+        let procs = procs_dir(ssh).ok()?;
         let script = format!(
-            r#"f="$HOME/.sky/procs/{key}"; [ -f "$f" ] || exit 3; kill -{} -- "-$(cat "$f")" 2>/dev/null || exit 3"#,
-            signal.as_str().trim_start_matches("SIG")
+            r#"{START_TIME_FN}
+f={file}; [ -f "$f" ] || exit 3; read -r pg st < "$f" || exit 3
+[ -n "$st" ] && [ "$(start_time "$pg")" = "$st" ] || exit 3
+kill -s {sig} -- "-$pg" 2>/dev/null || exit 3"#,
+            file = quote(&format!("{procs}/{key}")),
+            sig = signal.as_str().trim_start_matches("SIG")
         );
         let out = ssh_command(ssh)
             .arg(script)
@@ -165,6 +190,23 @@ impl HostRuntime {
             _ => None,
         }
     }
+}
+
+/// Where a worker's job groups are recorded: the cluster's directory there.
+fn procs_dir(ssh: &NodeSsh) -> std::io::Result<String> {
+    let dir = ssh.node_dir.to_str().unwrap_or_default();
+    if dir.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "worker {}@{}:{} has no cluster directory in the agent's config (configured by an \
+             older client); launch the cluster again",
+            ssh.user, ssh.host, ssh.port
+        )));
+    }
+    Ok(format!(
+        "{}/{}",
+        dir.trim_end_matches('/'),
+        sky_core::ssh::node_dir::PROCS
+    ))
 }
 
 /// A command as one shell line (each argument quoted).
@@ -247,7 +289,7 @@ mod tests {
             env: &env,
             log,
         };
-        let text = wrapper(&spec);
+        let text = wrapper("/h/.sky-nodes/c-1/procs", &spec);
         assert!(text.contains("export TOKEN='it'\\''s secret'\n"), "{text}");
         assert!(!text.contains("bad name"));
         assert!(
@@ -258,8 +300,9 @@ mod tests {
             host: "10.0.0.2".into(),
             port: 2222,
             user: "u".into(),
-            identity_file: "/h/.sky/agent/ssh/node-1.key".into(),
-            known_hosts: "/h/.sky/agent/ssh/known_hosts".into(),
+            identity_file: "/h/.sky-nodes/c-1/ssh/node-1.key".into(),
+            known_hosts: "/h/.sky-nodes/c-1/ssh/known_hosts".into(),
+            node_dir: "/w/.sky-nodes/c-1".into(),
         };
         let line = shell_line(&ssh_command(&ssh));
         assert!(
@@ -268,11 +311,13 @@ mod tests {
         );
         assert!(!line.contains("secret"));
         assert!(
-            line.contains("'ControlPath=/h/.sky/agent/ssh/cm-%C'"),
+            line.contains("'ControlPath=/h/.sky-nodes/c-1/ssh/cm-"),
             "{line}"
         );
+        assert_eq!(procs_dir(&ssh).expect("dir"), "/w/.sky-nodes/c-1/procs");
+        assert!(text.contains("procs='/h/.sky-nodes/c-1/procs'"), "{text}");
         let deep = NodeSsh {
-            known_hosts: format!("/{}/known_hosts", "d".repeat(60)).into(),
+            known_hosts: format!("/{}/known_hosts", "d".repeat(80)).into(),
             ..ssh
         };
         assert_eq!(control_path(&deep), None, "too long for a socket path");
@@ -289,6 +334,7 @@ mod tests {
                 user: "u".into(),
                 identity_file: "/k".into(),
                 known_hosts: "/kh".into(),
+                node_dir: "/w".into(),
             }),
         };
         let lost = describe_exit(&node, 1, 255).expect("lost");

@@ -3,11 +3,15 @@
 //! `--infra ssh/POOL`.
 //!
 //! "Provisioning" claims the first `num_nodes` hosts of the pool for the cluster (a claim file in
-//! `$SKY_HOME/ssh/clusters/<cluster>.json`; one cluster per pool) and waits until every one answers
-//! SSH; `down` stops the head's agent and its jobs and removes Sky's files from the hosts, leaving
-//! the machines running. Pools cannot be stopped. Autostop is done by the head's agent alone (it
-//! releases the head), so it happens with the client machine off; the next `sky status --refresh`
-//! sees the released head and drops the record.
+//! `$SKY_HOME/ssh/clusters/<cluster>.json` naming the hosts) and waits until every one answers
+//! SSH. A host serves one cluster at a time: claims are checked and written under one lock
+//! (`$SKY_HOME/ssh/pool-claims.lock`), so of two launches racing for a host (the CLI and the app)
+//! exactly one wins and the other is told `pool busy: host X is used by cluster Y`. `down` stops
+//! the head's agent and its jobs and removes the cluster's own directory from the hosts (see
+//! [`sky_core::ssh::node_dir`]), leaving the machines and everything else on them alone. Pools
+//! cannot be stopped. Autostop is done by the head's agent alone (it releases the workers over its
+//! own SSH, then the head), so it happens with the client machine off; the next
+//! `sky status --refresh` sees the released head and drops the record.
 //!
 //! The pool's machines are taken at the user's word: an offer has the CPUs the task asks for (at
 //! least 1) and no accelerators, since measuring them would need the network, which ranking must
@@ -22,14 +26,16 @@ use serde::{Deserialize, Serialize};
 use sky_core::cloud::CloudId;
 use sky_core::jobs::client::AgentClient;
 use sky_core::jobs::wire::{AutostopHook, NodeSpec};
+use sky_core::lock::ClusterLock;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, Launchable, NodeHandle, NodeState, Provider,
     ProvisionError, ProvisionErrorKind, ProvisionRequest,
 };
 use sky_core::resources::{MemoryRequest, Resources};
 use sky_core::ssh::known_hosts::KnownHosts;
+use sky_core::ssh::node_dir::NodeDir;
 use sky_core::ssh::pools::{self, NodePool, POOLS_FILE};
-use sky_core::ssh::remote::RELEASE_SCRIPT;
+use sky_core::ssh::session::quote;
 use sky_core::ssh::{ConnectOptions, RemoteCluster, SshTarget};
 
 /// The "instance type" of a pool node.
@@ -41,12 +47,19 @@ pub struct SshPoolCloud {
     connect: ConnectOptions,
 }
 
-/// Which pool a cluster holds.
+/// Which pool and hosts a cluster holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Claim {
     pool: String,
     num_nodes: u32,
+    /// The hosts taken, as `user@host:port`, head first. Empty in claims written before hosts
+    /// were recorded: those are the pool's first `num_nodes`.
+    #[serde(default)]
+    hosts: Vec<String>,
 }
+
+/// How long a launch waits for another process's claim to be written (it takes milliseconds).
+const CLAIM_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 fn io_error(path: &Path, e: &std::io::Error) -> ProvisionError {
     ProvisionError::fatal(format!("{}: {e}", path.display()))
@@ -76,6 +89,68 @@ impl SshPoolCloud {
     fn claim(&self, cluster_name: &str) -> Option<Claim> {
         let text = fs::read_to_string(self.claim_path(cluster_name)).ok()?;
         serde_json::from_str(&text).ok()
+    }
+
+    /// Records `claim` for `cluster` unless another cluster holds one of its hosts; the check
+    /// and the write happen under the pool-claims lock, so two processes cannot both win.
+    fn write_claim(&self, cluster: &str, claim: &Claim) -> Result<(), ProvisionError> {
+        let ssh_dir = self.sky_home.join("ssh");
+        let _lock = ClusterLock::acquire(&ssh_dir, "pool-claims", CLAIM_LOCK_WAIT, || {
+            tracing::info!("waiting for another sky process to finish claiming pool hosts");
+        })
+        .map_err(|e| ProvisionError::new(ProvisionErrorKind::Transient, e.to_string()))?;
+        let dir = self.claims_dir();
+        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, &e))?;
+        let pools = self.pools()?;
+        for entry in fs::read_dir(&dir)
+            .map_err(|e| io_error(&dir, &e))?
+            .flatten()
+        {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let Some(other) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if other == cluster {
+                continue;
+            }
+            let Some(theirs) = self.claim(other) else {
+                continue;
+            };
+            let their_hosts = if theirs.hosts.is_empty() {
+                pools
+                    .iter()
+                    .find(|p| p.name == theirs.pool)
+                    .map(|p| {
+                        p.hosts
+                            .iter()
+                            .take(theirs.num_nodes as usize)
+                            .map(ToString::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            } else {
+                theirs.hosts
+            };
+            if let Some(host) = claim.hosts.iter().find(|h| their_hosts.contains(h)) {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::Capacity,
+                    format!(
+                        "pool busy: host {host} is used by cluster '{other}' (pool '{}'; `sky down {other}` frees it)",
+                        theirs.pool
+                    ),
+                ));
+            }
+        }
+        let path = self.claim_path(cluster);
+        let text =
+            serde_json::to_string(claim).map_err(|e| ProvisionError::fatal(e.to_string()))?;
+        // Readers take no lock: they must see the old claim or the new one, never half of one.
+        let tmp = dir.join(format!("{cluster}.json.{}.tmp", std::process::id()));
+        fs::write(&tmp, text).map_err(|e| io_error(&tmp, &e))?;
+        fs::rename(&tmp, &path).map_err(|e| io_error(&path, &e))
     }
 
     fn pools(&self) -> Result<Vec<NodePool>, ProvisionError> {
@@ -265,41 +340,22 @@ impl Provider for SshPoolCloud {
                 ),
             ));
         }
-        let dir = self.claims_dir();
-        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, &e))?;
-        for entry in fs::read_dir(&dir)
-            .map_err(|e| io_error(&dir, &e))?
-            .flatten()
-        {
-            let path = entry.path();
-            let other = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            if other == req.cluster_name {
-                continue;
-            }
-            if let Some(claim) = self.claim(&other)
-                && claim.pool == pool.name
-            {
-                return Err(ProvisionError::new(
-                    ProvisionErrorKind::Capacity,
-                    format!(
-                        "pool '{}' is in use by cluster '{other}' (`sky down {other}` frees it)",
-                        pool.name
-                    ),
-                ));
-            }
-        }
         let claim = Claim {
             pool: pool.name.clone(),
             num_nodes: req.num_nodes,
+            hosts: pool
+                .hosts
+                .iter()
+                .take(req.num_nodes as usize)
+                .map(ToString::to_string)
+                .collect(),
         };
-        let path = self.claim_path(&req.cluster_name);
-        let text =
-            serde_json::to_string(&claim).map_err(|e| ProvisionError::fatal(e.to_string()))?;
-        fs::write(&path, text).map_err(|e| io_error(&path, &e))
+        // The lock is a blocking file lock held for a few file reads and one write.
+        let cloud = self.clone();
+        let cluster = req.cluster_name.clone();
+        tokio::task::spawn_blocking(move || cloud.write_claim(&cluster, &claim))
+            .await
+            .map_err(|e| ProvisionError::fatal(e.to_string()))?
     }
 
     async fn wait_instances(&self, cluster_name: &str) -> Result<ClusterInfo, ProvisionError> {
@@ -347,7 +403,7 @@ impl Provider for SshPoolCloud {
                         .collect());
                 }
             };
-        let check = format!("test -d \"$HOME\"/{}", sky_core::ssh::remote::REMOTE_ROOT);
+        let check = format!("test -d \"$HOME\"/{}", quote(head.node_dir().rel()));
         // An answer we cannot read proves nothing: keep the cluster.
         let present = match head.nodes().first() {
             Some(n) => n
@@ -455,15 +511,48 @@ impl Provider for SshPoolCloud {
         synced
     }
 
-    fn autostop_hook(&self, _cluster_name: &str) -> Option<AutostopHook> {
-        // Give the agent a moment to record that autostop fired before it is ended.
-        let script = format!("sleep 1\n{RELEASE_SCRIPT}");
+    fn autostop_hook(&self, cluster_name: &str) -> Option<AutostopHook> {
+        let dir = match NodeDir::for_cluster(&self.sky_home, cluster_name) {
+            Ok(dir) => dir,
+            Err(e) => {
+                tracing::warn!(cluster = cluster_name, error = %e, "no autostop hook");
+                return None;
+            }
+        };
+        let workers = self.targets(cluster_name).unwrap_or_default();
+        let script = release_on_autostop(&dir, workers.get(1..).unwrap_or_default());
         let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), script];
         Some(AutostopHook {
             stop: argv.clone(),
             down: argv,
         })
     }
+}
+
+/// What the head's agent runs when autostop fires: release each worker over the head's own SSH
+/// (the keys `grant_worker_access` placed there, rank order), then the head itself, last since
+/// that removes the keys. A worker that cannot be reached is named in the agent's autostop log
+/// and keeps its directory: the refresh that then drops the record does not reach workers, so it
+/// stays in `~/.sky-nodes` on that host until removed by hand (not done yet).
+fn release_on_autostop(dir: &NodeDir, workers: &[SshTarget]) -> String {
+    let release = dir.release_script();
+    // Give the agent a moment to record that autostop fired before it is ended.
+    let mut script = String::from("sleep 1\n");
+    script.push_str(&format!("keys=\"$HOME\"/{}/ssh\n", quote(dir.rel())));
+    for (i, worker) in workers.iter().enumerate() {
+        let rank = i + 1;
+        script.push_str(&format!(
+            "ssh -i \"$keys/node-{rank}.key\" -p {port} -o BatchMode=yes -o IdentitiesOnly=yes \
+             -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 -o LogLevel=ERROR \
+             -o UserKnownHostsFile=\"$keys/known_hosts\" {login} /bin/sh -s <<'SKY_RELEASE_EOF' \
+             || echo \"sky: could not release worker {rank} ({display})\" >&2\n{release}\nSKY_RELEASE_EOF\n",
+            port = worker.port,
+            login = quote(&format!("{}@{}", worker.user, worker.host)),
+            display = worker.to_string().replace(['"', '$', '`', '\\'], ""),
+        ));
+    }
+    script.push_str(&release);
+    script
 }
 
 #[cfg(test)]
@@ -557,10 +646,60 @@ mod tests {
             .expect("same cluster again");
         let err = cloud.run_instances(&req("c2")).await.expect_err("taken");
         assert!(
-            err.message.contains("in use by cluster 'c1'"),
+            err.message
+                .contains("pool busy: host u@h1:22 is used by cluster 'c1'"),
             "{}",
             err.message
         );
         assert!(cloud.stop("c1").await.is_err(), "pools cannot stop");
+    }
+
+    #[test]
+    fn racing_claims_on_one_host_have_exactly_one_winner() {
+        // The same host in two pools: claims conflict by host, not by pool name.
+        let (dir, _cloud) =
+            with_pools("a:\n  user: u\n  hosts: [h1]\nb:\n  user: u\n  hosts: [h0, h1]\n");
+        for round in 0..5 {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|i| {
+                    let cloud = SshPoolCloud::new(dir.path());
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        let (pool, hosts) = if i % 2 == 0 {
+                            ("a", vec!["u@h1:22".to_owned()])
+                        } else {
+                            ("b", vec!["u@h0:22".to_owned(), "u@h1:22".to_owned()])
+                        };
+                        let claim = Claim {
+                            pool: pool.into(),
+                            num_nodes: hosts.len() as u32,
+                            hosts,
+                        };
+                        barrier.wait();
+                        cloud.write_claim(&format!("r{round}c{i}"), &claim)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = threads
+                .into_iter()
+                .map(|t| t.join().expect("no panic"))
+                .collect();
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "round {round}: {results:?}");
+            for err in results.iter().filter_map(|r| r.as_ref().err()) {
+                assert!(
+                    err.message.starts_with("pool busy: host u@h"),
+                    "{}",
+                    err.message
+                );
+            }
+            for e in fs::read_dir(dir.path().join("ssh/clusters"))
+                .expect("claims")
+                .flatten()
+            {
+                fs::remove_file(e.path()).expect("reset");
+            }
+        }
     }
 }

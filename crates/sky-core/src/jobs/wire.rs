@@ -100,6 +100,11 @@ pub struct NodeSsh {
     pub user: String,
     pub identity_file: PathBuf,
     pub known_hosts: PathBuf,
+    /// The cluster's directory on the worker (absolute), where its job groups are recorded.
+    /// Empty in a config from a client older than per-cluster node directories; such a worker
+    /// cannot run jobs until the cluster is launched again.
+    #[serde(default)]
+    pub node_dir: PathBuf,
 }
 
 /// A command line run when autostop fires. It must carry no secrets: it is stored in the agent DB.

@@ -1,7 +1,8 @@
 //! SSH to remote nodes, for every provider whose nodes are reachable by SSH (the `ssh` node-pool
 //! cloud today, the clouds' VMs next): the user's key ([`keys`]), host keys per cluster
 //! ([`known_hosts`]), one russh connection per node with many channels ([`session`]), workdir
-//! upload ([`sync`]), node pools ([`pools`]), connection reuse within a process ([`cache`]) and
+//! upload ([`sync`]), node pools ([`pools`]), each cluster's own directory on its nodes
+//! ([`node_dir`]), connection reuse within a process ([`cache`]) and
 //! the cluster-level entry point [`RemoteCluster`]
 //! ([`remote`]): install and reach the head's `sky-agent`, give it access to the workers, sync
 //! workdirs, release the nodes.
@@ -12,6 +13,7 @@
 pub mod cache;
 pub mod keys;
 pub mod known_hosts;
+pub mod node_dir;
 pub mod pools;
 pub mod remote;
 pub mod session;

@@ -4,21 +4,25 @@
 //! - [`RemoteCluster::connect`] opens one session per node (in parallel, each patient while sshd
 //!   comes up), or reuses the one this process already has ([`super::cache`]);
 //!   [`RemoteCluster::connect_head`] only the head's, which is all most commands need.
+//! - Everything Sky puts on a node lives in the cluster's own directory there
+//!   ([`NodeDir`], `~/.sky-nodes/<cluster>-<id>`), made with a marker on first use; only the
+//!   workdir stays at `~/sky_workdir`, where SkyPilot tasks expect it.
 //! - [`RemoteCluster::agent`] installs this build's `sky-agent` on the head when missing
-//!   (`~/.sky/agent/sky-agent-<version>-<build>`, by SFTP), restarts a daemon older than this
+//!   (`<node dir>/agent/sky-agent-<version>-<build>`, by SFTP), restarts a daemon older than this
 //!   client, and returns an [`AgentClient`] speaking over an exec channel running `sky-agent rpc`.
 //! - [`RemoteCluster::grant_worker_access`] copies each worker's key to the head (0600) and
 //!   returns the [`NodeSpec`]s with which the head's agent runs commands on the workers itself,
 //!   so jobs, cancels and kills keep working with the client gone.
 //! - [`RemoteCluster::sync_workdir`], [`RemoteCluster::upload_file_mounts`] and
-//!   [`RemoteCluster::release`] (stop the agent and its jobs,
-//!   remove Sky's files from every node, leave the machines alone).
+//!   [`RemoteCluster::release`] (stop the agent and its jobs, remove the cluster's directory
+//!   from every node, leave the machines and everything else on them alone).
 //!
 //! What this module does not do: create or delete machines, or decide the head (rank 0 is).
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
@@ -27,17 +31,12 @@ use tokio::task::JoinSet;
 use super::cache;
 use super::keys::{self, UserKey};
 use super::known_hosts::KnownHosts;
+use super::node_dir::NodeDir;
 use super::session::{SshSession, quote};
 use super::sync::MountUpload;
 use super::{ConnectOptions, SshError, SshTarget};
 use crate::jobs::client::{AgentClient, find_agent_binary};
 use crate::jobs::wire::{NodeSpec, NodeSsh};
-
-/// Sky's directory on every node, relative to the login's home; `release` removes it.
-pub const REMOTE_ROOT: &str = ".sky";
-const AGENT_DIR: &str = ".sky/agent";
-const AGENT_HOME: &str = ".sky/agent/home";
-const WORKER_KEYS: &str = ".sky/agent/ssh";
 
 /// Environment variables passed from the client to a daemon the `rpc` starts (test knobs; never
 /// secrets).
@@ -55,12 +54,15 @@ pub struct RemoteNode {
     /// The login's `$HOME` on the node.
     pub home: String,
     key: UserKey,
+    /// The cluster's directory exists here with its marker (checked once per connection).
+    dir_ready: AtomicBool,
 }
 
 #[derive(Debug)]
 pub struct RemoteCluster {
     sky_home: PathBuf,
     name: String,
+    dir: NodeDir,
     nodes: Vec<Arc<RemoteNode>>,
     /// The agent build to install; `None`: [`find_agent_binary`].
     agent_binary: Option<PathBuf>,
@@ -100,6 +102,7 @@ async fn connect_node(
         session,
         home,
         key,
+        dir_ready: AtomicBool::new(false),
     });
     cache::put(&sky_home, &cluster_name, node.clone());
     Ok(node)
@@ -159,6 +162,7 @@ impl RemoteCluster {
         targets: &[SshTarget],
         opts: ConnectOptions,
     ) -> Result<RemoteCluster, SshError> {
+        let dir = NodeDir::for_cluster(sky_home, cluster_name)?;
         let mut set = JoinSet::new();
         for (rank, target) in targets.iter().enumerate() {
             let fut = connect_node(
@@ -177,6 +181,7 @@ impl RemoteCluster {
         Ok(RemoteCluster {
             sky_home: sky_home.to_path_buf(),
             name: cluster_name.to_owned(),
+            dir,
             nodes: nodes.into_iter().flatten().collect(),
             agent_binary: None,
         })
@@ -206,6 +211,34 @@ impl RemoteCluster {
         &self.nodes
     }
 
+    /// The cluster's directory on its nodes.
+    pub fn node_dir(&self) -> &NodeDir {
+        &self.dir
+    }
+
+    /// Makes the cluster's directory (with its marker) on every node that lacks it, all nodes at
+    /// once; refuses a directory of that name that is not this cluster's.
+    pub async fn ensure_node_dirs(&self) -> Result<(), SshError> {
+        let mut set = JoinSet::new();
+        for node in self
+            .nodes
+            .iter()
+            .filter(|n| !n.dir_ready.load(Ordering::Acquire))
+        {
+            let node = node.clone();
+            let script = self.dir.ensure_script();
+            set.spawn(async move {
+                node.session.run(&script, None).await?;
+                node.dir_ready.store(true, Ordering::Release);
+                Ok::<(), SshError>(())
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| SshError::Local(e.to_string()))??;
+        }
+        Ok(())
+    }
+
     fn head(&self) -> Result<&Arc<RemoteNode>, SshError> {
         self.nodes
             .first()
@@ -214,7 +247,7 @@ impl RemoteCluster {
 
     /// Where the head's agent keeps its jobs, logs and socket (absolute, on the head).
     pub fn agent_home(&self) -> Result<String, SshError> {
-        Ok(format!("{}/{AGENT_HOME}", self.head()?.home))
+        Ok(self.dir.agent_home(&self.head()?.home))
     }
 
     /// Uploads this build's agent to the head unless that exact build is there; returns its path.
@@ -225,7 +258,8 @@ impl RemoteCluster {
             Some(path) => path.clone(),
             None => find_agent_binary().map_err(|e| SshError::Local(e.to_string()))?,
         };
-        let remote = format!("{}/{AGENT_DIR}/sky-agent-{}", head.home, agent_tag(&binary));
+        let agent_dir = self.dir.agent_dir(&head.home);
+        let remote = format!("{agent_dir}/sky-agent-{}", agent_tag(&binary));
         let present = head
             .session
             .exec(&format!("test -x {}", quote(&remote)), None)
@@ -233,11 +267,9 @@ impl RemoteCluster {
             .code
             == 0;
         if !present {
+            self.ensure_node_dirs().await?;
             head.session
-                .run(
-                    &format!("mkdir -p {}", quote(&format!("{}/{AGENT_DIR}", head.home))),
-                    None,
-                )
+                .run(&format!("mkdir -p {}", quote(&agent_dir)), None)
                 .await?;
             tracing::info!(target = %head.target, path = %remote, "uploading sky-agent");
             head.session.upload(&binary, &remote, 0o755).await?;
@@ -295,7 +327,9 @@ impl RemoteCluster {
         internal_ips: &[String],
     ) -> Result<Vec<NodeSpec>, SshError> {
         let head = self.head()?;
-        let keys_dir = format!("{}/{WORKER_KEYS}", head.home);
+        // Workers need the directory too: their job groups are recorded there.
+        self.ensure_node_dirs().await?;
+        let keys_dir = self.dir.keys_dir(&head.home);
         // Each worker's key goes to the head on stdin (never a command line), all at once: a
         // serial upload per worker made setup on N nodes cost N round trips more than on one.
         let mut set = JoinSet::new();
@@ -330,20 +364,33 @@ impl RemoteCluster {
                     user: node.target.user.clone(),
                     identity_file: PathBuf::from(format!("{keys_dir}/node-{rank}.key")),
                     known_hosts: PathBuf::from(format!("{keys_dir}/known_hosts")),
+                    node_dir: PathBuf::from(self.dir.on(&node.home)),
                 }),
             })
             .collect();
         Ok(specs)
     }
 
-    /// Replaces `~/sky_workdir` on every node with `src`, all nodes at once.
+    /// Replaces `~/sky_workdir` on every node with `src`, all nodes at once. A node's workdir is
+    /// replaced only when it is missing or this cluster created it (recorded in the cluster's
+    /// directory, so `down` removes it too); another one is refused, naming the node.
     #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn sync_workdir(&self, src: &Path) -> Result<(), SshError> {
+        let claim = format!(
+            "{}{}",
+            self.dir.ensure_script(),
+            self.dir.claim_workdir_script()
+        );
         let mut set = JoinSet::new();
         for node in &self.nodes {
             let node = node.clone();
             let src = src.to_path_buf();
-            set.spawn(async move { super::sync::upload_workdir(&node.session, &src).await });
+            let claim = claim.clone();
+            set.spawn(async move {
+                node.session.run(&claim, None).await?;
+                node.dir_ready.store(true, Ordering::Release);
+                super::sync::upload_workdir(&node.session, &src).await
+            });
         }
         while let Some(joined) = set.join_next().await {
             joined.map_err(|e| SshError::Local(e.to_string()))??;
@@ -379,8 +426,10 @@ impl RemoteCluster {
         Ok(())
     }
 
-    /// Stops the head's agent (killing its jobs), kills leftover job processes on every node and
-    /// removes Sky's files (`~/.sky`, `~/sky_workdir`); the machines themselves are untouched.
+    /// Stops the head's agent (killing its jobs), kills leftover job processes this cluster
+    /// started on every node and removes the cluster's directory (and `~/sky_workdir` where this
+    /// cluster created it); see [`NodeDir::release_script`]. Nothing else on the machines is
+    /// touched.
     pub async fn release(&self) -> Result<(), SshError> {
         if let Some(head) = self.nodes.first() {
             let agent_home = self.agent_home()?;
@@ -398,10 +447,15 @@ impl RemoteCluster {
                 }
             }
         }
+        let script = self.dir.release_script();
         let mut set = JoinSet::new();
         for node in &self.nodes {
             let node = node.clone();
-            set.spawn(async move { node.session.run(RELEASE_SCRIPT, None).await });
+            let script = script.clone();
+            set.spawn(async move {
+                node.dir_ready.store(false, Ordering::Release);
+                node.session.run(&script, None).await
+            });
         }
         while let Some(joined) = set.join_next().await {
             joined.map_err(|e| SshError::Local(e.to_string()))??;
@@ -422,15 +476,6 @@ impl RemoteCluster {
         }
     }
 }
-
-/// Ends every job process group Sky recorded on a node, then removes Sky's files. Run by
-/// `release` on each node, and by the head's agent on itself when autostop tears down.
-pub const RELEASE_SCRIPT: &str = r#"
-if [ -f "$HOME/.sky/agent/home/agent.pid" ]; then kill -TERM "$(cat "$HOME/.sky/agent/home/agent.pid")" 2>/dev/null; fi
-for f in "$HOME"/.sky/procs/*; do [ -f "$f" ] && kill -KILL -- "-$(cat "$f")" 2>/dev/null; done
-rm -rf "$HOME/.sky" "$HOME/sky_workdir"
-true
-"#;
 
 #[cfg(test)]
 mod tests {
