@@ -1,48 +1,158 @@
-//! EC2 error codes mapped to [`ProvisionErrorKind`], so failover decides on the kind alone.
+//! EC2 error codes mapped to a [`ProvisionErrorKind`] and a [`BlockScope`], in one table
+//! ([`TABLE`]), so failover decides on kind and scope alone.
 //!
 //! EC2 answers in XML with a `Code` (`InsufficientInstanceCapacity`, `VcpuLimitExceeded`, ...);
-//! the SDK exposes it through [`ProvideErrorMetadata`]. Transport failures (no answer at all) are
-//! transient. This module does not retry: the caller chooses per call whether to.
+//! the SDK exposes it through [`ProvideErrorMetadata`]. Every row cites where the code comes from:
+//! "EC2 API error codes" is <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html>.
+//! A code the table does not know is [`ProvisionErrorKind::Unknown`] (the zone is blocked, as
+//! SkyPilot does, and the message names the code). Transport failures (no answer at all) are
+//! transient. Throttling (`RequestLimitExceeded`) is retried in place by the SDK's standard retry
+//! classifier (reads, deletes) or by `ec2::run` (RunInstances, which takes an idempotency token);
+//! the table says what failover does once those retries give up.
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use sky_core::provision::{ProvisionError, ProvisionErrorKind};
+use sky_core::provision::{BlockScope, ProvisionError, ProvisionErrorKind};
 
 /// The EC2 code that means "slow down"; the only one retried in place (with backoff).
 pub const THROTTLE_CODE: &str = "RequestLimitExceeded";
 
+/// One row of the error table: an EC2 code, what it means for failover, and where it is from.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub code: &'static str,
+    pub kind: ProvisionErrorKind,
+    pub scope: BlockScope,
+    pub reference: &'static str,
+}
+
+const ERR_CODES: &str = "EC2 API error codes";
+
+const fn row(
+    code: &'static str,
+    kind: ProvisionErrorKind,
+    scope: BlockScope,
+    reference: &'static str,
+) -> Row {
+    Row {
+        code,
+        kind,
+        scope,
+        reference,
+    }
+}
+
+use BlockScope::{Cloud, InstanceType, InstanceTypeInZone, Region, Zone};
+use ProvisionErrorKind::{Auth, Capacity, InvalidRequest, Quota, Transient};
+
+/// Every EC2 code Sky knows. Capacity is per zone (EC2's message suggests other zones); account
+/// limits are per region; an instance type EC2 does not offer in the requested zone is blocked
+/// in that zone only (`Unsupported` says "not supported in your requested Availability Zone").
+pub const TABLE: &[Row] = &[
+    row("InsufficientInstanceCapacity", Capacity, Zone, ERR_CODES),
+    row("InsufficientHostCapacity", Capacity, Zone, ERR_CODES),
+    row(
+        "InsufficientReservedInstanceCapacity",
+        Capacity,
+        Zone,
+        ERR_CODES,
+    ),
+    row("InsufficientCapacity", Capacity, Zone, ERR_CODES),
+    row("InsufficientCapacityOnHost", Capacity, Zone, ERR_CODES),
+    // The subnet (one zone) has no free addresses left.
+    row(
+        "InsufficientFreeAddressesInSubnet",
+        Capacity,
+        Zone,
+        ERR_CODES,
+    ),
+    // The spot price in this zone is above what we offered: another zone may be cheaper.
+    row("SpotMaxPriceTooLow", Capacity, Zone, ERR_CODES),
+    row("InstanceLimitExceeded", Quota, Region, ERR_CODES),
+    row("VcpuLimitExceeded", Quota, Region, ERR_CODES),
+    row("MaxSpotInstanceCountExceeded", Quota, Region, ERR_CODES),
+    row("InsufficientAddressCapacity", Quota, Region, ERR_CODES),
+    row("AddressLimitExceeded", Quota, Region, ERR_CODES),
+    row("SecurityGroupLimitExceeded", Quota, Region, ERR_CODES),
+    row("KeyPairLimitExceeded", Quota, Region, ERR_CODES),
+    // The region is not enabled for this account, or the account is still being verified
+    // there: nothing in the region can work, other regions may.
+    row("OptInRequired", Quota, Region, ERR_CODES),
+    row("PendingVerification", Quota, Region, ERR_CODES),
+    row("AuthFailure", Auth, Cloud, ERR_CODES),
+    row("UnauthorizedOperation", Auth, Cloud, ERR_CODES),
+    row("InvalidClientTokenId", Auth, Cloud, ERR_CODES),
+    row("SignatureDoesNotMatch", Auth, Cloud, ERR_CODES),
+    row(
+        "AuthFailure.ServiceLinkedRoleCreationNotPermitted",
+        Auth,
+        Cloud,
+        ERR_CODES,
+    ),
+    row("Blocked", Auth, Cloud, ERR_CODES),
+    row("Unsupported", InvalidRequest, InstanceTypeInZone, ERR_CODES),
+    row(
+        "InvalidParameterCombination",
+        InvalidRequest,
+        InstanceType,
+        ERR_CODES,
+    ),
+    row(
+        "InvalidParameterValue",
+        InvalidRequest,
+        InstanceType,
+        ERR_CODES,
+    ),
+    row("InvalidParameter", InvalidRequest, InstanceType, ERR_CODES),
+    row(
+        "UnsupportedOperation",
+        InvalidRequest,
+        InstanceType,
+        ERR_CODES,
+    ),
+    row(
+        "InvalidInstanceType",
+        InvalidRequest,
+        InstanceType,
+        ERR_CODES,
+    ),
+    // AMIs and key pairs are per region: another region has its own.
+    row("InvalidAMIID.*", InvalidRequest, Region, ERR_CODES),
+    row("InvalidKeyPair.*", InvalidRequest, Region, ERR_CODES),
+    row(THROTTLE_CODE, Transient, Zone, ERR_CODES),
+    row("InternalError", Transient, Zone, ERR_CODES),
+    row("ServiceUnavailable", Transient, Zone, ERR_CODES),
+    row("Unavailable", Transient, Zone, ERR_CODES),
+    row("InternalFailure", Transient, Zone, ERR_CODES),
+    // The SOAP-era "Server." prefix (`Server.InsufficientInstanceCapacity`) marks server faults.
+    row("Server.*", Transient, Zone, ERR_CODES),
+];
+
+/// The row for an EC2 `code`: exact match first, then the `prefix.*` rows.
+pub fn row_of(code: &str) -> Option<&'static Row> {
+    TABLE.iter().find(|r| r.code == code).or_else(|| {
+        TABLE.iter().find(|r| {
+            r.code
+                .strip_suffix('*')
+                .is_some_and(|prefix| code.starts_with(prefix))
+        })
+    })
+}
+
 /// The kind failover should see for an EC2 error `code`.
 pub fn kind_of_code(code: &str) -> ProvisionErrorKind {
-    use ProvisionErrorKind::*;
-    match code {
-        "InsufficientInstanceCapacity"
-        | "InsufficientHostCapacity"
-        | "InsufficientReservedInstanceCapacity"
-        | "InsufficientCapacity"
-        | "InsufficientCapacityOnHost"
-        // The spot price in this zone is above what we offered: another zone may be cheaper.
-        | "SpotMaxPriceTooLow" => Capacity,
-        "InstanceLimitExceeded"
-        | "VcpuLimitExceeded"
-        | "MaxSpotInstanceCountExceeded"
-        | "InsufficientAddressCapacity"
-        | "AddressLimitExceeded"
-        | "SecurityGroupLimitExceeded"
-        | "KeyPairLimitExceeded"
-        // The region is not enabled for this account: nothing in it can work.
-        | "OptInRequired" => Quota,
-        "AuthFailure"
-        | "UnauthorizedOperation"
-        | "InvalidClientTokenId"
-        | "SignatureDoesNotMatch"
-        | "AuthFailure.ServiceLinkedRoleCreationNotPermitted"
-        | "Blocked" => Auth,
-        "Unsupported" | "InvalidParameterCombination" | "InvalidParameterValue"
-        | "InvalidParameter" | "UnsupportedOperation" | "InvalidInstanceType" => InvalidRequest,
-        THROTTLE_CODE | "InternalError" | "ServiceUnavailable" | "Unavailable"
-        | "InternalFailure" => Transient,
-        c if c.starts_with("InvalidAMIID") || c.starts_with("InvalidKeyPair") => InvalidRequest,
-        c if c.starts_with("Server.") || c.ends_with("Unavailable") => Transient,
-        _ => Fatal,
+    row_of(code).map_or(ProvisionErrorKind::Unknown, |r| r.kind)
+}
+
+/// The error for EC2 `code` with `message` while doing `op`, with its table row's scope.
+pub fn from_code(op: &str, code: &str, message: &str) -> ProvisionError {
+    match row_of(code) {
+        Some(r) => {
+            ProvisionError::new(r.kind, format!("{op}: {code}: {message}")).with_scope(r.scope)
+        }
+        None => ProvisionError::new(
+            ProvisionErrorKind::Unknown,
+            format!("{op}: {code}: {message} (an EC2 code Sky does not know; blocking the zone)"),
+        ),
     }
 }
 
@@ -68,8 +178,7 @@ where
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("Unknown");
             let message = se.err().message().unwrap_or("no message");
-            let kind = kind_of_code(code);
-            ProvisionError::new(kind, format!("{op}: {code}: {message}"))
+            from_code(op, code, message)
         }
         SdkError::TimeoutError(_) => ProvisionError::new(
             ProvisionErrorKind::Transient,
@@ -107,24 +216,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_codes_the_issue_names_map_to_their_kinds() {
+    fn every_row_maps_its_code_to_its_kind_and_scope() {
+        for r in TABLE {
+            let code = r.code.replace('*', "Sample");
+            let e = from_code("RunInstances", &code, "m");
+            assert_eq!(e.kind, r.kind, "{code}");
+            assert_eq!(e.block_scope(), Some(r.scope), "{code}");
+            assert!(!r.reference.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_codes_the_issue_names_map_to_their_kinds_and_scopes() {
         use ProvisionErrorKind::*;
         let cases = [
-            ("InsufficientInstanceCapacity", Capacity),
-            ("InstanceLimitExceeded", Quota),
-            ("VcpuLimitExceeded", Quota),
-            ("MaxSpotInstanceCountExceeded", Quota),
-            ("Unsupported", InvalidRequest),
-            ("InvalidParameterCombination", InvalidRequest),
-            ("SpotMaxPriceTooLow", Capacity),
-            ("RequestLimitExceeded", Transient),
-            ("AuthFailure", Auth),
-            ("UnauthorizedOperation", Auth),
-            ("InvalidAMIID.NotFound", InvalidRequest),
-            ("SomethingNew", Fatal),
+            ("InsufficientInstanceCapacity", Capacity, Zone),
+            ("InstanceLimitExceeded", Quota, Region),
+            ("VcpuLimitExceeded", Quota, Region),
+            ("MaxSpotInstanceCountExceeded", Quota, Region),
+            ("Unsupported", InvalidRequest, InstanceTypeInZone),
+            ("InvalidParameterCombination", InvalidRequest, InstanceType),
+            ("SpotMaxPriceTooLow", Capacity, Zone),
+            ("RequestLimitExceeded", Transient, Zone),
+            ("AuthFailure", Auth, Cloud),
+            ("UnauthorizedOperation", Auth, Cloud),
+            ("InvalidAMIID.NotFound", InvalidRequest, Region),
+            ("Server.InsufficientInstanceCapacity", Transient, Zone),
         ];
-        for (code, kind) in cases {
-            assert_eq!(kind_of_code(code), kind, "{code}");
+        for (code, kind, scope) in cases {
+            let e = from_code("RunInstances", code, "m");
+            assert_eq!((e.kind, e.block_scope()), (kind, Some(scope)), "{code}");
         }
+    }
+
+    #[test]
+    fn an_unknown_code_blocks_the_zone_and_says_so() {
+        let e = from_code("RunInstances in us-east-1a", "SomethingNew", "what");
+        assert_eq!(e.kind, ProvisionErrorKind::Unknown);
+        assert_eq!(e.block_scope(), Some(BlockScope::Zone));
+        assert!(e.message.contains("SomethingNew"), "{}", e.message);
+        assert!(e.message.contains("does not know"), "{}", e.message);
     }
 }

@@ -68,6 +68,17 @@ pub enum SkyError {
         cluster: String,
         source: ProvisionError,
     },
+    /// Restarting a stopped cluster failed (no capacity, quota, throttling): its nodes were
+    /// stopped again and it is recorded STOPPED, disks intact.
+    #[error(
+        "cannot start cluster '{cluster}' now: {source}; it is still STOPPED with its disks intact (retry `sky start {cluster}` later){}",
+        if *stopped_again { "" } else { ", though stopping its nodes again failed: run `sky status --refresh`" }
+    )]
+    StartFailed {
+        cluster: String,
+        source: ProvisionError,
+        stopped_again: bool,
+    },
     #[error("cluster '{cluster}' agent: {source}")]
     Agent {
         cluster: String,
@@ -110,6 +121,7 @@ impl SkyError {
                 _ => ErrorCode::ResourcesUnavailable,
             },
             SkyError::Agent { source, .. } => source.code(),
+            SkyError::StartFailed { .. } => ErrorCode::ResourcesUnavailable,
             SkyError::Cancelled { .. } => ErrorCode::Cancelled,
             SkyError::State(StateError::NotFound(_)) => ErrorCode::ClusterNotFound,
             SkyError::InvalidName(_) | SkyError::State(StateError::NameTaken { .. }) => {

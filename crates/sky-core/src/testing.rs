@@ -13,8 +13,8 @@ use crate::clock::{Clock, UnixSeconds};
 use crate::cloud::CloudId;
 use crate::jobs::client::AgentClient;
 use crate::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, LaunchAttempt,
-    Launchable, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
+    BlockScope, Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement,
+    LaunchAttempt, Launchable, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
     ProvisionRequest,
 };
 
@@ -46,6 +46,8 @@ pub enum Outcome {
     Ok,
     /// Fails before creating anything.
     Fail(ProvisionErrorKind),
+    /// Fails before creating anything, with the scope a cloud's error table would give.
+    FailScoped(ProvisionErrorKind, BlockScope),
     /// Creates the nodes, then fails while waiting for them (a partial launch to clean up).
     FailAfterCreating(ProvisionErrorKind),
 }
@@ -231,6 +233,11 @@ impl Provider for FakeCloud {
                     kind,
                     format!("scripted {} at {zoned}", kind.as_str()),
                 )),
+                Outcome::FailScoped(kind, scope) => Err(ProvisionError::new(
+                    kind,
+                    format!("scripted {} at {zoned}", kind.as_str()),
+                )
+                .with_scope(scope)),
                 Outcome::Ok | Outcome::FailAfterCreating(_) => {
                     s.live.insert(
                         req.cluster_name.clone(),

@@ -13,7 +13,9 @@ use google_cloud_compute_v1::model::{Firewall, Instance, Operation, instance, sc
 use google_cloud_lro::Poller;
 use sky_core::provision::{NodeHandle, NodeState, ProvisionError, ProvisionErrorKind};
 
-use crate::errors::{from_api, from_operation, is_already_exists, is_not_found};
+use sky_core::provision::throttle::Throttle;
+
+use crate::errors::{from_api, from_operation, is_already_exists, is_not_found, throttle_verdict};
 use crate::spec::{LABEL_CLUSTER, LABEL_LAUNCH, LABEL_OWNER, LABEL_RANK, META_CLUSTER_NAME};
 
 /// How often an insert whose answer was lost (transient error) is re-sent with the same request
@@ -139,12 +141,20 @@ pub async fn list(
     let mut nodes = Vec::new();
     let mut page: Option<String> = None;
     loop {
-        let resp = client
-            .aggregated_list()
-            .set_project(project)
-            .set_filter(filter.clone())
-            .set_or_clear_page_token(page.take())
-            .send()
+        let token = page.take();
+        let resp = Throttle::default()
+            .run(
+                "instances.aggregatedList",
+                || {
+                    client
+                        .aggregated_list()
+                        .set_project(project)
+                        .set_filter(filter.clone())
+                        .set_or_clear_page_token(token.clone())
+                        .send()
+                },
+                throttle_verdict,
+            )
             .await
             .map_err(|e| from_api("instances.aggregatedList", &e))?;
         for scoped in resp.items.values() {
@@ -230,38 +240,46 @@ pub async fn act(
     action: Action,
 ) -> Result<(), ProvisionError> {
     let what = format!("{action:?} {name} in {zone}").to_lowercase();
-    let result = match action {
-        Action::Start => {
-            client
-                .start()
-                .set_project(project)
-                .set_zone(zone)
-                .set_instance(name)
-                .poller()
-                .until_done()
-                .await
-        }
-        Action::Stop => {
-            client
-                .stop()
-                .set_project(project)
-                .set_zone(zone)
-                .set_instance(name)
-                .poller()
-                .until_done()
-                .await
-        }
-        Action::Delete => {
-            client
-                .delete()
-                .set_project(project)
-                .set_zone(zone)
-                .set_instance(name)
-                .poller()
-                .until_done()
-                .await
+    // Starting a started, stopping a stopped or deleting a deleted instance is harmless, so a
+    // throttled call (or a throttled poll of its operation) is sent again after the wait.
+    let call = || {
+        let (client, project, zone, name) = (&client, &project, &zone, &name);
+        async move {
+            match action {
+                Action::Start => {
+                    client
+                        .start()
+                        .set_project(project)
+                        .set_zone(zone)
+                        .set_instance(name)
+                        .poller()
+                        .until_done()
+                        .await
+                }
+                Action::Stop => {
+                    client
+                        .stop()
+                        .set_project(project)
+                        .set_zone(zone)
+                        .set_instance(name)
+                        .poller()
+                        .until_done()
+                        .await
+                }
+                Action::Delete => {
+                    client
+                        .delete()
+                        .set_project(project)
+                        .set_zone(zone)
+                        .set_instance(name)
+                        .poller()
+                        .until_done()
+                        .await
+                }
+            }
         }
     };
+    let result = Throttle::default().run(&what, call, throttle_verdict).await;
     match result {
         Ok(op) => match from_operation(&what, &op) {
             Some(e) if action == Action::Delete && op.http_error_status_code == Some(404) => {

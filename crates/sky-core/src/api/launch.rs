@@ -16,8 +16,8 @@ use crate::jobs::NodeCapacity;
 use crate::jobs::wire::ClusterConfig;
 use crate::provision::failover::{self, Blocklist, FailoverError, FailoverOptions};
 use crate::provision::{
-    ClusterInfo, LaunchAttempt, Launchable, NodeSettings, ProvisionError, ProvisionErrorKind,
-    ProvisionRequest, owner,
+    ClusterInfo, LaunchAttempt, Launchable, NodeSettings, Provider, ProvisionError,
+    ProvisionErrorKind, ProvisionRequest, owner,
 };
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
 use crate::task::{FileMount, Task};
@@ -296,12 +296,22 @@ impl Sky {
             cluster: name.into(),
             source,
         };
-        let info = stage(sink, name, Stage::Start, async {
+        let started = stage(sink, name, Stage::Start, async {
             provider.run_instances(&req).await?;
             provider.wait_instances(name).await
         })
-        .await
-        .map_err(provider_err)?;
+        .await;
+        let info = match started {
+            Ok(info) => info,
+            // The placement is the cluster's (its disks live there), so there is nothing to fail
+            // over to: put it back as it was, STOPPED, and say why it could not start.
+            Err(source) if source.kind != ProvisionErrorKind::Fatal => {
+                return Err(self
+                    .back_to_stopped(name, provider.as_ref(), source, sink)
+                    .await);
+            }
+            Err(source) => return Err(provider_err(source)),
+        };
         self.db()?
             .set_provisioned(name, &launchable, &info, self.clock.now())?;
         if cancel.is_cancelled() {
@@ -319,6 +329,30 @@ impl Sky {
             });
         }
         self.bring_up_or_say_what_is_left(name, sink).await
+    }
+
+    /// After a failed start: stops whatever nodes did start (some may have, on a multi-node
+    /// cluster) and records the cluster STOPPED with the reason; the error to return.
+    async fn back_to_stopped(
+        &self,
+        name: &str,
+        provider: &dyn Provider,
+        source: ProvisionError,
+        sink: &dyn EventSink,
+    ) -> SkyError {
+        let why = format!("start failed: {}", source.message);
+        let stopped_again = match self.stop_nodes(name, provider, &why, sink).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(cluster = name, error = %e, "stopping again after a failed start");
+                false
+            }
+        };
+        SkyError::StartFailed {
+            cluster: name.into(),
+            source,
+            stopped_again,
+        }
     }
 
     /// An INIT cluster whose nodes were recorded: provision the same placement again (creating

@@ -469,3 +469,40 @@ fn commands_refuse_names_that_would_leave_the_locks_directory() {
     );
     assert!(!w.sky.paths().sky_home().join("locks/../../x.lock").exists());
 }
+
+#[test]
+fn a_start_that_finds_no_capacity_leaves_the_cluster_stopped_and_intact() {
+    use crate::testing::Outcome;
+    let w = world_with(FakeCloud::new(CloudId::Aws).script(
+        "us-east-1/us-east-1a",
+        &[
+            Outcome::Ok,
+            Outcome::Fail(crate::provision::ProvisionErrorKind::Capacity),
+        ],
+    ));
+    up_cluster(&w, "c");
+    let sink = RecordingSink::default();
+    rt().block_on(w.sky.stop("c", &sink)).expect("stop");
+    let before = w.sky.db().expect("db").get("c").expect("get").expect("rec");
+    let err = rt()
+        .block_on(w.sky.start("c", &sink))
+        .expect_err("no capacity");
+    assert!(
+        matches!(&err, SkyError::StartFailed { stopped_again: true, source, .. }
+            if source.kind == crate::provision::ProvisionErrorKind::Capacity),
+        "{err}"
+    );
+    assert_eq!(err.code(), ErrorCode::ResourcesUnavailable);
+    let text = err.to_string();
+    assert!(text.contains("still STOPPED"), "{text}");
+    assert!(text.contains("sky start c"), "{text}");
+    let after = w.sky.db().expect("db").get("c").expect("get").expect("rec");
+    assert_eq!(after.status, ClusterStatus::Stopped);
+    assert_eq!(after.launchable, before.launchable, "placement kept");
+    assert_eq!(after.handle, before.handle, "nodes kept");
+    assert_eq!(
+        w.fake.live().get("c").copied(),
+        Some((2, NodeState::Stopped)),
+        "the nodes are still there, stopped"
+    );
+}

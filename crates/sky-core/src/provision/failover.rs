@@ -1,18 +1,20 @@
 //! Failover: walk the optimizer's ranked candidates, trying each placement until one provisions,
 //! and learn from each failure which zones, regions, instance types or clouds to skip.
 //!
-//! The escalation follows the error kind: capacity and transient errors block a zone (or the region
+//! What a failure rules out is its [`BlockScope`]: the cloud's error table sets it when the code
+//! says more than its kind (an instance type unsupported in one zone, a global GPU quota), and
+//! otherwise the kind decides: capacity, transient and unknown errors block a zone (or the region
 //! when the candidate has no zone), quota blocks the region, invalid requests block the instance
-//! type on that cloud, auth blocks the cloud; fatal errors stop everything. Nodes created by a failed
-//! attempt are terminated before moving on. What this module does not do: rank (the optimizer did)
-//! or look at a cloud's identity beyond using it as a key.
+//! type on that cloud, auth blocks the cloud; fatal errors stop everything. Nodes created by a
+//! failed attempt are terminated before moving on. What this module does not do: rank (the
+//! optimizer did), retry a throttled call in place (the providers do, within a bounded wait), or
+//! look at a cloud's identity beyond using it as a key.
 //!
 //! Cancellation ([`provision_cancellable`]) acts between attempts, during the retry wait and while
 //! waiting for nodes to boot; it never abandons a `run_instances` call mid-flight (a create request
 //! may still land after we gave up on it), and whatever the current attempt created is terminated
 //! before returning [`FailoverError::Cancelled`].
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cloud::CloudId;
 use crate::events::{Attempt, AttemptOutcome, Event, EventSink};
 use crate::provision::{
-    ClusterInfo, LaunchAttempt, Launchable, NodeSettings, ProvisionError, ProvisionErrorKind,
-    ProvisionRequest, Registry, owner,
+    BlockScope, ClusterInfo, LaunchAttempt, Launchable, NodeSettings, ProvisionError,
+    ProvisionErrorKind, ProvisionRequest, Registry, owner,
 };
 
 /// The disk, ports and image a candidate's nodes get: a task's resources resolved for the
@@ -32,67 +34,173 @@ pub type SettingsFor<'a> = &'a (dyn Fn(&Launchable) -> NodeSettings + Sync);
 /// writes it to the cluster's record there (an error aborts before anything is created).
 pub type RecordAttempt<'a> = &'a (dyn Fn(&LaunchAttempt) -> Result<(), ProvisionError> + Sync);
 
+/// One thing failover will not try again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Blocked {
+    Cloud(CloudId),
+    Region {
+        cloud: CloudId,
+        region: String,
+    },
+    Zone {
+        cloud: CloudId,
+        region: String,
+        zone: String,
+    },
+    /// An instance type in one zone (`zone` set), one region (`region` set, `zone` not) or
+    /// everywhere on the cloud (neither).
+    InstanceType {
+        cloud: CloudId,
+        instance_type: String,
+        region: Option<String>,
+        zone: Option<String>,
+    },
+    /// Every placement with accelerators on the cloud (a global GPU quota).
+    Accelerators(CloudId),
+}
+
+impl Blocked {
+    fn covers(&self, l: &Launchable) -> bool {
+        match self {
+            Blocked::Cloud(c) => *c == l.cloud,
+            Blocked::Region { cloud, region } => *cloud == l.cloud && *region == l.region,
+            Blocked::Zone {
+                cloud,
+                region,
+                zone,
+            } => *cloud == l.cloud && *region == l.region && l.zone.as_ref() == Some(zone),
+            Blocked::InstanceType {
+                cloud,
+                instance_type,
+                region,
+                zone,
+            } => {
+                *cloud == l.cloud
+                    && *instance_type == l.instance_type
+                    && region.as_ref().is_none_or(|r| *r == l.region)
+                    && zone.as_ref().is_none_or(|z| l.zone.as_ref() == Some(z))
+            }
+            Blocked::Accelerators(c) => *c == l.cloud && l.accelerators.is_some(),
+        }
+    }
+
+    /// Zone- and region-level blocks pass with time (capacity comes back); the others (cloud,
+    /// an instance type everywhere, a global quota) waiting does not fix.
+    fn is_local(&self) -> bool {
+        match self {
+            Blocked::Region { .. } | Blocked::Zone { .. } => true,
+            Blocked::InstanceType { region, .. } => region.is_some(),
+            Blocked::Cloud(_) | Blocked::Accelerators(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Blocked::Cloud(c) => write!(f, "cloud {c}"),
+            // Zones and regions name their cloud already (`us-east-1a`, `eastus`).
+            Blocked::Region { region, .. } => write!(f, "region {region}"),
+            Blocked::Zone { zone, .. } => write!(f, "zone {zone}"),
+            Blocked::InstanceType {
+                cloud,
+                instance_type,
+                region,
+                zone,
+            } => match (zone, region) {
+                (Some(z), _) => write!(f, "instance type {instance_type} in zone {z} on {cloud}"),
+                (None, Some(r)) => {
+                    write!(f, "instance type {instance_type} in region {r} on {cloud}")
+                }
+                (None, None) => write!(f, "instance type {instance_type} on {cloud}"),
+            },
+            Blocked::Accelerators(c) => write!(f, "accelerator offers in every region of {c}"),
+        }
+    }
+}
+
 /// Placements failover must not try again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Blocklist {
-    clouds: HashSet<CloudId>,
-    regions: HashSet<(CloudId, String)>,
-    zones: HashSet<(CloudId, String, String)>,
-    instance_types: HashSet<(CloudId, String)>,
+    entries: Vec<Blocked>,
 }
 
 impl Blocklist {
     /// Why `l` is blocked, or `None` if it may be tried.
     pub fn reason(&self, l: &Launchable) -> Option<String> {
-        if self.clouds.contains(&l.cloud) {
-            return Some(format!("cloud {}", l.cloud));
-        }
-        if self
-            .instance_types
-            .contains(&(l.cloud, l.instance_type.clone()))
-        {
-            return Some(format!("instance type {}", l.instance_type));
-        }
-        if self.regions.contains(&(l.cloud, l.region.clone())) {
-            return Some(format!("region {}", l.region));
-        }
-        match &l.zone {
-            Some(z) if self.zones.contains(&(l.cloud, l.region.clone(), z.clone())) => {
-                Some(format!("zone {z}"))
-            }
-            _ => None,
-        }
+        self.entries
+            .iter()
+            .find(|b| b.covers(l))
+            .map(ToString::to_string)
     }
 
-    /// Records what a failure of `kind` at `l` rules out; returns it in words.
+    /// What is blocked, in the order it was learnt.
+    pub fn entries(&self) -> &[Blocked] {
+        &self.entries
+    }
+
+    /// Records what a failure of `kind` at `l` rules out, at the kind's default scope; returns
+    /// it in words.
     pub fn block(&mut self, l: &Launchable, kind: ProvisionErrorKind) -> String {
-        use ProvisionErrorKind::*;
-        match (kind, &l.zone) {
-            (Capacity | Transient, Some(zone)) => {
-                self.zones.insert((l.cloud, l.region.clone(), zone.clone()));
-                format!("zone {zone}")
-            }
-            (Capacity | Transient | Quota, _) => {
-                self.regions.insert((l.cloud, l.region.clone()));
-                format!("region {}", l.region)
-            }
-            (InvalidRequest, _) => {
-                self.instance_types
-                    .insert((l.cloud, l.instance_type.clone()));
-                format!("instance type {} on {}", l.instance_type, l.cloud)
-            }
-            (Auth | Fatal, _) => {
-                self.clouds.insert(l.cloud);
-                format!("cloud {}", l.cloud)
-            }
-        }
+        self.block_scope(l, kind.default_scope().unwrap_or(BlockScope::Cloud))
     }
 
-    /// Forgets zone and region blocks (capacity comes back); keeps cloud and instance-type blocks,
-    /// which waiting does not fix.
+    /// Records what `error` at `l` rules out (its scope, else its kind's); returns it in words.
+    pub fn block_error(&mut self, l: &Launchable, error: &ProvisionError) -> String {
+        self.block_scope(l, error.block_scope().unwrap_or(BlockScope::Cloud))
+    }
+
+    /// Records `scope` relative to `l`; a zone-level scope on a placement without a zone widens
+    /// to the region.
+    pub fn block_scope(&mut self, l: &Launchable, scope: BlockScope) -> String {
+        let cloud = l.cloud;
+        let region = l.region.clone();
+        let instance_type = l.instance_type.clone();
+        let entry = match (scope, &l.zone) {
+            (BlockScope::Zone, Some(zone)) => Blocked::Zone {
+                cloud,
+                region,
+                zone: zone.clone(),
+            },
+            (BlockScope::Zone | BlockScope::Region, _) => Blocked::Region { cloud, region },
+            (BlockScope::InstanceTypeInZone, Some(zone)) => Blocked::InstanceType {
+                cloud,
+                instance_type,
+                region: Some(region),
+                zone: Some(zone.clone()),
+            },
+            (BlockScope::InstanceTypeInZone | BlockScope::InstanceTypeInRegion, _) => {
+                Blocked::InstanceType {
+                    cloud,
+                    instance_type,
+                    region: Some(region),
+                    zone: None,
+                }
+            }
+            (BlockScope::InstanceType, _) => Blocked::InstanceType {
+                cloud,
+                instance_type,
+                region: None,
+                zone: None,
+            },
+            // A global accelerator quota says nothing about CPU-only offers.
+            (BlockScope::Accelerators, _) if l.accelerators.is_some() => {
+                Blocked::Accelerators(cloud)
+            }
+            (BlockScope::Accelerators, _) => Blocked::Region { cloud, region },
+            (BlockScope::Cloud, _) => Blocked::Cloud(cloud),
+        };
+        let words = entry.to_string();
+        if !self.entries.contains(&entry) {
+            self.entries.push(entry);
+        }
+        words
+    }
+
+    /// Forgets zone and region blocks (capacity comes back); keeps cloud, instance-type-wide and
+    /// global-quota blocks, which waiting does not fix.
     fn forget_transient(&mut self) {
-        self.zones.clear();
-        self.regions.clear();
+        self.entries.retain(|b| !b.is_local());
     }
 }
 
@@ -313,7 +421,7 @@ pub async fn provision_cancellable(
             let blocked = if fatal {
                 "everything (aborting)".to_owned()
             } else {
-                blocklist.block(cand, error.kind)
+                blocklist.block_error(cand, &error)
             };
             let a = attempt(
                 &attempts,

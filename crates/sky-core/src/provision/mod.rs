@@ -10,6 +10,7 @@
 pub mod error;
 pub mod failover;
 pub mod owner;
+pub mod throttle;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::jobs::wire::{AutostopHook, NodeSpec};
 use crate::resources::{DiskTier, ImageRequest, PortRange, Resources};
 use crate::ssh::vms::Vms;
 
-pub use error::{ProvisionError, ProvisionErrorKind};
+pub use error::{BlockScope, ProvisionError, ProvisionErrorKind};
 pub use owner::{HomeOwner, LaunchAttempt};
 
 /// A fully pinned choice of where and on what to run one node: what the optimizer ranks and the

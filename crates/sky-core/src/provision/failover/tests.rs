@@ -472,3 +472,212 @@ fn a_token_cancelled_before_the_start_tries_nothing() {
     assert!(matches!(run.result, Err(FailoverError::Cancelled { .. })));
     assert!(aws.calls().is_empty());
 }
+
+/// Runs failover over `cands` with `fakes` and returns what the blocklist learnt.
+fn blocked_after(fakes: Vec<Arc<FakeCloud>>, cands: &[Launchable]) -> (Run, Vec<Blocked>) {
+    let mut registry = Registry::new();
+    for f in fakes {
+        registry = registry.with(f);
+    }
+    let sink = RecordingSink::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let mut blocklist = Blocklist::default();
+    let result = rt.block_on(provision(
+        &registry,
+        "c1",
+        1,
+        cands,
+        &mut blocklist,
+        FailoverOptions::default(),
+        &sink,
+    ));
+    let run = Run {
+        result,
+        events: sink.events(),
+    };
+    (run, blocklist.entries().to_vec())
+}
+
+fn gpu(mut l: Launchable) -> Launchable {
+    l.accelerators = Some(("T4".into(), 1.0));
+    l
+}
+
+#[test]
+fn an_unknown_code_blocks_the_zone_and_failover_goes_on() {
+    let aws =
+        Arc::new(FakeCloud::new(Aws).script("us-east-1/us-east-1a", &[Outcome::Fail(Unknown)]));
+    let (run, blocked) = blocked_after(vec![aws], &candidates());
+    let (chosen, _) = run.result.as_ref().expect("the next zone works");
+    assert_eq!(chosen.zone.as_deref(), Some("us-east-1b"));
+    assert_eq!(
+        blocked,
+        vec![Blocked::Zone {
+            cloud: Aws,
+            region: "us-east-1".into(),
+            zone: "us-east-1a".into()
+        }]
+    );
+    insta::assert_snapshot!(render(&attempts_of(&run)), @r"
+    1 aws/us-east-1/us-east-1a m6i.large: unknown -> block zone us-east-1a (cleaned up)
+    2 aws/us-east-1/us-east-1b m6i.large: ok
+    ");
+}
+
+#[test]
+fn an_instance_type_unsupported_in_one_zone_is_blocked_there_only() {
+    let cands = vec![
+        launchable(Aws, "us-east-1", Some("us-east-1a"), "p3.2xlarge", 3.0),
+        launchable(Aws, "us-east-1", Some("us-east-1a"), "g5.xlarge", 1.0),
+        launchable(Aws, "us-east-1", Some("us-east-1b"), "p3.2xlarge", 3.0),
+    ];
+    let aws = Arc::new(FakeCloud::new(Aws).script(
+        "us-east-1/us-east-1a",
+        &[
+            Outcome::FailScoped(InvalidRequest, BlockScope::InstanceTypeInZone),
+            Outcome::Ok,
+        ],
+    ));
+    let (run, blocked) = blocked_after(vec![aws], &cands);
+    let (chosen, _) = run.result.as_ref().expect("another type in the zone works");
+    assert_eq!(chosen.instance_type, "g5.xlarge");
+    assert_eq!(
+        blocked,
+        vec![Blocked::InstanceType {
+            cloud: Aws,
+            instance_type: "p3.2xlarge".into(),
+            region: Some("us-east-1".into()),
+            zone: Some("us-east-1a".into()),
+        }]
+    );
+    let mut bl = Blocklist::default();
+    bl.block_scope(&cands[0], BlockScope::InstanceTypeInZone);
+    assert!(bl.reason(&cands[1]).is_none(), "other types in the zone");
+    assert!(bl.reason(&cands[2]).is_none(), "the type in another zone");
+}
+
+#[test]
+fn a_global_accelerator_quota_blocks_every_gpu_offer_of_the_cloud_at_once() {
+    let cands = vec![
+        gpu(launchable(
+            Gcp,
+            "us-central1",
+            Some("us-central1-a"),
+            "n1-standard-4",
+            0.5,
+        )),
+        gpu(launchable(
+            Gcp,
+            "us-east1",
+            Some("us-east1-b"),
+            "n1-standard-4",
+            0.5,
+        )),
+        gpu(launchable(
+            Gcp,
+            "europe-west4",
+            Some("europe-west4-a"),
+            "g2-standard-4",
+            0.7,
+        )),
+        gpu(launchable(
+            Aws,
+            "us-east-1",
+            Some("us-east-1a"),
+            "g4dn.xlarge",
+            0.6,
+        )),
+    ];
+    let gcp = Arc::new(FakeCloud::new(Gcp).script(
+        "us-central1/us-central1-a",
+        &[Outcome::FailScoped(Quota, BlockScope::Accelerators)],
+    ));
+    let aws = Arc::new(FakeCloud::new(Aws));
+    let (run, blocked) = blocked_after(vec![gcp.clone(), aws], &cands);
+    let (chosen, _) = run.result.as_ref().expect("AWS is left");
+    assert_eq!(chosen.cloud, Aws);
+    assert_eq!(blocked, vec![Blocked::Accelerators(Gcp)]);
+    assert_eq!(
+        attempts_of(&run).len(),
+        2,
+        "GCP was tried once, not per region"
+    );
+    let cpu_only = launchable(Gcp, "us-east1", Some("us-east1-b"), "n2-standard-2", 0.1);
+    let mut bl = Blocklist::default();
+    bl.block_scope(&cands[0], BlockScope::Accelerators);
+    assert!(bl.reason(&cpu_only).is_none(), "CPU offers stay open");
+}
+
+#[test]
+fn each_scope_blocks_exactly_its_placements() {
+    let at = launchable(
+        Gcp,
+        "us-central1",
+        Some("us-central1-a"),
+        "n2-standard-2",
+        0.1,
+    );
+    let same_zone_other_type = launchable(
+        Gcp,
+        "us-central1",
+        Some("us-central1-a"),
+        "n2-standard-4",
+        0.2,
+    );
+    let same_region_other_zone = launchable(
+        Gcp,
+        "us-central1",
+        Some("us-central1-b"),
+        "n2-standard-2",
+        0.1,
+    );
+    let other_region = launchable(Gcp, "us-east1", Some("us-east1-b"), "n2-standard-2", 0.1);
+    let other_cloud = launchable(Aws, "us-east-1", Some("us-east-1a"), "n2-standard-2", 0.1);
+    let all = [
+        &at,
+        &same_zone_other_type,
+        &same_region_other_zone,
+        &other_region,
+        &other_cloud,
+    ];
+    let cases = [
+        (BlockScope::Zone, [true, true, false, false, false]),
+        (BlockScope::Region, [true, true, true, false, false]),
+        (
+            BlockScope::InstanceTypeInZone,
+            [true, false, false, false, false],
+        ),
+        (
+            BlockScope::InstanceTypeInRegion,
+            [true, false, true, false, false],
+        ),
+        (BlockScope::InstanceType, [true, false, true, true, false]),
+        (BlockScope::Cloud, [true, true, true, true, false]),
+    ];
+    for (scope, expected) in cases {
+        let mut bl = Blocklist::default();
+        bl.block_scope(&at, scope);
+        let got: Vec<bool> = all.iter().map(|l| bl.reason(l).is_some()).collect();
+        assert_eq!(got, expected, "{scope:?}");
+    }
+}
+
+#[test]
+fn retry_rounds_forget_local_blocks_but_keep_global_ones() {
+    let zoned = gpu(launchable(
+        Gcp,
+        "us-central1",
+        Some("us-central1-a"),
+        "a2-highgpu-1g",
+        3.0,
+    ));
+    let mut bl = Blocklist::default();
+    bl.block_scope(&zoned, BlockScope::Zone);
+    bl.block_scope(&zoned, BlockScope::InstanceTypeInZone);
+    bl.block_scope(&zoned, BlockScope::Accelerators);
+    bl.forget_transient();
+    assert_eq!(bl.entries(), &[Blocked::Accelerators(Gcp)]);
+}
