@@ -58,6 +58,7 @@ impl Sky {
             None => self.generate_name(),
         };
         self.check_new_name(&cluster)?;
+        check_workdir(&cluster, task)?;
         let existing = self.db()?.get(&cluster)?;
         if let Some(rec) = &existing {
             self.check_fits(task, rec)?;
@@ -102,6 +103,7 @@ impl Sky {
         };
         self.check_new_name(&name)?;
         check_secrets(task)?;
+        check_workdir(&name, task)?;
         let mounts = local_file_mounts(task)?;
         let lock = self.lock(&name, sink).await?;
         if cancel.is_cancelled() {
@@ -232,6 +234,7 @@ impl Sky {
         sink: &dyn EventSink,
     ) -> Result<RunOutcome, SkyError> {
         check_secrets(task)?;
+        check_workdir(name, task)?;
         let lock = self.lock(name, sink).await?;
         let rec = self.require(name)?;
         if rec.status != ClusterStatus::Up {
@@ -689,6 +692,31 @@ fn local_file_mounts_unredacted(task: &Task) -> Result<Vec<(String, PathBuf)>, S
         out.push((remote.clone(), local));
     }
     Ok(out)
+}
+
+/// Refuses a workdir that cannot be synced, before any lock is taken or anything is created:
+/// a git repository (not supported yet) or a local path that is not a directory.
+fn check_workdir(cluster: &str, task: &Task) -> Result<(), SkyError> {
+    let Some(workdir) = &task.workdir else {
+        return Ok(());
+    };
+    let err = |message: String| SkyError::Workdir {
+        cluster: cluster.into(),
+        // The path may hold a `${VAR}`-substituted secret: shown as `${KEY}`.
+        workdir: task.redact(&format!("{workdir:?}")),
+        message: task.redact(&message),
+    };
+    match workdir {
+        crate::task::Workdir::Git { url, .. } => Err(err(format!(
+            "git workdirs ({url}) are not supported yet; clone the repository and give its \
+             local directory as `workdir` (or `--workdir DIR`)"
+        ))),
+        crate::task::Workdir::Local(path) => match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(err(format!("{path} is not a directory"))),
+            Err(e) => Err(err(format!("{path}: {e}"))),
+        },
+    }
 }
 
 fn check_secrets(task: &Task) -> Result<(), SkyError> {

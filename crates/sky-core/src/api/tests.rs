@@ -506,3 +506,37 @@ fn a_start_that_finds_no_capacity_leaves_the_cluster_stopped_and_intact() {
         "the nodes are still there, stopped"
     );
 }
+
+#[test]
+fn a_workdir_that_cannot_be_synced_is_refused_before_anything_is_created() {
+    let w = world();
+    let vocab = crate::task::StaticVocabulary::default();
+    let missing = tempfile::tempdir().expect("tmp").path().join("gone");
+    let sink = RecordingSink::default();
+    for (yaml, says) in [
+        (
+            "workdir: {url: 'https://example.com/r.git'}\nrun: echo hi\n".to_owned(),
+            "git workdirs (https://example.com/r.git) are not supported yet",
+        ),
+        (
+            format!("workdir: {}\nrun: echo hi\n", missing.display()),
+            "No such file or directory",
+        ),
+    ] {
+        let task = crate::task::parse_chain(&yaml, "task.yaml", &vocab)
+            .expect("task")
+            .remove(0);
+        let opts = LaunchOptions {
+            cluster_name: Some("wd".into()),
+            ..LaunchOptions::default()
+        };
+        let err = w.sky.preview_launch(&task, &opts).expect_err("preview");
+        assert!(err.to_string().contains(says), "{err}");
+        let err = rt()
+            .block_on(w.sky.launch(&task, &opts, &sink))
+            .expect_err("launch");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(w.fake.calls().is_empty(), "{:?}", w.fake.calls());
+    assert!(w.sky.db().expect("db").get("wd").expect("get").is_none());
+}
