@@ -42,7 +42,12 @@ step "lint and build: clippy -D warnings on every target of the workspace"
 cargo build --workspace --all-targets --locked "${FEATURES[@]}"
 
 step "unit and integration tests"
-cargo nextest run --workspace --locked "${FEATURES[@]}" --no-fail-fast
+cargo nextest run --workspace --locked "${FEATURES[@]}" --no-fail-fast -E 'not binary(fuzz)'
+
+step "fuzzing: a bounded run of every target (proptest, stable Rust)"
+# Each target prints how many inputs it tried; SKY_FUZZ_CASES sets the count (longer runs by hand).
+SKY_FUZZ_CASES="${SKY_FUZZ_CASES:-20000}" cargo nextest run --workspace --locked "${FEATURES[@]}" \
+  --no-fail-fast --success-output final -E 'binary(fuzz)'
 cargo test --workspace --doc --locked "${FEATURES[@]}"
 
 if [ "${SKY_TEST_SKIP_GUI:-0}" != 1 ]; then
