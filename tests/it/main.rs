@@ -8,6 +8,7 @@ mod lifecycle;
 mod local_cloud;
 mod names;
 mod optimizer;
+mod shared_home;
 mod ssh;
 mod ssh_pools;
 mod ssh_support;
