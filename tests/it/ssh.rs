@@ -34,13 +34,24 @@ pub(crate) fn harness_available() -> bool {
 
 impl Pool {
     pub(crate) fn start(n: usize) -> Option<Pool> {
+        Pool::start_with(n, true)
+    }
+
+    /// A pool whose sshds read `~/.ssh/authorized_keys` (`user_keys`) or only their own file.
+    pub(crate) fn start_with(n: usize, user_keys: bool) -> Option<Pool> {
         if !harness_available() {
             return None;
         }
         let home = tempfile::tempdir().expect("temp dir");
         let key = keys::load_or_create(home.path()).expect("sky key");
-        let nodes = SshNodes::start(n, &key.public_openssh().expect("public key"))
-            .expect("sshd nodes start");
+        let nodes = SshNodes::start_with(
+            n,
+            &key.public_openssh().expect("public key"),
+            None,
+            "127.0.0.1",
+            user_keys,
+        )
+        .expect("sshd nodes start");
         std::fs::write(
             home.path().join("ssh_node_pools.yaml"),
             nodes.pool_yaml("p"),
@@ -306,12 +317,66 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
         "{setup_logs:?}"
     );
 
+    // The head holds a key of the cluster's own for its worker, not the user's login key, and
+    // the worker accepts it under the cluster's mark.
+    let user_key = std::fs::read_to_string(pool.path().join("ssh/sky-key")).expect("user key");
+    let on_head = std::fs::read_to_string(
+        Path::new(&dir.keys_dir(&head.display().to_string())).join("node-1.key"),
+    )
+    .expect("the worker's key on the head");
+    assert_ne!(on_head, user_key, "the user's key never reaches the head");
+    let worker_keys = pool.nodes.nodes[1].home.join(".ssh/authorized_keys");
+    let mark = dir.worker_key_mark();
+    let installed = std::fs::read_to_string(&worker_keys).expect("authorized_keys");
+    assert_eq!(
+        installed.lines().filter(|l| l.ends_with(&mark)).count(),
+        1,
+        "{installed}"
+    );
+    // Someone else's key beside it (made now: test keys are never committed).
+    let theirs = format!(
+        "{}\n",
+        keys::worker_key("someone-else")
+            .expect("key")
+            .public_openssh()
+            .expect("public")
+    );
+    std::fs::write(&worker_keys, format!("{theirs}{installed}")).expect("another key beside it");
+
     // `down` releases the pool: Sky's files are gone, the machines (users) remain.
     ok(pool.sky().args(["down", "-y", "duo"]));
     for node in &pool.nodes.nodes {
         assert!(!node.home.join(NODES_ROOT).exists() && !node.home.join("sky_workdir").exists());
     }
+    assert_eq!(
+        std::fs::read_to_string(&worker_keys).expect("authorized_keys"),
+        theirs,
+        "down removes the cluster's key and only it"
+    );
     assert!(!pool.path().join("ssh/clusters/duo.json").exists());
+}
+
+#[test]
+fn a_worker_whose_sshd_ignores_user_keys_gets_the_login_key_and_jobs_still_run() {
+    let Some(pool) = Pool::start_with(2, false) else {
+        return;
+    };
+    let stdout = ok(pool.sky().args([
+        "launch",
+        "-y",
+        "-c",
+        "strict",
+        "--infra",
+        "ssh/p",
+        "--num-nodes",
+        "2",
+        "echo rank=$SKY_NODE_RANK",
+    ]));
+    assert!(
+        stdout.lines().any(|l| l == "(worker1, rank=1) rank=1"),
+        "{stdout}"
+    );
+    ok(pool.sky().args(["down", "-y", "strict"]));
 }
 
 #[test]

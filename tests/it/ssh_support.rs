@@ -58,6 +58,18 @@ impl SshNodes {
         netns: Option<&str>,
         listen: &str,
     ) -> Result<SshNodes, String> {
+        SshNodes::start_with(n, authorized_key, netns, listen, true)
+    }
+
+    /// [`SshNodes::start_in`]; with `user_keys` false the sshds read only the harness's own
+    /// keys file, not the logins' `~/.ssh/authorized_keys` (as some company sshd configs do).
+    pub(crate) fn start_with(
+        n: usize,
+        authorized_key: &str,
+        netns: Option<&str>,
+        listen: &str,
+        user_keys: bool,
+    ) -> Result<SshNodes, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let host_key = sky_testkit::hosts::prepare_sshd(dir.path())?;
         let keys = dir.path().join("authorized_keys");
@@ -87,12 +99,13 @@ impl SshNodes {
                 &config,
                 format!(
                     "Port {port}\nListenAddress {listen}\nHostKey {}\nPidFile {}\n\
-                     AuthorizedKeysFile {}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
+                     AuthorizedKeysFile {}{}\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nAllowUsers {user}\n\
                      Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n",
                     host_key.display(),
                     nodes.dir.path().join(format!("sshd-{i}.pid")).display(),
-                    keys.display()
+                    keys.display(),
+                    if user_keys { " .ssh/authorized_keys" } else { "" },
                 ),
             )
             .map_err(|e| e.to_string())?;

@@ -382,7 +382,7 @@ fn start_sshd(inner: &Inner, i: usize, key: &str) -> Result<Running, String> {
     fs::write(
         &conf,
         format!(
-            "Port 22\nListenAddress {}\nHostKey {}\nPidFile none\nAuthorizedKeysFile {}\n\
+            "Port 22\nListenAddress {}\nHostKey {}\nPidFile none\nAuthorizedKeysFile {} .ssh/authorized_keys\n\
              UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nAllowUsers {}\nSubsystem sftp internal-sftp\nLogLevel ERROR\n\
              MaxSessions 100\nMaxStartups 100\n",

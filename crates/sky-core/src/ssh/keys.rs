@@ -85,6 +85,32 @@ pub fn load(path: &Path) -> Result<UserKey, SshError> {
     })
 }
 
+/// A new ed25519 key from the OS's randomness, with `comment`.
+fn generate(comment: &str, what: &str) -> Result<PrivateKey, SshError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| SshError::Key {
+        path: what.to_owned(),
+        message: format!("no system randomness: {e}"),
+    })?;
+    let pair = Ed25519Keypair::from_seed(&seed);
+    seed.fill(0);
+    PrivateKey::new(KeypairData::Ed25519(pair), comment).map_err(|e| SshError::Key {
+        path: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// A key of one cluster's own, for its head to log in to its workers: never written on this
+/// machine, it lives only on the head (0600) and in the workers' `authorized_keys` under
+/// `comment`, so a head holds no key that opens anything but its own workers.
+pub fn worker_key(comment: &str) -> Result<UserKey, SshError> {
+    let what = format!("(worker key {comment})");
+    Ok(UserKey {
+        key: Arc::new(generate(comment, &what)?),
+        path: PathBuf::from(what),
+    })
+}
+
 /// The user's key, created (ed25519, 0600) when it does not exist yet.
 pub fn load_or_create(sky_home: &Path) -> Result<UserKey, SshError> {
     let dir = sky_home.join("ssh");
@@ -97,17 +123,7 @@ pub fn load_or_create(sky_home: &Path) -> Result<UserKey, SshError> {
         message: e.to_string(),
     };
     fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| SshError::Key {
-        path: path.display().to_string(),
-        message: format!("no system randomness: {e}"),
-    })?;
-    let pair = Ed25519Keypair::from_seed(&seed);
-    seed.fill(0);
-    let key = PrivateKey::new(KeypairData::Ed25519(pair), "sky").map_err(|e| SshError::Key {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let key = generate("sky", &path.display().to_string())?;
     let text = key.to_openssh(LineEnding::LF).map_err(|e| SshError::Key {
         path: path.display().to_string(),
         message: e.to_string(),

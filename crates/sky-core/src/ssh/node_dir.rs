@@ -161,6 +161,26 @@ impl NodeDir {
         format!("{}/agent/home", self.on(home))
     }
 
+    /// The comment that marks this cluster's worker key in a worker's `authorized_keys`: unique
+    /// to the cluster and the client's Sky home, so removing it never removes another's line.
+    pub fn worker_key_mark(&self) -> String {
+        format!("sky-worker:{}", self.rel)
+    }
+
+    /// Adds the key line read from stdin to `~/.ssh/authorized_keys`, replacing an earlier line
+    /// of this cluster; the file is rewritten in place (its inode, owner and mode kept).
+    pub fn authorize_worker_key_script(&self) -> String {
+        format!(
+            r#"umask 077
+wm={wm}
+mkdir -p "$HOME/.ssh" && f="$HOME/.ssh/authorized_keys" && touch "$f" || exit 1
+{{ awk -v m="$wm" '$NF != m' "$f"; cat; }} > "$f.sky-tmp" && cat "$f.sky-tmp" > "$f"
+s=$?; rm -f "$f.sky-tmp"; exit $s
+"#,
+            wm = quote(&self.worker_key_mark()),
+        )
+    }
+
     /// Worker keys, known hosts and ControlMaster sockets on the head.
     pub fn keys_dir(&self, home: &str) -> String {
         format!("{}/ssh", self.on(home))
@@ -245,6 +265,12 @@ unsafe_to_remove() {{
   [ -n "$f" ] && {{ echo "it holds the client's Sky home ($f)"; return 0; }}
   return 1
 }}
+# This cluster's worker key (its line carries a mark no other cluster or home has).
+wm={wm}
+ak="$HOME/.ssh/authorized_keys"
+if [ -f "$ak" ] && [ ! -L "$ak" ] && awk -v m="$wm" '$NF == m {{ found = 1 }} END {{ exit !found }}' "$ak"; then
+  awk -v m="$wm" '$NF != m' "$ak" > "$ak.sky-tmp" && cat "$ak.sky-tmp" > "$ak"; rm -f "$ak.sky-tmp"
+fi
 if [ -L "$d" ]; then echo "sky: $d is a symbolic link, not a directory Sky made; left alone" >&2; exit {REFUSED}; fi
 [ -d "$d" ] || exit 0
 if [ "$(cat "$d/{MARKER}" 2>/dev/null)" != "$mark" ]; then
@@ -272,6 +298,7 @@ rmdir "$HOME"/{root} 2>/dev/null
 true
 "#,
             pre = self.preamble(),
+            wm = quote(&self.worker_key_mark()),
             wd = quote(WORKDIR_NAME),
             root = quote(NODES_ROOT),
         )

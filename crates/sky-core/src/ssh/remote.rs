@@ -10,8 +10,8 @@
 //! - [`RemoteCluster::agent`] installs this build's `sky-agent` on the head when missing
 //!   (`<node dir>/agent/sky-agent-<version>-<build>`, by SFTP), restarts a daemon older than this
 //!   client, and returns an [`AgentClient`] speaking over an exec channel running `sky-agent rpc`.
-//! - [`RemoteCluster::grant_worker_access`] copies each worker's key to the head (0600) and
-//!   returns the [`NodeSpec`]s with which the head's agent runs commands on the workers itself,
+//! - [`RemoteCluster::grant_worker_access`] gives the head a key of the cluster's own (0600),
+//!   installed in the workers' `authorized_keys` and removed at `down`, and returns the [`NodeSpec`]s with which the head's agent runs commands on the workers itself,
 //!   so jobs, cancels and kills keep working with the client gone.
 //! - [`RemoteCluster::sync_workdir`], [`RemoteCluster::upload_file_mounts`] and
 //!   [`RemoteCluster::release`] (stop the agent and its jobs, remove the cluster's directory
@@ -319,8 +319,14 @@ impl RemoteCluster {
         self.open_agent(&binary).await
     }
 
-    /// Gives the head's agent SSH access to every worker (each worker's key copied to the head,
-    /// 0600) and returns the node list for the agent's cluster config, head first.
+    /// Gives the head's agent SSH access to every worker and returns the node list for the
+    /// agent's cluster config, head first.
+    ///
+    /// The head gets a key of this cluster's own (made here, never stored on this machine),
+    /// installed in each worker's `~/.ssh/authorized_keys` under the cluster's mark and removed
+    /// by `down`: the user's own login key, which opens every cluster, never leaves this machine.
+    /// A worker whose sshd does not read `~/.ssh/authorized_keys` (checked by logging in with
+    /// the new key) falls back to the key this machine logs in with, and says so.
     #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn grant_worker_access(
         &self,
@@ -330,13 +336,54 @@ impl RemoteCluster {
         // Workers need the directory too: their job groups are recorded there.
         self.ensure_node_dirs().await?;
         let keys_dir = self.dir.keys_dir(&head.home);
+        let worker = keys::worker_key(&self.dir.worker_key_mark())?;
+        let line = format!("{}\n", worker.public_openssh()?);
+        let authorize = self.dir.authorize_worker_key_script();
+        // Installed and checked on every worker at once.
+        let mut checks = JoinSet::new();
+        for (rank, node) in self.nodes.iter().enumerate().skip(1) {
+            let (node, line, authorize, worker) = (
+                node.clone(),
+                line.clone(),
+                authorize.clone(),
+                worker.clone(),
+            );
+            let known = KnownHosts::for_cluster(&self.sky_home, &self.name);
+            checks.spawn(async move {
+                node.session.run(&authorize, Some(line.as_bytes())).await?;
+                let opts = ConnectOptions {
+                    total_wait: std::time::Duration::from_secs(10),
+                    attempt_timeout: std::time::Duration::from_secs(10),
+                };
+                let works = SshSession::connect(&node.target, &worker.key, &known, opts).await;
+                Ok::<_, SshError>((rank, works.err()))
+            });
+        }
+        let mut fallback = std::collections::BTreeSet::new();
+        while let Some(joined) = checks.join_next().await {
+            let (rank, failed) = joined.map_err(|e| SshError::Local(e.to_string()))??;
+            if let Some(e) = failed {
+                tracing::warn!(
+                    cluster = %self.name,
+                    node = %self.nodes[rank].target,
+                    error = %e,
+                    "the worker does not accept the cluster's own key (its sshd may not read \
+                     ~/.ssh/authorized_keys); the head gets this machine's login key for it"
+                );
+                fallback.insert(rank);
+            }
+        }
         // Each worker's key goes to the head on stdin (never a command line), all at once: a
         // serial upload per worker made setup on N nodes cost N round trips more than on one.
         let mut set = JoinSet::new();
         for (rank, node) in self.nodes.iter().enumerate().skip(1) {
             let head = head.clone();
             let identity = format!("{keys_dir}/node-{rank}.key");
-            let text = node.key.private_openssh()?;
+            let text = if fallback.contains(&rank) {
+                node.key.private_openssh()?
+            } else {
+                worker.private_openssh()?
+            };
             let command = format!(
                 "umask 077 && mkdir -p {dir} && chmod 700 {dir} && cat > {tmp} && mv -f {tmp} {identity}",
                 dir = quote(&keys_dir),
