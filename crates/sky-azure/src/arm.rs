@@ -12,10 +12,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use sky_core::provision::throttle::{Throttle, Verdict};
 use sky_core::provision::{ProvisionError, ProvisionErrorKind};
 
 use crate::auth::TokenSource;
 use crate::errors::{self, ArmError};
+
+/// A failed call, and whether it was throttled (with the wait ARM asked for, if any).
+struct CallError {
+    error: ProvisionError,
+    throttled: Option<Option<Duration>>,
+}
+
+impl From<ProvisionError> for CallError {
+    fn from(error: ProvisionError) -> Self {
+        CallError {
+            error,
+            throttled: None,
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
 
 /// Poll no slower than this, whatever `Retry-After` says, so a launch notices completion quickly.
 const MAX_POLL_GAP: Duration = Duration::from_secs(10);
@@ -91,6 +113,9 @@ impl Arm {
     }
 
     /// One call to `path` (relative to the ARM endpoint) or to an absolute URL ARM handed us.
+    /// A throttled answer (429) is retried in place, honouring its `Retry-After` within the
+    /// bounds of [`Throttle`], for every method but PUT: reads, polls, power actions and deletes
+    /// repeat safely, while a throttled create goes to failover at once.
     pub async fn call(
         &self,
         method: reqwest::Method,
@@ -99,6 +124,27 @@ impl Arm {
         body: Option<&Value>,
         what: &str,
     ) -> Result<Answer, ProvisionError> {
+        let once = || self.call_once(method.clone(), path_or_url, api_version, body, what);
+        if method == reqwest::Method::PUT {
+            return once().await.map_err(|e| e.error);
+        }
+        Throttle::default()
+            .run(what, once, |e: &CallError| match e.throttled {
+                Some(hint) => Verdict::Throttled(hint),
+                None => Verdict::Fail,
+            })
+            .await
+            .map_err(|e| e.error)
+    }
+
+    async fn call_once(
+        &self,
+        method: reqwest::Method,
+        path_or_url: &str,
+        api_version: Option<&str>,
+        body: Option<&Value>,
+        what: &str,
+    ) -> Result<Answer, CallError> {
         let mut url = if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
             path_or_url.to_owned()
         } else {
@@ -110,7 +156,7 @@ impl Arm {
             url.push_str("api-version=");
             url.push_str(v);
         }
-        let token = self.tokens.token().await?;
+        let token = self.tokens.token().await.map_err(CallError::from)?;
         let mut req = self.http.request(method, &url).bearer_auth(token.expose());
         if let Some(b) = body {
             req = req
@@ -120,7 +166,7 @@ impl Arm {
         let resp = req
             .send()
             .await
-            .map_err(|e| errors::transport(what, &e.without_url()))?;
+            .map_err(|e| CallError::from(errors::transport(what, &e.without_url())))?;
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
@@ -135,13 +181,16 @@ impl Arm {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| errors::transport(what, &e.without_url()))?;
+            .map_err(|e| CallError::from(errors::transport(what, &e.without_url())))?;
         if !(200..300).contains(&status) {
             if status == 401 {
                 // The next call fetches a fresh token instead of reusing a revoked one.
                 self.tokens.forget().await;
             }
-            return Err(ArmError::from_body(Some(status), &bytes).into_provision(what));
+            return Err(CallError {
+                throttled: errors::is_throttled(Some(status)).then_some(retry_after),
+                error: ArmError::from_body(Some(status), &bytes).into_provision(what),
+            });
         }
         let body = if bytes.is_empty() {
             Value::Null
@@ -267,6 +316,17 @@ pub fn is_not_found(e: &ProvisionError) -> bool {
             || e.message.contains(": ResourceGroupNotFound:")
             || e.message.contains(": NotFound:")
             || e.message.contains(": Http404:"))
+}
+
+/// Whether an `azure_mgmt_compute` failure is throttling (429). The SDK does not expose the
+/// answer's headers, so its `Retry-After` is not known and [`Throttle`] backs off on its own.
+pub fn sdk_throttle_verdict(e: &azure_core::Error) -> Verdict {
+    match e.as_http_error() {
+        Some(http) if errors::is_throttled(Some(u16::from(http.status()))) => {
+            Verdict::Throttled(None)
+        }
+        _ => Verdict::Fail,
+    }
 }
 
 /// Maps an `azure_mgmt_compute` failure: an HTTP error keeps its ARM code and message.

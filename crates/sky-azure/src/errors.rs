@@ -3,75 +3,146 @@
 //!
 //! What this module does not do: talk to Azure, or decide what to try next (failover does).
 
-use sky_core::provision::{ProvisionError, ProvisionErrorKind};
+use sky_core::provision::{BlockScope, ProvisionError, ProvisionErrorKind};
 
-/// Codes meaning "no machines of this size here now": try another zone (or region).
-const CAPACITY: &[&str] = &[
-    "SkuNotAvailable",
-    "AllocationFailed",
-    "ZonalAllocationFailed",
-    "OverconstrainedAllocationRequest",
-    "OverconstrainedZonalAllocationRequest",
-    "SpotMaxPriceTooLow",
+/// One row of the error table: an ARM code, what it means for failover, and where it is from.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub code: &'static str,
+    pub kind: ProvisionErrorKind,
+    pub scope: BlockScope,
+    pub reference: &'static str,
+}
+
+const fn row(
+    code: &'static str,
+    kind: ProvisionErrorKind,
+    scope: BlockScope,
+    reference: &'static str,
+) -> Row {
+    Row {
+        code,
+        kind,
+        scope,
+        reference,
+    }
+}
+
+/// "Troubleshoot common Azure deployment errors", learn.microsoft.com/azure/azure-resource-manager/troubleshooting/common-deployment-errors.
+const DEPLOY: &str = "ARM common deployment errors";
+/// "Troubleshoot allocation failures", learn.microsoft.com/troubleshoot/azure/virtual-machines/allocation-failure.
+const ALLOC: &str = "VM allocation failures";
+/// "Understand how Azure Resource Manager throttles requests", learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling.
+const THROTTLE: &str = "ARM throttling";
+/// The identity platform's OAuth error codes (AADSTS), learn.microsoft.com/entra/identity-platform/reference-error-codes.
+const AAD: &str = "identity platform error codes";
+
+use BlockScope::{Cloud, InstanceTypeInRegion, InstanceTypeInZone, Region, Zone};
+use ProvisionErrorKind::{Auth, Capacity, InvalidRequest, Quota, Transient};
+
+/// Every ARM code Sky knows. A size that is not offered or has no capacity rules out that size
+/// where it was tried (zone, or region for a regional request), not the zone for every size;
+/// subscription limits are per region (vCPU family and public IP quotas are regional); bad
+/// credentials rule out Azure. Throttling (HTTP 429, whatever the code) is retried in place for
+/// reads, polls, power actions and deletes (`arm::Arm::call`) and blocks only the zone when it
+/// outlasts the retries or hits a create.
+pub const TABLE: &[Row] = &[
+    row("SkuNotAvailable", Capacity, InstanceTypeInZone, DEPLOY),
+    row("ZonalAllocationFailed", Capacity, InstanceTypeInZone, ALLOC),
+    row(
+        "OverconstrainedZonalAllocationRequest",
+        Capacity,
+        InstanceTypeInZone,
+        ALLOC,
+    ),
+    row("AllocationFailed", Capacity, InstanceTypeInRegion, ALLOC),
+    row(
+        "OverconstrainedAllocationRequest",
+        Capacity,
+        InstanceTypeInRegion,
+        ALLOC,
+    ),
+    // The Spot price of this size here is above the VM's max price.
+    row("SpotMaxPriceTooLow", Capacity, InstanceTypeInZone, ALLOC),
+    row("QuotaExceeded", Quota, Region, DEPLOY),
+    row("OperationNotAllowed", Quota, Region, DEPLOY),
+    row("ResourceQuotaExceeded", Quota, Region, DEPLOY),
+    row("SubscriptionQuotaExceeded", Quota, Region, DEPLOY),
+    row("LowPriorityQuotaExceeded", Quota, Region, DEPLOY),
+    row("PublicIPCountLimitReached", Quota, Region, DEPLOY),
+    row(
+        "StandardSkuPublicIPCountLimitReached",
+        Quota,
+        Region,
+        DEPLOY,
+    ),
+    row("PublicIpAddressQuotaExceeded", Quota, Region, DEPLOY),
+    row("AuthorizationFailed", Auth, Cloud, DEPLOY),
+    row("LinkedAuthorizationFailed", Auth, Cloud, DEPLOY),
+    row("InvalidAuthenticationToken", Auth, Cloud, DEPLOY),
+    row("InvalidAuthenticationTokenTenant", Auth, Cloud, DEPLOY),
+    row("ExpiredAuthenticationToken", Auth, Cloud, DEPLOY),
+    row("AuthenticationFailed", Auth, Cloud, DEPLOY),
+    row("SubscriptionNotFound", Auth, Cloud, DEPLOY),
+    row("MissingSubscriptionRegistration", Auth, Cloud, DEPLOY),
+    row("invalid_client", Auth, Cloud, AAD),
+    row("unauthorized_client", Auth, Cloud, AAD),
+    row("invalid_request", Auth, Cloud, AAD),
+    // What was asked for is not there (reads and deletes treat these as "nothing there").
+    row("ResourceNotFound", InvalidRequest, Region, DEPLOY),
+    row("ResourceGroupNotFound", InvalidRequest, Region, DEPLOY),
+    row("NotFound", InvalidRequest, Region, DEPLOY),
+    // A size or image this region does not offer, or a property Azure refuses for it.
+    row(
+        "InvalidParameter",
+        InvalidRequest,
+        InstanceTypeInRegion,
+        DEPLOY,
+    ),
+    row(
+        "LocationNotAvailableForResourceType",
+        InvalidRequest,
+        Region,
+        DEPLOY,
+    ),
+    row("NoRegisteredProviderFound", InvalidRequest, Region, DEPLOY),
+    row("TooManyRequests", Transient, Zone, THROTTLE),
+    row("RetryableError", Transient, Zone, DEPLOY),
+    row("InternalServerError", Transient, Zone, DEPLOY),
+    row("InternalExecutionError", Transient, Zone, DEPLOY),
+    row("ServerTimeout", Transient, Zone, DEPLOY),
+    row("GatewayTimeout", Transient, Zone, DEPLOY),
+    row("Conflict", Transient, Zone, DEPLOY),
+    row("ResourceGroupBeingDeleted", Transient, Zone, DEPLOY),
+    row("AnotherOperationInProgress", Transient, Zone, DEPLOY),
 ];
 
-/// Codes meaning a limit of the subscription in this region: try another region.
-const QUOTA: &[&str] = &[
-    "QuotaExceeded",
-    "OperationNotAllowed",
-    "ResourceQuotaExceeded",
-    "SubscriptionQuotaExceeded",
-    "LowPriorityQuotaExceeded",
-];
+/// The row for an ARM `code` (ARM compares codes case-insensitively).
+pub fn row_of(code: &str) -> Option<&'static Row> {
+    TABLE.iter().find(|r| r.code.eq_ignore_ascii_case(code))
+}
 
-/// Codes meaning the credentials are wrong, expired or lack a role: try another cloud.
-const AUTH: &[&str] = &[
-    "AuthorizationFailed",
-    "InvalidAuthenticationToken",
-    "InvalidAuthenticationTokenTenant",
-    "ExpiredAuthenticationToken",
-    "AuthenticationFailed",
-    "LinkedAuthorizationFailed",
-    "SubscriptionNotFound",
-    "invalid_client",
-    "unauthorized_client",
-    "invalid_request",
-];
-
-/// Codes that pass on their own; retrying elsewhere is reasonable.
-const TRANSIENT: &[&str] = &[
-    "TooManyRequests",
-    "RetryableError",
-    "InternalServerError",
-    "InternalExecutionError",
-    "ServerTimeout",
-    "GatewayTimeout",
-    "Conflict",
-    "ResourceGroupBeingDeleted",
-    "AnotherOperationInProgress",
-];
+/// Whether an answer with this HTTP status is throttling: ARM says so with 429, whatever code
+/// the body carries (Compute sends `OperationNotAllowed` with a `TooManyRequests` detail).
+pub fn is_throttled(status: Option<u16>) -> bool {
+    status == Some(429)
+}
 
 /// Classifies an ARM error by its code first and, for codes this table does not know, by the
 /// HTTP status (`None` for a Failed asynchronous operation, whose HTTP status was 200).
 pub fn kind_of(code: &str, status: Option<u16>) -> ProvisionErrorKind {
-    let is = |list: &[&str]| list.iter().any(|c| c.eq_ignore_ascii_case(code));
-    if is(CAPACITY) {
-        ProvisionErrorKind::Capacity
-    } else if is(QUOTA) {
-        ProvisionErrorKind::Quota
-    } else if is(AUTH) {
-        ProvisionErrorKind::Auth
-    } else if is(TRANSIENT) {
-        ProvisionErrorKind::Transient
-    } else {
-        match status {
-            Some(401 | 403) => ProvisionErrorKind::Auth,
-            Some(408 | 429) | Some(500..=599) => ProvisionErrorKind::Transient,
-            Some(400..=499) => ProvisionErrorKind::InvalidRequest,
-            // A Failed operation with an unknown code: another candidate may still work.
-            None => ProvisionErrorKind::InvalidRequest,
-            Some(_) => ProvisionErrorKind::Fatal,
-        }
+    if is_throttled(status) {
+        return Transient;
+    }
+    if let Some(r) = row_of(code) {
+        return r.kind;
+    }
+    match status {
+        Some(401 | 403) => Auth,
+        Some(408) | Some(500..=599) => Transient,
+        Some(404) => InvalidRequest,
+        // A code Sky does not know: the zone is blocked (as SkyPilot does) and failover goes on.
+        _ => ProvisionErrorKind::Unknown,
     }
 }
 
@@ -135,10 +206,26 @@ impl ArmError {
 
     /// The provision error for this failure while doing `what` (e.g. "create VM c-0 in eastus").
     pub fn into_provision(self, what: &str) -> ProvisionError {
-        ProvisionError::new(
-            kind_of(&self.code, self.status),
-            format!("Azure: {what}: {}: {}", self.code, self.message),
-        )
+        let kind = kind_of(&self.code, self.status);
+        let (code, message) = (&self.code, &self.message);
+        if is_throttled(self.status) {
+            return ProvisionError::new(
+                kind,
+                format!("Azure: {what}: throttled (HTTP 429, {code}): {message}"),
+            )
+            .with_scope(Zone);
+        }
+        match row_of(code) {
+            Some(r) => ProvisionError::new(kind, format!("Azure: {what}: {code}: {message}"))
+                .with_scope(r.scope),
+            None if kind == ProvisionErrorKind::Unknown => ProvisionError::new(
+                kind,
+                format!(
+                    "Azure: {what}: {code}: {message} (an ARM code Sky does not know; blocking the zone)"
+                ),
+            ),
+            None => ProvisionError::new(kind, format!("Azure: {what}: {code}: {message}")),
+        }
     }
 }
 
@@ -171,7 +258,61 @@ mod tests {
         assert_eq!(kind_of("InvalidAuthenticationToken", Some(401)), Auth);
         assert_eq!(kind_of("SomethingNew", Some(403)), Auth);
         assert_eq!(kind_of("SomethingNew", Some(503)), Transient);
+        assert_eq!(kind_of("SomethingNew", Some(400)), Unknown);
+        assert_eq!(kind_of("SomethingNew", None), Unknown);
         assert_eq!(kind_of("InvalidParameter", Some(400)), InvalidRequest);
+        // Compute's throttling: 429 with OperationNotAllowed is not a quota.
+        assert_eq!(kind_of("OperationNotAllowed", Some(429)), Transient);
+    }
+
+    #[test]
+    fn each_code_blocks_its_scope_and_unknown_codes_block_the_zone() {
+        use ProvisionErrorKind::Unknown;
+        let err = |status, code: &str| {
+            ArmError {
+                status,
+                code: code.into(),
+                message: "m".into(),
+            }
+            .into_provision("create VM c-0 in eastus")
+        };
+        assert_eq!(
+            err(None, "ZonalAllocationFailed").scope,
+            Some(BlockScope::InstanceTypeInZone)
+        );
+        assert_eq!(
+            err(None, "AllocationFailed").scope,
+            Some(BlockScope::InstanceTypeInRegion)
+        );
+        assert_eq!(
+            err(Some(409), "PublicIPCountLimitReached").scope,
+            Some(BlockScope::Region)
+        );
+        assert_eq!(
+            err(Some(403), "AuthorizationFailed").scope,
+            Some(BlockScope::Cloud)
+        );
+        let throttled = err(Some(429), "OperationNotAllowed");
+        assert_eq!(
+            (throttled.kind, throttled.scope),
+            (Transient, Some(BlockScope::Zone))
+        );
+        assert!(
+            throttled.message.contains("throttled"),
+            "{}",
+            throttled.message
+        );
+        let unknown = err(Some(400), "BrandNewCode");
+        assert_eq!(unknown.kind, Unknown);
+        assert_eq!(unknown.kind.default_scope(), Some(BlockScope::Zone));
+        assert!(
+            unknown.message.contains("does not know"),
+            "{}",
+            unknown.message
+        );
+        for r in TABLE {
+            assert!(!r.reference.is_empty(), "{} has a reference", r.code);
+        }
     }
 
     #[test]

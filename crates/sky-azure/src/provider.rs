@@ -15,6 +15,7 @@ use futures::TryStreamExt;
 use futures::future::join_all;
 use serde_json::Value;
 use sky_core::cloud::CloudId;
+use sky_core::provision::throttle::Throttle;
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, HomeOwner, NodeHandle,
     NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
@@ -345,13 +346,18 @@ impl AzureProvider {
 
     async fn list_vms(&self, s: &Session, rg: &str) -> Result<Option<Vec<VmView>>, ProvisionError> {
         let what = format!("list VMs of {rg}");
-        let pages = s
-            .compute
-            .virtual_machines_client()
-            .list(rg, &s.subscription)
-            .expand("instanceView")
-            .into_stream();
-        match pages.try_collect::<Vec<_>>().await {
+        let list = || {
+            s.compute
+                .virtual_machines_client()
+                .list(rg, &s.subscription)
+                .expand("instanceView")
+                .into_stream()
+                .try_collect::<Vec<_>>()
+        };
+        match Throttle::default()
+            .run(&what, list, arm::sdk_throttle_verdict)
+            .await
+        {
             Ok(pages) => {
                 let mut vms: Vec<VmView> = pages
                     .iter()
@@ -443,24 +449,28 @@ impl AzureProvider {
             let rg = rg.clone();
             async move {
                 let vms = s.compute.virtual_machines_client();
-                let (verb, sent) = if start {
-                    (
-                        "start",
-                        vms.start(rg, &vm.name, &s.subscription)
-                            .send()
-                            .await
-                            .map(|r| sdk_poll(r.as_raw_response().headers())),
-                    )
-                } else {
-                    (
-                        "deallocate",
-                        vms.deallocate(rg, &vm.name, &s.subscription)
-                            .send()
-                            .await
-                            .map(|r| sdk_poll(r.as_raw_response().headers())),
-                    )
-                };
+                let verb = if start { "start" } else { "deallocate" };
                 let what = format!("{verb} VM {}", vm.name);
+                // Power actions repeat safely, so a throttled one is retried in place.
+                let send = || {
+                    let (vms, rg) = (&vms, rg.clone());
+                    async move {
+                        if start {
+                            vms.start(rg, &vm.name, &s.subscription)
+                                .send()
+                                .await
+                                .map(|r| sdk_poll(r.as_raw_response().headers()))
+                        } else {
+                            vms.deallocate(rg, &vm.name, &s.subscription)
+                                .send()
+                                .await
+                                .map(|r| sdk_poll(r.as_raw_response().headers()))
+                        }
+                    }
+                };
+                let sent = Throttle::default()
+                    .run(&what, send, arm::sdk_throttle_verdict)
+                    .await;
                 match sent.map_err(|e| arm::from_sdk(&e, &what))? {
                     Some(poll) => s.arm.wait(&poll, &what).await,
                     None => Ok(()),

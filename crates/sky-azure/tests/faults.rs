@@ -218,3 +218,76 @@ async fn every_candidate_out_of_capacity_exhausts_with_nothing_left() {
     assert_eq!(err.attempts().len(), 2);
     assert_eq!(e.fake.resource_count(), 0);
 }
+
+#[tokio::test]
+async fn throttled_reads_polls_power_actions_and_deletes_are_retried_in_place() {
+    let e = env().await;
+    let p = &e.provider;
+    // Compute's 429 with Retry-After on every kind of call that repeats safely.
+    for method in ["GET", "POST", "DELETE"] {
+        e.fake.throttle(method, 2, 0);
+    }
+    p.run_instances(&request("th", 2, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    let info = p
+        .wait_instances("th")
+        .await
+        .expect("wait, through throttled polls");
+    assert_eq!(info.nodes.len(), 2);
+    p.stop("th")
+        .await
+        .expect("stop, through throttled power actions");
+    e.fake.throttle("POST", 2, 0);
+    p.run_instances(&sky_core::provision::ProvisionRequest {
+        resume_stopped: true,
+        ..request("th", 2, launchable("eastus", None, false))
+    })
+    .await
+    .expect("start");
+    e.fake.throttle("DELETE", 2, 0);
+    e.fake.throttle("GET", 2, 0);
+    p.terminate("th")
+        .await
+        .expect("down, through throttled deletes");
+    assert!(
+        e.fake.throttled_count() >= 10,
+        "{}",
+        e.fake.throttled_count()
+    );
+    assert_eq!(e.fake.resource_count(), 0, "nothing left behind");
+}
+
+#[tokio::test]
+async fn a_throttled_create_blocks_only_its_zone_not_the_region_as_a_quota_would() {
+    let e = env().await;
+    e.fake.throttle("PUT", 1, 0);
+    let cands = [
+        launchable("eastus", Some("1"), false),
+        launchable("eastus", Some("2"), false),
+        launchable("westus2", None, false),
+    ];
+    let mut blocklist = Blocklist::default();
+    let (won, _) = failover::provision(
+        &registry(&e.provider),
+        "tc",
+        1,
+        &cands,
+        &mut blocklist,
+        FailoverOptions::default(),
+        &NullSink,
+    )
+    .await
+    .expect("the next zone works");
+    assert_eq!(
+        (won.region.as_str(), won.zone.as_deref()),
+        ("eastus", Some("2"))
+    );
+    // A quota would have blocked all of eastus and landed in westus2; throttling blocks zone 1.
+    assert!(blocklist.reason(&cands[2]).is_none(), "westus2 untouched");
+    assert_eq!(
+        e.fake.throttled_count(),
+        1,
+        "a create is not retried in place"
+    );
+}

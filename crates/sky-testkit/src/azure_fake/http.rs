@@ -126,6 +126,26 @@ pub(super) fn route(
             "The access token is invalid.",
         );
     }
+    if let Some(left) = s.throttle.get_mut(method.as_str()).filter(|n| **n > 0) {
+        *left -= 1;
+        s.throttled += 1;
+        return reply(
+            429,
+            &json!({"error": {
+                "code": "OperationNotAllowed",
+                "message": "The server rejected the request because too many requests have been received for this subscription.",
+                "details": [{
+                    "code": "TooManyRequests",
+                    "target": "PutVM3Min",
+                    "message": "{\"operationGroup\":\"PutVM3Min\",\"startTime\":\"2026-12-02T10:00:00+00:00\",\"endTime\":\"2026-12-02T10:03:00+00:00\",\"allowedRequestCount\":740,\"measuredRequestCount\":1510}"
+                }]
+            }}),
+            &[
+                ("retry-after", s.throttle_retry_after.to_string()),
+                ("x-ms-error-code", "OperationNotAllowed".to_owned()),
+            ],
+        );
+    }
     let Some(api) = query.get("api-version") else {
         return arm_error(
             400,

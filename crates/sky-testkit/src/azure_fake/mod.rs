@@ -111,6 +111,10 @@ struct State {
     log: Vec<String>,
     reject_tokens: bool,
     hosts: Option<crate::hosts::Hosts>,
+    /// Requests still to throttle, by HTTP method (`GET`, `PUT`, `POST`, `DELETE`).
+    throttle: HashMap<String, u32>,
+    throttle_retry_after: u64,
+    throttled: u32,
 }
 
 #[derive(Clone)]
@@ -175,6 +179,20 @@ impl FakeArm {
         let mut s = self.lock();
         s.op_polls = polls;
         s.retry_after = retry_after;
+    }
+
+    /// Throttles the next `n` ARM requests made with `method`, as Compute does: HTTP 429 with
+    /// `Retry-After: retry_after` and an `OperationNotAllowed` error whose detail is
+    /// `TooManyRequests` (the shape the request-limits reference shows).
+    pub fn throttle(&self, method: &str, n: u32, retry_after: u64) {
+        let mut s = self.lock();
+        s.throttle.insert(method.to_ascii_uppercase(), n);
+        s.throttle_retry_after = retry_after;
+    }
+
+    /// How many requests were answered with 429 so far.
+    pub fn throttled_count(&self) -> u32 {
+        self.lock().throttled
     }
 
     /// Makes ARM refuse every token issued so far (as after a revoked secret).
