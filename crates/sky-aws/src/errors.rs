@@ -11,35 +11,17 @@
 //! the table says what failover does once those retries give up.
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use sky_core::provision::{BlockScope, ProvisionError, ProvisionErrorKind};
+use sky_core::provision::{
+    BlockScope, ErrorRow, ProvisionError, ProvisionErrorKind, error_row as row,
+};
 
 /// The EC2 code that means "slow down"; the only one retried in place (with backoff).
 pub const THROTTLE_CODE: &str = "RequestLimitExceeded";
 
-/// One row of the error table: an EC2 code, what it means for failover, and where it is from.
-#[derive(Debug, Clone, Copy)]
-pub struct Row {
-    pub code: &'static str,
-    pub kind: ProvisionErrorKind,
-    pub scope: BlockScope,
-    pub reference: &'static str,
-}
+/// A row of this cloud's error table.
+pub type Row = ErrorRow;
 
 const ERR_CODES: &str = "EC2 API error codes";
-
-const fn row(
-    code: &'static str,
-    kind: ProvisionErrorKind,
-    scope: BlockScope,
-    reference: &'static str,
-) -> Row {
-    Row {
-        code,
-        kind,
-        scope,
-        reference,
-    }
-}
 
 use BlockScope::{Cloud, InstanceType, InstanceTypeInZone, Region, Zone};
 use ProvisionErrorKind::{Auth, Capacity, InvalidRequest, Quota, Transient};

@@ -3,30 +3,12 @@
 //!
 //! What this module does not do: talk to Azure, or decide what to try next (failover does).
 
-use sky_core::provision::{BlockScope, ProvisionError, ProvisionErrorKind};
+use sky_core::provision::{
+    BlockScope, ErrorRow, ProvisionError, ProvisionErrorKind, error_row as row,
+};
 
-/// One row of the error table: an ARM code, what it means for failover, and where it is from.
-#[derive(Debug, Clone, Copy)]
-pub struct Row {
-    pub code: &'static str,
-    pub kind: ProvisionErrorKind,
-    pub scope: BlockScope,
-    pub reference: &'static str,
-}
-
-const fn row(
-    code: &'static str,
-    kind: ProvisionErrorKind,
-    scope: BlockScope,
-    reference: &'static str,
-) -> Row {
-    Row {
-        code,
-        kind,
-        scope,
-        reference,
-    }
-}
+/// A row of this cloud's error table.
+pub type Row = ErrorRow;
 
 /// "Troubleshoot common Azure deployment errors", learn.microsoft.com/azure/azure-resource-manager/troubleshooting/common-deployment-errors.
 const DEPLOY: &str = "ARM common deployment errors";

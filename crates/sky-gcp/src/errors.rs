@@ -25,34 +25,15 @@ use google_cloud_compute_v1::model::Operation;
 use google_cloud_gax::error::Error;
 use google_cloud_gax::error::rpc::StatusDetails;
 use sky_core::provision::throttle::{Verdict, parse_retry_after};
-use sky_core::provision::{BlockScope, ProvisionError, ProvisionErrorKind};
+use sky_core::provision::{
+    BlockScope, ErrorRow, ProvisionError, ProvisionErrorKind, error_row as row,
+};
 
 use BlockScope::{Accelerators, Cloud, InstanceType, InstanceTypeInZone, Region, Zone};
 use ProvisionErrorKind::*;
 
-/// One row of the error table: a `reason` or operation `code`, what it means for failover, and
-/// where it is from.
-#[derive(Debug, Clone, Copy)]
-pub struct Row {
-    pub code: &'static str,
-    pub kind: ProvisionErrorKind,
-    pub scope: BlockScope,
-    pub reference: &'static str,
-}
-
-const fn row(
-    code: &'static str,
-    kind: ProvisionErrorKind,
-    scope: BlockScope,
-    reference: &'static str,
-) -> Row {
-    Row {
-        code,
-        kind,
-        scope,
-        reference,
-    }
-}
+/// A row of this cloud's error table.
+pub type Row = ErrorRow;
 
 const REASONS: &str = "error_reason.proto";
 const LEGACY: &str = "legacy reasons";

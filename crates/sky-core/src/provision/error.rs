@@ -110,3 +110,28 @@ impl ProvisionError {
         }
     }
 }
+
+/// One row of a cloud's error table: an error code, what it means for failover, and the
+/// reference it comes from. Each cloud crate keeps its own `TABLE` of these.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorRow {
+    pub code: &'static str,
+    pub kind: ProvisionErrorKind,
+    pub scope: BlockScope,
+    pub reference: &'static str,
+}
+
+/// An [`ErrorRow`], short enough for a table of them.
+pub const fn error_row(
+    code: &'static str,
+    kind: ProvisionErrorKind,
+    scope: BlockScope,
+    reference: &'static str,
+) -> ErrorRow {
+    ErrorRow {
+        code,
+        kind,
+        scope,
+        reference,
+    }
+}

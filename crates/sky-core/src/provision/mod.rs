@@ -23,7 +23,7 @@ use crate::jobs::wire::{AutostopHook, NodeSpec};
 use crate::resources::{DiskTier, ImageRequest, PortRange, Resources};
 use crate::ssh::vms::Vms;
 
-pub use error::{BlockScope, ProvisionError, ProvisionErrorKind};
+pub use error::{BlockScope, ErrorRow, ProvisionError, ProvisionErrorKind, error_row};
 pub use owner::{HomeOwner, LaunchAttempt};
 
 /// A fully pinned choice of where and on what to run one node: what the optimizer ranks and the
