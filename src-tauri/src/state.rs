@@ -70,6 +70,7 @@ impl AppState {
             // The head agent runs `sky stop|down` when autostop fires: the CLI beside this app.
             sky_program: sky_program(),
             allowed_clouds: config.enabled_clouds(),
+            default_autostop: config.autostop,
             ..Default::default()
         };
         let registry = sky_clouds::registry(&paths, &config);

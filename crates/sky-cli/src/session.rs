@@ -39,6 +39,7 @@ pub fn open_sky(json: bool) -> Result<Sky, CodedError> {
         // The agent runs this same binary when autostop fires.
         sky_program: std::env::current_exe().ok(),
         allowed_clouds: config.enabled_clouds(),
+        default_autostop: config.autostop,
         lock_timeout: lock_timeout(),
     };
     Sky::open(paths, registry, Arc::new(SystemClock), options).map_err(|e| coded(e, json))

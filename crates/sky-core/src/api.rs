@@ -142,6 +142,8 @@ pub struct SkyOptions {
     pub sky_program: Option<PathBuf>,
     /// Clouds the user allows (`allowed_clouds` in config.yaml); others are never used.
     pub allowed_clouds: Vec<CloudId>,
+    /// `autostop` in config.yaml: set by launches whose flags and task say nothing of autostop.
+    pub default_autostop: Option<crate::task::AutostopRequest>,
 }
 
 impl Default for SkyOptions {
@@ -150,6 +152,7 @@ impl Default for SkyOptions {
             lock_timeout: Duration::from_secs(600),
             sky_program: None,
             allowed_clouds: CloudId::ALL.to_vec(),
+            default_autostop: None,
         }
     }
 }

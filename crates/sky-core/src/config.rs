@@ -3,7 +3,8 @@
 //!
 //! Paths are computed when asked for, never cached at start-up, so a test that points `SKY_HOME`
 //! at a temporary directory never touches the real home. `config.yaml` uses SkyPilot's format;
-//! Sky acts on `allowed_clouds` and keeps every other key as written so a shared SkyPilot config
+//! Sky acts on `allowed_clouds`, `<cloud>.ssh_user` and `autostop` (the default for launches whose
+//! task and flags say nothing) and keeps every other key as written so a shared SkyPilot config
 //! still loads.
 //!
 //! What this module does not do: write the config, or check credentials (`sky check` does).
@@ -94,6 +95,8 @@ pub struct SkyConfig {
     /// images come with their own user, e.g. `ec2-user`). Absent: the provider's default.
     /// The sections themselves stay in `other` for the providers' remaining settings.
     pub ssh_users: BTreeMap<CloudId, String>,
+    /// `autostop`: what a launch sets when neither `-i` nor the task's `resources.autostop` says.
+    pub autostop: Option<crate::task::AutostopRequest>,
     /// Every other top-level key, as written.
     pub other: BTreeMap<String, serde_json::Value>,
 }
@@ -145,6 +148,10 @@ impl SkyConfig {
         };
         for (key, value) in entries {
             let name = key.key_text();
+            if name == "autostop" {
+                config.autostop = crate::task::parse_autostop(source, "autostop", value)?;
+                continue;
+            }
             if name != "allowed_clouds" {
                 if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name)
                     && let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {

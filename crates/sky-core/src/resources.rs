@@ -82,8 +82,11 @@ pub struct Resources {
     pub labels: BTreeMap<String, String>,
     /// Upper bound on the price of one node, USD per hour.
     pub max_hourly_cost: Option<f64>,
+    /// `autostop`: what the launch sets when no `-i` is given (`None`: the config's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autostop: Option<crate::task::AutostopRequest>,
     /// SkyPilot resource fields Sky accepts and keeps but does not act on yet (`job_recovery`,
-    /// `autostop`, `priority`, `network_tier`, `local_disk`, `accelerator_args`, `volumes`, ...),
+    /// `priority`, `network_tier`, `local_disk`, `accelerator_args`, `volumes`, ...),
     /// by their YAML name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extras: BTreeMap<String, serde_json::Value>,
@@ -104,6 +107,7 @@ impl Default for Resources {
             image_id: None,
             labels: BTreeMap::new(),
             max_hourly_cost: None,
+            autostop: None,
             extras: BTreeMap::new(),
         }
     }
@@ -127,6 +131,14 @@ pub enum ChoiceKind {
 pub struct ResourceChoice {
     pub kind: ChoiceKind,
     pub options: Vec<Resources>,
+}
+
+impl ResourceChoice {
+    /// The task's `autostop`: the first alternative that states one (a top-level
+    /// `resources.autostop` is copied into every alternative).
+    pub fn autostop(&self) -> Option<crate::task::AutostopRequest> {
+        self.options.iter().find_map(|r| r.autostop)
+    }
 }
 
 impl Default for ResourceChoice {

@@ -11,6 +11,7 @@
 //! What this module does not do: touch the filesystem (workdir and file mount sources are
 //! checked at launch), or decide feasibility and price (the optimizer does).
 
+mod autostop;
 mod error;
 mod fields;
 mod overrides;
@@ -29,7 +30,17 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use autostop::{AutostopRequest, DEFAULT_IDLE_MINUTES};
 pub use error::TaskError;
+
+/// Reads an `autostop` value (`config.yaml`'s default) the way a task's is read.
+pub(crate) fn parse_autostop(
+    source: &str,
+    path: &str,
+    node: &yaml::Node,
+) -> Result<Option<AutostopRequest>, TaskError> {
+    autostop::parse(&fields::Ctx { source }, path, node)
+}
 pub use overrides::TaskOverrides;
 pub use vocab::{CloudWords, StaticVocabulary, Vocabulary};
 

@@ -59,7 +59,6 @@ const KEPT_KEYS: &[&str] = &[
     "job_recovery",
     "volumes",
     "accelerator_args",
-    "autostop",
     "priority",
     "priority_class",
     "_no_missing_accel_warnings",
@@ -580,6 +579,9 @@ fn single(
                     ));
                 }
                 r.extras.insert(e.key.clone(), v.to_json());
+            }
+            "autostop" => {
+                r.autostop = super::autostop::parse(&ctx, &e.path, v)?;
             }
             // Superseded by disk_size; SkyPilot 0.14.1 accepts and drops it.
             "ephemeral_storage" => {}
