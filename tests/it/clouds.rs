@@ -220,20 +220,6 @@ async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
         ])
         .await;
     assert!(out.contains("after-start rank=1"), "{out}");
-    // An EC2 head cannot stop itself (no credentials on the cluster): autostop is refused, not
-    // accepted and then never fired.
-    let mut cmd = world.sky();
-    cmd.args(["autostop", "awse2e", "-i", "5", "-y"]);
-    let refused = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("sky runs");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "autostop was accepted: {stderr}");
-    assert!(
-        stderr.contains("AWS clusters cannot stop themselves"),
-        "{stderr}"
-    );
     let new_ips = world.hosts.placed();
     assert_eq!(new_ips.len(), 2);
     assert!(
@@ -255,14 +241,117 @@ async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
     assert!(world.hosts.placed().is_empty());
 }
 
+/// Waits until `done` holds for what `look` returns, asking every 100 ms for at most `secs`:
+/// the cloud's own record reaching a state, not a fixed pause.
+async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    what: &str,
+    secs: u64,
+    mut look: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let seen = look().await;
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {seen:?} after {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The head stops its own cluster with no client running: a guest shutdown of every node, with
+/// no cloud credentials on the cluster, stops the EC2 instances (and with `--down` terminates
+/// them, as `InstanceInitiatedShutdownBehavior` set at `sky autostop` says); refresh then tells
+/// why, `start` keeps the setting, and a job running past the idle time keeps the cluster up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gcp_two_nodes_setup_run_and_down_over_ssh() {
+async fn aws_idle_cluster_stops_itself_then_downs_itself() {
+    let Some(mut world) = World::start(4) else {
+        return;
+    };
+    let moto = moto::start_moto().await;
+    let proxy = moto::start_proxy(moto.port).await;
+    proxy.with_hosts(world.hosts.clone());
+    aws_env(&mut world);
+    // One autostop "minute" lasts one second for the agents this test starts.
+    world
+        .env
+        .push(("SKY_AGENT_IDLE_UNIT_SECS".into(), "1".into()));
+    world.config(&format!(
+        "allowed_clouds: [aws]\n{}",
+        aws_config(&proxy.url(), &world.hosts.user())
+    ));
+    let task = world.task(
+        2,
+        &format!("  infra: aws/{AWS_REGION}\n  instance_type: m6i.large\n"),
+    );
+    let task = task.display().to_string();
+    world.ok(&["launch", "-y", "-c", "awsidle", &task]).await;
+    world.ok(&["autostop", "awsidle", "-i", "5", "-y"]).await;
+    // Busy for longer than the idle time: the job finishes on nodes still up.
+    let out = world
+        .ok(&["exec", "awsidle", "sleep 8; echo busy-job-done"])
+        .await;
+    assert!(out.contains("busy-job-done"), "{out}");
+    let states = || moto::instance_states(moto.port, AWS_REGION, AWS_CLUSTER_TAG);
+    let idle_from = Instant::now();
+    until("autostop stopping both instances", 60, states, |s| {
+        s.len() == 2 && s.iter().all(|(_, st)| st == "stopped")
+    })
+    .await;
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "idle to stopped (5 s idle limit): {:?}",
+            idle_from.elapsed()
+        );
+    }
+    assert!(world.hosts.placed().is_empty(), "stopped VMs still run");
+    let refreshed = world.ok(&["status", "--refresh"]).await;
+    assert!(
+        refreshed.contains("autostopped after 5 idle minutes"),
+        "{refreshed}"
+    );
+    assert!(refreshed.contains("STOPPED"), "{refreshed}");
+
+    world.ok(&["start", "awsidle", "-y"]).await;
+    let status = world.ok(&["status"]).await;
+    assert!(
+        status.contains("5m"),
+        "autostop kept across start:\n{status}"
+    );
+    world
+        .ok(&["autostop", "awsidle", "-i", "1", "--down", "-y"])
+        .await;
+    until("autodown terminating both instances", 60, states, |s| {
+        s.len() == 2 && s.iter().all(|(_, st)| st == "terminated")
+    })
+    .await;
+    let refreshed = world.ok(&["status", "--refresh"]).await;
+    assert!(
+        refreshed.contains("autodowned after 1 idle minutes"),
+        "{refreshed}"
+    );
+    let status = world.ok(&["status"]).await;
+    assert!(!status.contains("awsidle"), "record removed:\n{status}");
+    assert!(world.hosts.placed().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
     let Some(mut world) = World::start(2) else {
         return;
     };
     let fake = FakeGce::start().await;
     fake.with_hosts(world.hosts.clone());
     gcp_env(&mut world);
+    // One autostop "minute" lasts one second for the agents this test starts.
+    world
+        .env
+        .push(("SKY_AGENT_IDLE_UNIT_SECS".into(), "1".into()));
     world.config(&format!(
         "allowed_clouds: [gcp]\n{}",
         gcp_config(&fake.url(), &world.hosts.user())
@@ -275,6 +364,52 @@ async fn gcp_two_nodes_setup_run_and_down_over_ssh() {
         .ok(&["launch", "-y", "-c", "gcpe2e", &task.display().to_string()])
         .await;
     world.assert_ranks(&out, 2);
+
+    // Autostop: a GCE instance that shuts itself down becomes TERMINATED (stopped), but cannot
+    // delete itself, so `--down` is refused rather than set and never done.
+    let mut cmd = world.sky();
+    cmd.args(["autostop", "gcpe2e", "-i", "1", "--down", "-y"]);
+    let refused = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("sky runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "autodown was accepted: {stderr}");
+    assert!(stderr.contains("cannot delete itself"), "{stderr}");
+    world.ok(&["autostop", "gcpe2e", "-i", "5", "-y"]).await;
+    let stopped = || {
+        until(
+            "autostop stopping both instances",
+            60,
+            || std::future::ready(fake.statuses()),
+            |s| s.len() == 2 && s.iter().all(|(_, st)| st == "TERMINATED"),
+        )
+    };
+    let idle_from = Instant::now();
+    stopped().await;
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "GCP idle to stopped (5 s idle limit): {:?}",
+            idle_from.elapsed()
+        );
+    }
+    assert!(world.hosts.placed().is_empty(), "stopped VMs still run");
+    let refreshed = world.ok(&["status", "--refresh"]).await;
+    assert!(
+        refreshed.contains("autostopped after 5 idle minutes"),
+        "{refreshed}"
+    );
+    // Started again, the cluster keeps its autostop: it stops itself once more.
+    world.ok(&["start", "gcpe2e", "-y"]).await;
+    let status = world.ok(&["status"]).await;
+    assert!(
+        status.contains("5m"),
+        "autostop kept across start:\n{status}"
+    );
+    stopped().await;
+    assert!(world.hosts.placed().is_empty(), "stopped VMs still run");
+
     world.ok(&["down", "gcpe2e", "-y"]).await;
     assert_eq!(fake.instances(), Vec::<String>::new());
     assert!(world.hosts.placed().is_empty());

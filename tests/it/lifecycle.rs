@@ -115,6 +115,73 @@ fn autostop_fires_and_stops_the_cluster() {
     );
 }
 
+/// Autostop that cannot be forgotten: `resources.autostop` in the task file sets it with no
+/// flag, a config.yaml `autostop` default covers tasks that say nothing, `autostop: false` in a
+/// task overrides that default, and `-i` overrides both.
+#[test]
+fn autostop_from_the_task_file_and_the_config_default() {
+    let home = Home::new();
+    let autostop_of = |name: &str| {
+        status(&home)["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["autostop"].clone())
+            .expect("cluster listed")
+    };
+    let task = |name: &str, resources: &str| {
+        let path = home.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, format!("resources:\n{resources}run: echo {name}\n")).expect("task");
+        path.display().to_string()
+    };
+    let from_task = task("fromtask", "  autostop: {idle_minutes: 90, down: true}\n");
+    ok(sky(home.path()).args(["launch", "-y", "-d", "-c", "fromtask", &from_task]));
+    assert_eq!(
+        autostop_of("fromtask"),
+        serde_json::json!({"idle_minutes": 90, "down": true})
+    );
+
+    std::fs::write(home.path().join("config.yaml"), "autostop: 2h\n").expect("config");
+    let silent = task("silent", "  cpus: 1+\n");
+    ok(sky(home.path()).args(["launch", "-y", "-d", "-c", "silent", &silent]));
+    assert_eq!(
+        autostop_of("silent"),
+        serde_json::json!({"idle_minutes": 120, "down": false})
+    );
+    let off = task("off", "  autostop: false\n");
+    ok(sky(home.path()).args(["launch", "-y", "-d", "-c", "off", &off]));
+    assert_eq!(autostop_of("off"), Value::Null);
+    ok(sky(home.path()).args(["launch", "-y", "-d", "-c", "flag", "-i", "7", &from_task]));
+    assert_eq!(
+        autostop_of("flag"),
+        serde_json::json!({"idle_minutes": 7, "down": false})
+    );
+
+    // A bad value is refused before anything is launched, naming the field and its forms.
+    let bad = task("bad", "  autostop: 10 minutes\n");
+    let out = sky(home.path())
+        .args(["launch", "-y", "-d", "-c", "bad", &bad])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("resources.autostop: unknown unit 'minutes'"),
+        "{stderr}"
+    );
+    assert!(!status(&home).to_string().contains("\"bad\""));
+    std::fs::write(home.path().join("config.yaml"), "autostop: {idle: 3}\n").expect("config");
+    let out = sky(home.path()).args(["status"]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("config.yaml:1:12: autostop.idle: unknown field"),
+        "{stderr}"
+    );
+    std::fs::remove_file(home.path().join("config.yaml")).expect("config");
+    ok(sky(home.path()).args(["down", "--all", "-y"]));
+}
+
 #[test]
 fn refresh_cleans_up_after_a_launch_killed_before_recording_nodes() {
     let home = Home::new();

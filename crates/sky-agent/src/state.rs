@@ -234,6 +234,9 @@ impl Agent {
         }
         self.db.set_config(&config)?;
         self.config = Some(config);
+        // A (re)configured cluster was just started or launched: that is activity, and the
+        // idle clock must not fire a hook from before this configuration (old worker addresses).
+        self.touch();
         self.changed.notify_waiters();
         Ok(())
     }
@@ -550,6 +553,21 @@ impl Agent {
     }
 
     pub fn set_autostop(&mut self, setting: Option<AutostopSetting>) -> Result<(), WireError> {
+        // A setting with nothing to run when it fires would look set and never act (a cluster
+        // configured by a client that had no way to stop it).
+        if setting.is_some()
+            && !self
+                .config
+                .as_ref()
+                .and_then(|c| c.autostop_hook.as_ref())
+                .is_some_and(|h| !h.stop.is_empty() && !h.down.is_empty())
+        {
+            return Err(WireError::new(
+                WireErrorKind::NotConfigured,
+                "this cluster's agent has no command to stop the cluster when idle; \
+                 `sky launch` the cluster again (or `sky stop` and `sky start` it) to give it one",
+            ));
+        }
         self.db.set_autostop(setting)?;
         self.autostop = setting;
         self.autostop_fired = false;

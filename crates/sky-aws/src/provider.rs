@@ -17,12 +17,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::InstanceStateName;
+use aws_sdk_ec2::types::{InstanceAttributeName, InstanceStateName};
 use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, LaunchAttempt,
-    NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, GuestShutdown,
+    LaunchAttempt, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
+    ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -838,6 +839,51 @@ impl Provider for AwsProvider {
                 .await?;
         }
         let _ = std::fs::remove_file(self.region_file(cluster_name));
+        Ok(())
+    }
+
+    /// An EBS-backed instance stops on a guest shutdown (`InstanceInitiatedShutdownBehavior`
+    /// `stop`, the default for on-demand instances), or terminates, deleting its volumes
+    /// (`DeleteOnTermination` is set on each), when that attribute is `terminate`. A one-time
+    /// spot instance can only terminate.
+    fn guest_shutdown(&self, spot: bool) -> GuestShutdown {
+        GuestShutdown {
+            stops: !spot,
+            deletes: true,
+        }
+    }
+
+    /// Sets each live instance's `InstanceInitiatedShutdownBehavior`: `terminate` for an
+    /// autostop with `--down`, else `stop`. Calls for one region go out together.
+    async fn prepare_guest_shutdown(
+        &self,
+        cluster_name: &str,
+        down: bool,
+    ) -> Result<(), ProvisionError> {
+        let owner = self.owner()?;
+        let scope = Scope::Owner {
+            owner: &owner,
+            cluster: Some(cluster_name),
+        };
+        let behaviour = if down { "terminate" } else { "stop" };
+        for region in self.find_regions(cluster_name).await? {
+            let client = self.clients.get(&region)?;
+            let nodes = self.live_nodes(&client, scope).await?;
+            let mut calls = tokio::task::JoinSet::new();
+            for node in nodes {
+                let call = client
+                    .modify_instance_attribute()
+                    .instance_id(node.instance_id)
+                    .attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+                    .value(behaviour);
+                calls.spawn(async move { call.send().await });
+            }
+            while let Some(joined) = calls.join_next().await {
+                joined
+                    .map_err(|e| ProvisionError::fatal(e.to_string()))?
+                    .map_err(|e| provision_error("ModifyInstanceAttribute", &e))?;
+            }
+        }
         Ok(())
     }
 

@@ -27,8 +27,9 @@ use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::config::{Paths, SkyConfig};
 use sky_core::provision::{
-    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, HomeOwner, LaunchAttempt,
-    NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind, ProvisionRequest,
+    Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, GuestShutdown, HomeOwner,
+    LaunchAttempt, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
+    ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
 use sky_core::ssh::vms::Vms;
@@ -248,6 +249,15 @@ impl Provider for GcpProvider {
             spot: true,
             multi_node: true,
             zones: true,
+        }
+    }
+
+    /// A guest shutdown moves a GCE instance to TERMINATED, GCE's stopped state: compute billing
+    /// ends and the boot disk is kept, as `instances.stop` would. Nothing makes it delete itself.
+    fn guest_shutdown(&self, _spot: bool) -> GuestShutdown {
+        GuestShutdown {
+            stops: true,
+            deletes: false,
         }
     }
 

@@ -133,8 +133,27 @@ impl FakeGce {
         format!("http://{}", self.addr)
     }
 
-    /// Places running instances on `hosts` from now on.
+    /// Places running instances on `hosts` from now on. A guest OS shutdown on one moves the
+    /// instance to TERMINATED, as GCE does (a stop: the disk is kept).
     pub fn with_hosts(&self, hosts: Hosts) {
+        // Weak: the pool holds this handler, and the fake's state holds the pool.
+        let state = Arc::downgrade(&self.state);
+        hosts.on_guest_shutdown(move |_, key| {
+            let Some(state) = state.upgrade() else {
+                return false;
+            };
+            let mut st = state.lock().expect("fake state");
+            let Some((zone, name)) = st
+                .instances
+                .keys()
+                .find(|(zone, name)| format!("gce-{zone}-{name}") == key)
+                .cloned()
+            else {
+                return false;
+            };
+            apply(&mut st, Effect::Stop { zone, name });
+            true
+        });
         self.state().hosts = Some(hosts);
     }
 
@@ -156,6 +175,18 @@ impl FakeGce {
 
     pub fn set_op_polls(&self, polls: u32) {
         self.state().op_polls = polls;
+    }
+
+    /// Each instance that exists, as `zone/name`, with its status (`RUNNING`, `TERMINATED`, ...).
+    pub fn statuses(&self) -> Vec<(String, String)> {
+        self.state()
+            .instances
+            .iter()
+            .map(|((zone, name), i)| {
+                let status = i["status"].as_str().unwrap_or_default().to_owned();
+                (format!("{zone}/{name}"), status)
+            })
+            .collect()
     }
 
     /// Names of the instances that exist, as `zone/name`.

@@ -14,6 +14,12 @@
 //! instance with [`Hosts::authorize`], or for every instance with [`Hosts::authorize_all`] (what
 //! cloud-init does with an imported key pair).
 //!
+//! Each host's guest OS halts as a VM's would: `shutdown`, `poweroff` and `halt` (found first on
+//! the PATH, in `/usr/local/bin` and `/usr/local/sbin` of the host's mount namespace) ask the
+//! cloud fake that placed the instance to power it off, as a hypervisor does after a guest
+//! shutdown ([`Hosts::on_guest_shutdown`]); what the cloud then records (stopped, terminated) is
+//! the fake's to decide.
+//!
 //! Root only (namespaces, `useradd`, `sshd`). Everything is ended by pid on drop, and again at the
 //! next start for a run that crashed: namespaces, bridges and sshds whose owning process is gone.
 //! What it does not do: model disks' contents across deletion, or networks beyond one /24.
@@ -153,7 +159,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct Hosts {
     inner: Arc<Mutex<Inner>>,
+    shutdowns: Arc<Mutex<Vec<ShutdownHandler>>>,
 }
+
+/// What a cloud fake does when the guest of one of its instances (by key) shuts down; `false`
+/// when the key is not one of its instances.
+pub type ShutdownHandler = Arc<dyn Fn(&Hosts, &str) -> bool + Send + Sync>;
+
+/// How often halted guests are looked for: the "hypervisor" reacting, not a wait in a test.
+const HALT_POLL: Duration = Duration::from_millis(50);
 
 impl Hosts {
     /// Makes `n` hosts whose logins are one fresh test user.
@@ -208,9 +222,74 @@ impl Hosts {
                     .collect();
             }
         }
+        fs::create_dir_all(halts_dir(&inner)).map_err(|e| e.to_string())?;
+        // Guests run as the test user and leave their halt requests here.
+        fs::set_permissions(halts_dir(&inner), fs::Permissions::from_mode(0o1777))
+            .map_err(|e| e.to_string())?;
         Ok(Hosts {
             inner: Arc::new(Mutex::new(inner)),
+            shutdowns: Arc::default(),
         })
+    }
+
+    /// Calls `handler` with the key of each instance whose guest OS shuts down, from a thread
+    /// of this pool (the first handler starts it); handlers are asked in the order they came
+    /// until one says the key is its own. The handler powers the host off ([`Hosts::detach`],
+    /// [`Hosts::delete`]) when its cloud would.
+    pub fn on_guest_shutdown(
+        &self,
+        handler: impl Fn(&Hosts, &str) -> bool + Send + Sync + 'static,
+    ) {
+        let first = {
+            let mut list = self.shutdowns.lock().unwrap_or_else(|p| p.into_inner());
+            list.push(Arc::new(handler));
+            list.len() == 1
+        };
+        if !first {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let shutdowns = self.shutdowns.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(HALT_POLL);
+                // Ends with the pool: the thread never keeps the hosts alive between looks.
+                let Some(inner) = weak.upgrade() else { return };
+                let hosts = Hosts {
+                    inner,
+                    shutdowns: shutdowns.clone(),
+                };
+                for key in hosts.take_halts() {
+                    let handlers = shutdowns.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if !handlers.iter().any(|h| h(&hosts, &key)) {
+                        #[allow(clippy::print_stderr)]
+                        {
+                            eprintln!("test hosts: {key} shut down, but no cloud fake claims it");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Keys of the instances whose guests asked to halt since the last call, oldest first.
+    fn take_halts(&self) -> Vec<String> {
+        let dir = halts_dir(&self.lock());
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(std::time::SystemTime, String)> = entries
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".part"))
+            .filter_map(|e| {
+                let when = e.metadata().ok()?.modified().ok()?;
+                let key = fs::read_to_string(e.path()).ok()?;
+                let _ = fs::remove_file(e.path());
+                Some((when, key.trim().to_owned()))
+            })
+            .collect();
+        found.sort();
+        found.into_iter().map(|(_, key)| key).collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -343,9 +422,33 @@ impl Hosts {
     }
 }
 
-fn disk_dir(inner: &Inner, key: &str) -> PathBuf {
-    let safe: String = key
-        .chars()
+fn halts_dir(inner: &Inner) -> PathBuf {
+    inner.dir.path().join("halts")
+}
+
+/// The host's `shutdown`, `poweroff` and `halt`: each leaves the instance's key in the halts
+/// directory and returns, as a guest's shutdown returns before the VM powers off.
+fn write_guest_commands(inner: &Inner, i: usize, key: &str) -> Result<PathBuf, String> {
+    let bin = inner.dir.path().join(format!("guest-{i}"));
+    fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    let halts = halts_dir(inner);
+    let file = halts.join(safe_key(key));
+    let script = format!(
+        "#!/bin/sh\n# A test host's guest OS: ask the cloud fake to power this instance off.\n\
+         printf '%s\\n' '{key}' > '{part}' && mv -f '{part}' '{file}'\n",
+        part = format!("{}.part", file.display()),
+        file = file.display(),
+    );
+    for name in ["shutdown", "poweroff", "halt"] {
+        let path = bin.join(name);
+        fs::write(&path, &script).map_err(|e| e.to_string())?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    }
+    Ok(bin)
+}
+
+fn safe_key(key: &str) -> String {
+    key.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c
@@ -353,8 +456,11 @@ fn disk_dir(inner: &Inner, key: &str) -> PathBuf {
                 '_'
             }
         })
-        .collect();
-    inner.dir.path().join("disks").join(safe)
+        .collect()
+}
+
+fn disk_dir(inner: &Inner, key: &str) -> PathBuf {
+    inner.dir.path().join("disks").join(safe_key(key))
 }
 
 fn write_keys(inner: &Inner, key: &str) -> Result<(), String> {
@@ -398,11 +504,16 @@ fn start_sshd(inner: &Inner, i: usize, key: &str) -> Result<Running, String> {
         .append(true)
         .open(inner.dir.path().join(format!("sshd-{i}.log")))
         .map_err(|e| e.to_string())?;
-    // The instance's own home over the user's home, in a mount namespace only this host sees.
+    let guest = write_guest_commands(inner, i, key)?;
+    // The instance's own home over the user's home, and its guest's halt commands first on the
+    // PATH, in a mount namespace only this host sees.
     let script = format!(
-        "mount --bind '{}' '{}' && exec {SSHD} -D -e -f '{}'",
+        "mount --bind '{}' '{}' && for d in /usr/local/bin /usr/local/sbin; do \
+         if [ -d \"$d\" ]; then mount --bind '{}' \"$d\" || exit 1; fi; done && \
+         exec {SSHD} -D -e -f '{}'",
         disk.join("home").display(),
         inner.user.home.display(),
+        guest.display(),
         conf.display()
     );
     let mut cmd = match &slot.ns {

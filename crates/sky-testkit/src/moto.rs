@@ -10,6 +10,8 @@
 //! `ImportKeyPair` is installed on all of them (what cloud-init does with the launch's key pair),
 //! `DescribeInstances` answers carry a running instance's host address instead of moto's made-up
 //! private and public IPs (a new host after each stop/start), and stop/terminate power hosts off.
+//! A guest OS shutdown on a host does what EC2 does: the instance stops, or terminates when its
+//! `InstanceInitiatedShutdownBehavior` says so (moto keeps that attribute; the proxy acts on it).
 
 use std::net::TcpListener as StdListener;
 use std::path::Path;
@@ -168,6 +170,9 @@ pub struct FaultProxy {
     pub faults: Arc<Mutex<Vec<Fault>>>,
     pub log: Arc<Mutex<ProxyLog>>,
     hosts: Arc<Mutex<Option<Hosts>>>,
+    /// The region of every instance a RunInstances answer named, for acting on it later.
+    regions: Arc<Mutex<std::collections::HashMap<String, String>>>,
+    upstream: u16,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -194,8 +199,17 @@ impl FaultProxy {
     pub fn release(&self) {
         *self.hold.lock().expect("hold lock") = None;
     }
-    /// Places running instances on `hosts` from now on.
+    /// Places running instances on `hosts` from now on; their guests' shutdowns stop or
+    /// terminate them on moto.
     pub fn with_hosts(&self, hosts: Hosts) {
+        let (regions, upstream) = (self.regions.clone(), self.upstream);
+        hosts.on_guest_shutdown(move |hosts, id| {
+            let Some(region) = regions.lock().expect("regions lock").get(id).cloned() else {
+                return false;
+            };
+            guest_shutdown(hosts, upstream, &region, id);
+            true
+        });
         *self.hosts.lock().expect("hosts lock") = Some(hosts);
     }
     pub fn set_faults(&self, faults: Vec<Fault>) {
@@ -223,16 +237,23 @@ pub async fn start_proxy(upstream: u16) -> FaultProxy {
     let log: Arc<Mutex<ProxyLog>> = Arc::default();
     let hold: Arc<Mutex<Option<Hold>>> = Arc::default();
     let hosts: Arc<Mutex<Option<Hosts>>> = Arc::default();
-    let (f, l, h, vms) = (faults.clone(), log.clone(), hold.clone(), hosts.clone());
+    let regions: Arc<Mutex<std::collections::HashMap<String, String>>> = Arc::default();
+    let (f, l, h, vms, r) = (
+        faults.clone(),
+        log.clone(),
+        hold.clone(),
+        hosts.clone(),
+        regions.clone(),
+    );
     let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
                 return;
             };
-            let (f, l, h) = (f.clone(), l.clone(), h.clone());
+            let (f, l, h, r) = (f.clone(), l.clone(), h.clone(), r.clone());
             let vms = vms.lock().expect("hosts lock").clone();
             tokio::spawn(async move {
-                let _ = serve(sock, upstream, f, l, h, vms).await;
+                let _ = serve(sock, upstream, f, l, h, vms, r).await;
             });
         }
     });
@@ -242,6 +263,8 @@ pub async fn start_proxy(upstream: u16) -> FaultProxy {
         faults,
         log,
         hosts,
+        regions,
+        upstream,
         task,
     }
 }
@@ -300,6 +323,7 @@ async fn serve(
     log: Arc<Mutex<ProxyLog>>,
     hold: Arc<Mutex<Option<Hold>>>,
     hosts: Option<Hosts>,
+    regions: Arc<Mutex<std::collections::HashMap<String, String>>>,
 ) -> std::io::Result<()> {
     // Each answer closes the connection: the SDK then opens a fresh one, which keeps this proxy
     // free of keep-alive bookkeeping. So one request per connection.
@@ -361,6 +385,17 @@ async fn serve(
             Some(f) => ec2_error(f.status, f.code, zone.as_deref(), itype.as_deref()),
             None => {
                 let response = relay(&head, &body, upstream).await?;
+                if action == "RunInstances"
+                    && let Some(region) = &region
+                {
+                    let text = String::from_utf8_lossy(&response);
+                    let mut map = regions.lock().expect("regions lock");
+                    let mut at = 0;
+                    while let Some((pos, id)) = element(&text, "instanceId", at) {
+                        at = pos;
+                        map.insert(id.to_owned(), region.clone());
+                    }
+                }
                 match hosts {
                     // Starting sshds blocks; keep it off the runtime's workers.
                     Some(hosts) => tokio::task::spawn_blocking(move || {
@@ -530,10 +565,84 @@ fn rewrite_addresses(hosts: &Hosts, response: Vec<u8>) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// What EC2 does after the guest of instance `id` shut down: stop it, or terminate it when its
+/// `InstanceInitiatedShutdownBehavior` is `terminate`; the host is powered off (and its disk
+/// deleted with the instance). Called from the hosts' thread, so plain blocking sockets.
+fn guest_shutdown(hosts: &Hosts, moto_port: u16, region: &str, id: &str) {
+    let behaviour = moto_call(
+        moto_port,
+        region,
+        &format!(
+            "Action=DescribeInstanceAttribute&Version=2016-11-15&InstanceId={id}\
+             &Attribute=instanceInitiatedShutdownBehavior"
+        ),
+    );
+    let terminate = behaviour
+        .as_deref()
+        .is_ok_and(|b| b.contains("<value>terminate</value>"));
+    let action = if terminate {
+        "TerminateInstances"
+    } else {
+        "StopInstances"
+    };
+    let done = moto_call(
+        moto_port,
+        region,
+        &format!("Action={action}&Version=2016-11-15&InstanceId.1={id}"),
+    );
+    if let Err(e) = behaviour.and(done) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("fault proxy: guest shutdown of {id}: {e}");
+        }
+        return;
+    }
+    if terminate {
+        hosts.delete(id);
+    } else {
+        hosts.detach(id);
+    }
+}
+
+/// One EC2 Query call straight to moto (which routes by the credential scope and checks no
+/// signature); the answer's body, or why there was none.
+fn moto_call(moto_port: u16, region: &str, body: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", moto_port))
+        .map_err(|e| format!("connect to moto: {e}"))?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{moto_port}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=AKIATEST/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(request.as_bytes())
+        .map_err(|e| format!("write to moto: {e}"))?;
+    let mut answer = String::new();
+    sock.read_to_string(&mut answer)
+        .map_err(|e| format!("read from moto: {e}"))?;
+    if !answer.starts_with("HTTP/1.1 200") {
+        return Err(format!("moto answered {answer}"));
+    }
+    Ok(answer)
+}
+
 /// Ids of the instances in `region` that carry the tag key `tag_key` and are not terminated,
 /// asked of moto directly (not through any provider's bookkeeping): what "nothing left behind"
 /// is checked against where the AWS SDK is not at hand.
 pub async fn live_instances(moto_port: u16, region: &str, tag_key: &str) -> Vec<String> {
+    instance_states(moto_port, region, tag_key)
+        .await
+        .into_iter()
+        .filter(|(_, state)| state != "terminated")
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Every instance in `region` carrying the tag key `tag_key`, with its state name
+/// (`running`, `stopped`, `terminated`, ...), asked of moto directly.
+pub async fn instance_states(moto_port: u16, region: &str, tag_key: &str) -> Vec<(String, String)> {
     let body = format!(
         "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag-key&Filter.1.Value.1={tag_key}"
     );
@@ -555,9 +664,7 @@ pub async fn live_instances(moto_port: u16, region: &str, tag_key: &str) -> Vec<
         let state = element(&text, "instanceState", pos)
             .and_then(|(_, s)| element(s, "name", 0).map(|(_, n)| n.to_owned()))
             .unwrap_or_default();
-        if state != "terminated" {
-            out.push(id.to_owned());
-        }
+        out.push((id.to_owned(), state));
     }
     out
 }

@@ -90,3 +90,48 @@ fn hosts_have_their_own_address_home_and_keys() {
     hosts.delete("vm-b");
     assert!(hosts.placed().is_empty());
 }
+
+/// A guest's `shutdown` reaches the fake that owns the instance, by key, and only that one;
+/// the fake powers the host off as a hypervisor would.
+#[test]
+fn a_guest_shutdown_is_handed_to_the_fake_that_owns_the_instance() {
+    if let Some(why) = unavailable() {
+        sky_testkit::require::cannot_run("hosts test", &why);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(dir.path().join("id"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    let public = std::fs::read_to_string(dir.path().join("id.pub")).expect("public key");
+    let hosts = Hosts::start(2).expect("hosts");
+    hosts.authorize_all(&public);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx = std::sync::Mutex::new(tx);
+    hosts.on_guest_shutdown(|_, key| key.starts_with("other-"));
+    hosts.on_guest_shutdown(move |hosts, key| {
+        hosts.detach(key);
+        tx.lock().expect("tx").send(key.to_owned()).is_ok()
+    });
+    let user = hosts.user();
+    let a = hosts.attach("vm-a").expect("attach a");
+    hosts.attach("vm-b").expect("attach b");
+    // As the guest OS's own command, found first on the login's PATH.
+    let out = ssh(
+        dir.path(),
+        &user,
+        &a,
+        "command -v shutdown && shutdown -h now",
+    )
+    .expect("ssh");
+    assert_eq!(out, "/usr/local/bin/shutdown");
+    let key = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the shutdown was handed over");
+    assert_eq!(key, "vm-a");
+    let placed: Vec<String> = hosts.placed().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(placed, ["vm-b"], "only the halted guest is off");
+}

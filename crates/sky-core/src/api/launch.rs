@@ -20,7 +20,7 @@ use crate::provision::{
     ProvisionErrorKind, ProvisionRequest, owner,
 };
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
-use crate::task::{FileMount, Task};
+use crate::task::{AutostopRequest, FileMount, Task};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -196,16 +196,21 @@ impl Sky {
             drop(lock);
             return self.cancelled(&name, creates, resumes, sink).await;
         }
-        let wanted = if opts.down && opts.detach_run {
-            Some(Autostop {
-                idle_minutes: opts.idle_minutes.unwrap_or(0),
-                down: true,
-            })
-        } else {
-            opts.idle_minutes.map(|idle_minutes| Autostop {
+        // `-i` first, then the task's `resources.autostop`, then config.yaml's `autostop`.
+        let wanted = match opts.idle_minutes {
+            Some(idle_minutes) => Some(Autostop {
                 idle_minutes,
-                down: false,
-            })
+                down: opts.down,
+            }),
+            None if opts.down && opts.detach_run => Some(Autostop {
+                idle_minutes: 0,
+                down: true,
+            }),
+            None => task
+                .resources
+                .autostop()
+                .or(self.options.default_autostop)
+                .and_then(AutostopRequest::setting),
         };
         if let Some(setting) = wanted {
             self.set_launch_autostop(&rec, &client, setting, sink)
@@ -550,6 +555,8 @@ impl Sky {
                     cluster: name.into(),
                     source,
                 })?;
+        let autostop_hook =
+            self.autostop_hook_for(provider.as_ref(), name, info, l.use_spot, &nodes);
         let config = ClusterConfig {
             cluster_name: name.into(),
             cloud: l.cloud.as_str().into(),
@@ -560,7 +567,7 @@ impl Sky {
                 cpus: l.vcpus,
                 accelerators: l.accelerators.clone().into_iter().collect(),
             },
-            autostop_hook: self.autostop_hook_for(provider.as_ref(), name, info),
+            autostop_hook,
         };
         let client = self.agent_of(&rec).await?;
         client

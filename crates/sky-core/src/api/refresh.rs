@@ -156,12 +156,31 @@ impl Sky {
         if rec.unchecked.is_some() {
             self.db()?.set_unchecked(name, None)?;
         }
+        // Set by the head itself when its cluster stopped or deleted itself while idle.
+        let autostopped = rec
+            .autostop
+            .filter(|_| rec.status == ClusterStatus::Up)
+            .map(|a| (a.down, format!("after {} idle minutes", a.idle_minutes)));
         if nodes.is_empty() {
-            self.db()?.remove(name, now, "refresh: no nodes exist")?;
-            return Ok(change(
-                None,
-                "no nodes exist any more; record removed".into(),
-            ));
+            let mut message = "no nodes exist any more; record removed".to_owned();
+            if let Some((true, after)) = &autostopped {
+                // A node that deleted itself leaves what `down` deletes beside the nodes (the
+                // cluster's security group or firewall rules): removed here, and the record
+                // kept while that fails, so nothing of the cluster is left untracked.
+                if let Err(e) = provider.terminate(name).await {
+                    return self.keep_unchecked(
+                        rec,
+                        &[format!(
+                            "its nodes deleted themselves but removing what is left failed: {e}"
+                        )],
+                        "nothing was changed",
+                    );
+                }
+                message = format!("autodowned {after}: no nodes are left; record removed");
+            }
+            self.db()?
+                .remove(name, now, &format!("refresh: {message}"))?;
+            return Ok(change(None, message));
         }
         let running = nodes
             .iter()
@@ -173,7 +192,11 @@ impl Sky {
             .count();
         let complete = u32::try_from(nodes.len()).unwrap_or(u32::MAX) >= rec.num_nodes;
         let (to, message) = if complete && stopped == nodes.len() {
-            (ClusterStatus::Stopped, "every node is stopped".to_owned())
+            let message = match &autostopped {
+                Some((_, after)) => format!("autostopped {after}: every node is stopped"),
+                None => "every node is stopped".to_owned(),
+            };
+            (ClusterStatus::Stopped, message)
         } else if complete && running == nodes.len() {
             match rec.status {
                 ClusterStatus::Up => return Ok(None),

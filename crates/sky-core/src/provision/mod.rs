@@ -422,6 +422,33 @@ pub trait Provider: Send + Sync {
     fn autostop_hook(&self, _cluster_name: &str) -> Option<AutostopHook> {
         None
     }
+    /// What a guest OS shutdown on a node (`shutdown -h now`) does to that node on this cloud:
+    /// how a head with no cloud credentials stops its own cluster. The default: nothing Sky can
+    /// rely on.
+    fn guest_shutdown(&self, _spot: bool) -> GuestShutdown {
+        GuestShutdown::default()
+    }
+    /// Makes a guest shutdown of `cluster_name`'s nodes stop them (`down == false`) or delete
+    /// them (`down == true`), where the cloud lets the instance say which; called with the
+    /// client's credentials when autostop is set or cancelled (cancelled: `down == false`).
+    async fn prepare_guest_shutdown(
+        &self,
+        _cluster_name: &str,
+        _down: bool,
+    ) -> Result<(), ProvisionError> {
+        Ok(())
+    }
+}
+
+/// What a guest OS shutdown does to a node of one cloud.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuestShutdown {
+    /// The node stops and its compute stops billing (EC2's default shutdown behaviour; a GCE
+    /// instance becomes TERMINATED).
+    pub stops: bool,
+    /// The node can be made to delete itself and its disks instead (EC2's
+    /// `InstanceInitiatedShutdownBehavior=terminate`).
+    pub deletes: bool,
 }
 
 /// The providers one front end was built with (its composition root fills it).
