@@ -596,3 +596,31 @@ async fn an_interrupted_attempt_is_found_by_its_launch_id() {
     assert!(e.fake.instances().is_empty());
     assert!(e.fake.firewalls().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_reads_and_deletes_are_retried_in_place_not_read_as_auth() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("rl", 2, gcp("us-central1", "us-central1-a")))
+        .await
+        .expect("launch");
+    // Google's current error model: 403 with details[].reason = RATE_LIMIT_EXCEEDED, which
+    // earlier builds read as an auth failure (blocking the whole cloud).
+    e.fake.throttle("GET", 2);
+    let info = p
+        .wait_instances("rl")
+        .await
+        .expect("up, through rate-limited reads");
+    assert_eq!(info.nodes.len(), 2);
+    e.fake.throttle("GET", 2);
+    e.fake.throttle("DELETE", 2);
+    p.terminate("rl")
+        .await
+        .expect("down, through rate-limited deletes");
+    assert!(e.fake.instances().is_empty());
+    assert_eq!(
+        e.fake.state().throttled,
+        6,
+        "every throttled call was retried"
+    );
+}

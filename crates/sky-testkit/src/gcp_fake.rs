@@ -92,6 +92,10 @@ pub struct State {
     pub calls: Vec<String>,
     /// Insert calls that carried a `requestId` already seen.
     pub duplicate_inserts: u32,
+    /// Requests still to rate-limit, by HTTP method.
+    throttle: HashMap<String, u32>,
+    /// How many requests were rate-limited so far.
+    pub throttled: u32,
 }
 
 #[derive(Clone)]
@@ -171,6 +175,13 @@ impl FakeGce {
             kind,
             skip,
         });
+    }
+
+    /// Rate-limits the next `n` requests made with `method` as Compute Engine does in Google's
+    /// current error model: 403 with `details[]` holding an `ErrorInfo` of reason
+    /// `RATE_LIMIT_EXCEEDED` and a `RetryInfo` of 0 s, beside the legacy `errors[]`.
+    pub fn throttle(&self, method: &str, n: u32) {
+        self.state().throttle.insert(method.to_ascii_uppercase(), n);
     }
 
     pub fn set_op_polls(&self, polls: u32) {
@@ -336,6 +347,26 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Repl
             401,
             "required",
             "Request is missing required authentication credential.",
+        ));
+    }
+    if let Some(left) = st.throttle.get_mut(method.as_str()).filter(|n| **n > 0) {
+        *left -= 1;
+        st.throttled += 1;
+        let message = "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service 'compute.googleapis.com'.";
+        return Ok(reply(
+            403,
+            json!({"error": {
+                "code": 403,
+                "message": message,
+                "errors": [{"message": message, "domain": "usageLimits", "reason": "rateLimitExceeded"}],
+                "status": "PERMISSION_DENIED",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",
+                     "domain": "googleapis.com",
+                     "metadata": {"service": "compute.googleapis.com", "quota_metric": "compute.googleapis.com/default"}},
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0s"}
+                ]
+            }}),
         ));
     }
     let Some(rest) = path.strip_prefix("/compute/v1/projects/") else {
