@@ -48,6 +48,24 @@ describe("task form <-> yaml", () => {
     ]);
   });
 
+  it("reads and writes autostop in SkyPilot's forms", () => {
+    const on = formToYaml({ ...emptyForm(), name: "a", autostop: "60" }, "");
+    expect(on).toContain("resources:\n  autostop: 60");
+    const down = formToYaml({ ...emptyForm(), name: "a", autostop: "2h", autostop_down: true }, "");
+    expect(down).toContain("autostop:\n    idle_minutes: 2h\n    down: true");
+    expect(yamlToForm(down).form).toMatchObject({ autostop: "2h", autostop_down: true });
+    expect(yamlToForm("resources:\n  autostop: false\n").form.autostop).toBe("false");
+    expect(yamlToForm("resources:\n  autostop: {down: true}\n").form).toMatchObject({ autostop: "5", autostop_down: true });
+    // A mapping keeps the keys the form does not show.
+    const kept = formToYaml({ ...emptyForm(), autostop: "15" }, "resources:\n  autostop:\n    idle_minutes: 10\n    wait_for: jobs\n    down: true\n");
+    expect(kept).toContain("idle_minutes: 15");
+    expect(kept).toContain("wait_for: jobs");
+    expect(kept).not.toContain("down");
+    expect(formToYaml({ ...emptyForm(), name: "x" }, "name: x\nresources:\n  autostop: 60\n")).toBe("name: x\n");
+    const { errors } = yamlToForm("resources:\n  autostop: soon\n");
+    expect(errors).toEqual([{ field: "autostop", line: 2, message: "autostop must be minutes (60), a duration (30m, 2h, 1d) or false, got soon" }]);
+  });
+
   it("refuses a document that is not a mapping", () => {
     expect(yamlToForm("- a\n- b\n").errors[0]?.message).toMatch(/mapping/);
   });

@@ -2,6 +2,8 @@
 // mapping between them and the YAML text. Editing the form rewrites only the keys the form owns,
 // so comments and keys the form does not show survive. Deep validation is sky-core's job; here
 // only YAML syntax and the shape of the form's own fields are checked, each error at its line.
+// `resources.autostop` is shown as minutes (or a duration such as 2h) and a "tear down" box;
+// with the box checked it is written as SkyPilot's `{idle_minutes, down: true}`.
 import { isMap, isScalar, parseDocument, type Document, type YAMLMap } from "yaml";
 
 export interface TaskForm {
@@ -16,6 +18,10 @@ export interface TaskForm {
   use_spot: boolean;
   cloud: string;
   region: string;
+  /// `resources.autostop` as written: minutes, a duration (`30m`, `2h`), `true`, `false`; "" unset.
+  autostop: string;
+  /// `autostop: {down: true}`: tear the cluster down instead of stopping it.
+  autostop_down: boolean;
 }
 
 export interface FieldError {
@@ -36,7 +42,14 @@ export const emptyForm = (): TaskForm => ({
   use_spot: false,
   cloud: "",
   region: "",
+  autostop: "",
+  autostop_down: false,
 });
+
+/// What a new task starts with: autostop on, so an idle cluster cannot be forgotten.
+export const DEFAULT_AUTOSTOP_MINUTES = 60;
+
+const AUTOSTOP_TEXT = /^(true|false|-1|\d+\s*(m|h|d|w)?)$/i;
 
 const TOP: (keyof TaskForm)[] = ["name", "workdir", "num_nodes", "setup", "run"];
 const RESOURCES: (keyof TaskForm)[] = ["cloud", "region", "accelerators", "cpus", "memory", "use_spot"];
@@ -93,11 +106,37 @@ export function yamlToForm(text: string): { form: TaskForm; errors: FieldError[]
     }
     (form[key] as string) = scalarText(value);
   };
+  const takeAutostop = (map: YAMLMap) => {
+    const node: unknown = map.get("autostop", true);
+    if (node === undefined || node === null) return;
+    const line = lineOf(doc, (isScalar(node) || isMap(node)) ? node.range?.[0] : undefined, text);
+    let minutes: unknown = null;
+    if (isScalar(node)) {
+      minutes = node.value;
+    } else if (isMap(node)) {
+      const idle: unknown = node.get("idle_minutes", true);
+      minutes = isScalar(idle) ? idle.value : idle === undefined ? String(5) : null;
+      const down = node.get("down");
+      if (down !== undefined && typeof down !== "boolean") {
+        errors.push({ field: "autostop_down", line, message: "autostop.down must be true or false" });
+      }
+      form.autostop_down = down === true;
+    } else {
+      errors.push({ field: "autostop", line, message: "autostop must be minutes, a duration or {idle_minutes, down}" });
+      return;
+    }
+    const shown = scalarText(minutes);
+    if (minutes !== null && !AUTOSTOP_TEXT.test(shown.trim())) {
+      errors.push({ field: "autostop", line, message: `autostop must be minutes (60), a duration (30m, 2h, 1d) or false, got ${shown}` });
+    }
+    form.autostop = shown;
+  };
   for (const key of TOP) take(root, key);
   const res = root.get("resources", true);
   if (res !== undefined && res !== null) {
     if (isMap(res)) {
       for (const key of RESOURCES) take(res, key);
+      takeAutostop(res);
     } else if (!(isScalar(res) && res.value === null)) {
       errors.push({ field: null, line: null, message: "resources must be a mapping" });
     }
@@ -131,8 +170,37 @@ export function formToYaml(form: TaskForm, previous: string): string {
   }
   for (const key of TOP) setOrDelete(doc, [key], typed(key, form[key]));
   for (const key of RESOURCES) setOrDelete(doc, ["resources", key], typed(key, form[key]));
+  writeAutostop(doc, form);
   const res = doc.get("resources", true);
   if (isMap(res) && res.items.length === 0) doc.delete("resources");
   const out = doc.contents === null ? "" : doc.toString({ lineWidth: 0 });
   return out === "{}\n" ? "" : out;
+}
+
+/// `resources.autostop` from the form: a scalar, or `{idle_minutes, down: true}` to tear down.
+function writeAutostop(doc: Document, form: TaskForm) {
+  const path = ["resources", "autostop"];
+  const text = form.autostop.trim();
+  if (text === "") {
+    if (doc.hasIn(path)) doc.deleteIn(path);
+    return;
+  }
+  const value: string | number | boolean = /^-?\d+$/.test(text)
+    ? Number(text)
+    : /^(true|false)$/i.test(text)
+      ? text.toLowerCase() === "true"
+      : text;
+  // A mapping keeps its other keys (`wait_for`); only the two the form shows change.
+  const existing = doc.getIn(path, true);
+  if (isMap(existing) && typeof value !== "boolean") {
+    existing.set("idle_minutes", value);
+    if (form.autostop_down) existing.set("down", true);
+    else existing.delete("down");
+    return;
+  }
+  if (form.autostop_down && typeof value !== "boolean") {
+    doc.setIn(path, doc.createNode({ idle_minutes: value, down: true }));
+  } else {
+    doc.setIn(path, value);
+  }
 }

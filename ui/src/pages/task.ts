@@ -37,6 +37,7 @@ export function taskPage(): HTMLElement {
     const form = emptyForm();
     for (const [key, el] of controls) {
       if (key === "use_spot") form.use_spot = (el as HTMLInputElement).checked;
+      else if (key === "autostop_down") form.autostop_down = (el as HTMLInputElement).checked;
       else (form[key] as string) = el.value;
     }
     return form;
@@ -45,6 +46,7 @@ export function taskPage(): HTMLElement {
   const writeForm = (form: TaskForm) => {
     for (const [key, el] of controls) {
       if (key === "use_spot") (el as HTMLInputElement).checked = form.use_spot;
+      else if (key === "autostop_down") (el as HTMLInputElement).checked = form.autostop_down;
       else el.value = form[key] as string;
     }
   };
@@ -84,6 +86,17 @@ export function taskPage(): HTMLElement {
   const spotErr = h("span", { class: "field-error", id: "task-use-spot-error" });
   fieldErrors.set("use_spot", spotErr);
   formBox.append(h("label", { class: "field check" }, spot, h("span", {}, "Use spot instances"), spotErr));
+  // On by default for a new task (see session.ts): an idle cluster stops itself, laptop closed.
+  const autostop = h("input", { id: "task-autostop", type: "text", class: "narrow", placeholder: "off", spellcheck: "false", oninput: fromForm });
+  controls.set("autostop", autostop);
+  const autostopErr = h("span", { class: "field-error", id: "task-autostop-error" });
+  fieldErrors.set("autostop", autostopErr);
+  formBox.append(field("Autostop after idle minutes (or 30m, 2h; empty: off)", autostop, autostopErr));
+  const autostopDown = h("input", { id: "task-autostop-down", type: "checkbox", onchange: fromForm });
+  controls.set("autostop_down", autostopDown);
+  const downErr = h("span", { class: "field-error", id: "task-autostop-down-error" });
+  fieldErrors.set("autostop_down", downErr);
+  formBox.append(h("label", { class: "field check" }, autostopDown, h("span", {}, "Tear down instead of stopping"), downErr));
 
   yaml.addEventListener("input", fromYaml);
   fromYaml();
