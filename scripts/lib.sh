@@ -41,10 +41,16 @@ install_cargo_tools() {
 
 # The AWS provider's tests run the real SDK against a local moto server (started by the tests).
 MOTO_VERSION=5.2.1
+XLIB_VERSION=0.33
 install_python_tools() {
   if ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
     step "installing moto[server]==$MOTO_VERSION"
     python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+  # The e2e closes the app's window as a window manager would (tests/e2e/close_window.py).
+  if ! python3 -c 'import Xlib' 2>/dev/null; then
+    step "installing python-xlib==$XLIB_VERSION"
+    python3 -m pip install --quiet --disable-pip-version-check "python-xlib==$XLIB_VERSION"
   fi
   # Point the tests at the script pip just wrote: under pyenv its shim only appears after a rehash,
   # and on PATH there may be another Python's moto.

@@ -22,6 +22,7 @@ const COMMANDS: &[&str] = &[
     "launch_cancel",
     "cluster_exec",
     "spend_chart",
+    "app_quit",
 ];
 
 /// `tauri::generate_context!` needs `frontendDist` to exist. When the UI has not been built (a

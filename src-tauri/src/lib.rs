@@ -10,6 +10,7 @@
 //! - [`logs`]: job queues and live log streams.
 //! - [`launch`]: launches from the window, their progress events and cancellation.
 //! - [`watch`]: pushes cluster status to the window as `clusters-changed` events.
+//! - [`quit`]: a close or quit with clusters UP and no autostop asks the page first.
 //! - [`error`]: `UiError { code, message }`.
 //!
 //! The shell holds no domain logic; it wires `sky-core` to the window. Security posture: the page
@@ -22,12 +23,13 @@ pub mod error;
 pub mod launch;
 pub mod logs;
 pub mod plan;
+pub mod quit;
 pub mod spend;
 pub mod state;
 pub mod views;
 pub mod watch;
 
-use tauri::{Builder, Runtime};
+use tauri::{Builder, Manager, Runtime};
 
 use crate::state::AppState;
 
@@ -56,6 +58,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::launch_cancel,
             commands::cluster_exec,
             commands::spend_chart,
+            quit::app_quit,
         ])
 }
 
@@ -69,16 +72,35 @@ pub fn run() {
         // Colour only on a terminal: a log redirected to a file should read as text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let result = run_app(tauri::Builder::default(), AppState::from_platform())
+    let built = run_app(tauri::Builder::default(), AppState::from_platform())
         .setup(|app| {
             watch::spawn(app.handle().clone());
             Ok(())
         })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the desktop app failed to start");
-        std::process::exit(1);
-    }
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && quit::hold(window.app_handle())
+            {
+                api.prevent_close();
+            }
+        })
+        .build(tauri::generate_context!());
+    let app = match built {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "the desktop app failed to start");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        // A quit from the menu or the dock (no exit code: not the app's own `exit`).
+        if let tauri::RunEvent::ExitRequested { api, code, .. } = event
+            && code.is_none()
+            && quit::hold(app)
+        {
+            api.prevent_exit();
+        }
+    });
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub struct AppState {
     pub launches: std::sync::Arc<crate::launch::Launches>,
     /// When this state was built, at the top of `run`: start-up is reported from here.
     pub started: std::time::Instant,
+    /// Holds a close or quit back while clusters bill with no autostop (`quit`).
+    pub quit: crate::quit::QuitGate,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             import_env,
             launches: Default::default(),
             started: std::time::Instant::now(),
+            quit: Default::default(),
         }
     }
 

@@ -233,3 +233,49 @@ fn exec_and_spend_chart_go_through_the_facade() {
     let chart = invoke(&w, "spend_chart", serde_json::json!({})).expect("chart");
     assert_eq!(chart, serde_json::Value::Null, "nothing launched yet");
 }
+
+/// A close or quit with a cluster UP and no autostop is held back and the page is asked, naming
+/// it; once it has autostop (or is gone) the quit goes through.
+#[test]
+fn quitting_with_an_unattended_cluster_asks_the_page_first() {
+    use tauri::Listener;
+    let home = tempfile::tempdir().expect("tempdir");
+    let (app, _w) = boot_with_sky_home(home.path());
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = asked.clone();
+    app.listen(crate::quit::EVENT, move |e| {
+        seen.lock().expect("seen").push(e.payload().to_owned());
+    });
+    assert!(!crate::quit::hold(app.handle()), "no cluster: quits");
+    {
+        let mut db = sky_core::state::StateStore::open(
+            &home.path().join("sky").join(sky_core::state::STATE_DB_FILE),
+        )
+        .expect("state");
+        db.create("forgotten", 1, None, "sky launch", 1)
+            .expect("record");
+        db.set_status("forgotten", sky_core::state::ClusterStatus::Up, 2, "up")
+            .expect("up");
+    }
+    assert!(crate::quit::hold(app.handle()), "held back");
+    assert_eq!(
+        asked.lock().expect("asked").as_slice(),
+        [r#"{"clusters":["forgotten"]}"#]
+    );
+    {
+        let mut db = sky_core::state::StateStore::open(
+            &home.path().join("sky").join(sky_core::state::STATE_DB_FILE),
+        )
+        .expect("state");
+        db.set_autostop(
+            "forgotten",
+            Some(sky_core::state::Autostop {
+                idle_minutes: 60,
+                down: false,
+            }),
+            3,
+        )
+        .expect("autostop");
+    }
+    assert!(!crate::quit::hold(app.handle()), "autostop set: quits");
+}

@@ -159,10 +159,11 @@ function processTree(rootName) {
     grew = false;
     for (const r of rows) if (!tree.includes(r) && tree.some((t) => t.pid === r.ppid)) (tree.push(r), (grew = true));
   }
-  return { appKb: app.rss, treeKb: tree.reduce((a, r) => a + r.rss, 0), processes: tree.map((r) => r.comm) };
+  return { pid: app.pid, appKb: app.rss, treeKb: tree.reduce((a, r) => a + r.rss, 0), processes: tree.map((r) => r.comm) };
 }
 
 async function main() {
+  let appGone = false;
   await waitForDriver(BASE);
   const t0 = performance.now();
   const created = await wd("POST", "/session", {
@@ -203,6 +204,10 @@ async function main() {
 
     // New task: the form and the YAML follow each other; YAML errors show their line.
     await s.page("task");
+    check("a new task starts with autostop on (60 idle minutes)", (await s.value("#task-autostop")) === "60" && (await s.value("#task-yaml")).includes("autostop: 60"));
+    await s.click("#task-autostop-down");
+    check("tear down instead of stopping is written as SkyPilot's form", (await s.value("#task-yaml")).includes("idle_minutes: 60\n    down: true"), JSON.stringify(await s.value("#task-yaml")));
+    await s.click("#task-autostop-down");
     await s.type("#task-name", "e2e-task");
     await s.type("#task-cpus", "4+");
     await s.click("#task-use-spot");
@@ -388,6 +393,32 @@ async function main() {
       metrics.idle_rss_with_webkit_children_mb = +(mem.treeKb / 1024).toFixed(1);
       metrics.processes = mem.processes;
     }
+
+    // Leaving with a cluster that bills and has no autostop: closing the window (as a window
+    // manager's close button does) asks first; Cancel keeps the app, the autostop choice sets it
+    // on the cluster and quits.
+    execFileSync(SKY, ["launch", "-y", "-d", "-c", "e2e-quit", "--cloud", "local", "echo bye"], { encoding: "utf8", timeout: 120000 });
+    const app = processTree("sky-desktop");
+    check("the app's process is found", !!app);
+    const closeWindow = () => execFileSync("python3", [join(import.meta.dirname, "close_window.py"), String(app.pid)], { encoding: "utf8", timeout: 30000 });
+    closeWindow();
+    await s.waitFor("return document.querySelector('#quit-dialog')?.dataset.state === 'open'", "the quit question", 30000);
+    check("closing with an unattended cluster asks first, naming it", (await s.text("#quit-clusters")).includes("e2e-quit"));
+    check("the quit question focuses Cancel", (await s.exec("return document.activeElement?.id")) === "quit-cancel");
+    await s.screenshot("11-quit-question");
+    await s.click("#quit-cancel");
+    check("Cancel keeps the app open", (await s.exec("return document.querySelector('#quit-dialog').dataset.state")) === "closed" && !pidGone(app.pid));
+    closeWindow();
+    await s.waitFor("return document.querySelector('#quit-dialog')?.dataset.state === 'open'", "the quit question again", 30000);
+    await s.click("#quit-autostop");
+    const quitBy = Date.now() + 60000;
+    while (!pidGone(app.pid) && Date.now() < quitBy) await sleep(100);
+    check("the autostop choice quits the app", pidGone(app.pid));
+    appGone = true;
+    const quitView = JSON.parse(execFileSync(SKY, ["status", "-o", "json"], { encoding: "utf8" }));
+    const quitCluster = quitView.clusters.find((c) => c.name === "e2e-quit");
+    check("the cluster got autostop before the app quit", quitCluster?.autostop?.idle_minutes === 60 && quitCluster?.autostop?.down === false, JSON.stringify(quitCluster));
+    execFileSync(SKY, ["down", "-y", "e2e-quit"], { encoding: "utf8", timeout: 120000 });
   } catch (e) {
     // Leave evidence: what the window showed and held when the run went wrong.
     await s.screenshot("failure").catch(() => {});
@@ -395,7 +426,8 @@ async function main() {
     console.log(`page at failure: ${html}`);
     throw e;
   } finally {
-    await wd("DELETE", `/session/${s.id}`).catch((e) => console.error(`closing session: ${e.message}`));
+    // After the app quit itself the driver's session has nothing left to close.
+    if (!appGone) await wd("DELETE", `/session/${s.id}`).catch((e) => console.error(`closing session: ${e.message}`));
   }
   writeFileSync(join(ARTIFACTS, "desktop-metrics.json"), JSON.stringify(metrics, null, 2) + "\n");
   console.log(`metrics: ${JSON.stringify(metrics)}`);

@@ -187,6 +187,7 @@ export const backend = {
   plan: (yaml: string) => invoke<PlanView>("plan", { yaml }),
   appInfo: () => invoke<AppInfo>("app_info"),
   appReady: () => invoke<null>("app_ready"),
+  appQuit: () => invoke<null>("app_quit"),
   credentialsList: () => invoke<CredentialStatus[]>("credentials_list"),
   credentialsSave: (credentials: CloudCredentials) =>
     invoke<CredentialStatus>("credentials_save", { credentials }),

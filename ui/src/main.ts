@@ -9,6 +9,7 @@ import { reportPage } from "./pages/report";
 import { jobsPage } from "./pages/jobs";
 import { clustersPage } from "./pages/clusters";
 import { comparePage } from "./pages/compare";
+import { installQuitDialog } from "./quit";
 
 type Page = () => HTMLElement | Promise<HTMLElement>;
 
@@ -31,6 +32,7 @@ const nav = h(
   ...PAGES.map((p) => h("a", { href: `#/${p.route}`, id: `nav-${p.route}`, "data-route": p.route }, p.title)),
 );
 app.append(nav, main);
+installQuitDialog(app);
 
 async function render() {
   const route = location.hash.replace(/^#\/?/, "") || "task";
