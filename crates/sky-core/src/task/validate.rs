@@ -42,25 +42,37 @@ pub(crate) fn validate(req: &Requested, vocab: &impl Vocabulary) -> Result<Resou
     validate_region_zone(req, &mut r, vocab)?;
     validate_instance_type(req, &mut r, vocab)?;
     validate_network_tier_image(req, &r)?;
+    if let Some(cloud) = r.placement.cloud {
+        for (key, value) in &r.labels {
+            if let Some(why) = crate::resources::label_problem(cloud, key, value) {
+                return Err(req.origin("labels").err(why));
+            }
+        }
+    }
     validate_image_id(req, &mut r)?;
     Ok(r)
 }
 
 /// SkyPilot's checks of a machine image that need no cloud API: a cloud must be named, an AWS
 /// image needs a region, and a per-region map must cover the region asked for (and is narrowed
-/// to it). Docker images (`docker:...`) are exempt.
+/// to it). Docker images (`docker:...`) are refused: Sky has no container runtime on its nodes,
+/// and running the task on the bare VM instead would not be what the file says.
 fn validate_image_id(req: &Requested, r: &mut Resources) -> Result<(), TaskError> {
     let Some(image) = &r.image_id else {
         return Ok(());
     };
-    let is_docker = match image {
-        ImageRequest::Any(id) => id.starts_with("docker:"),
-        ImageRequest::PerRegion(map) => map.values().any(|id| id.starts_with("docker:")),
+    let docker = match image {
+        ImageRequest::Any(id) => Some(id).filter(|id| id.starts_with("docker:")),
+        ImageRequest::PerRegion(map) => map.values().find(|id| id.starts_with("docker:")),
     };
-    if is_docker {
-        return Ok(());
-    }
     let origin = req.origin("image_id");
+    if let Some(id) = docker {
+        return Err(origin.err(format!(
+            "'{id}': docker images are not supported yet (Sky runs tasks on the VM itself, with \
+             no container runtime); use a VM image (an AMI, a GCP image, an Azure URN or a \
+             skypilot: tag) or remove image_id"
+        )));
+    }
     let Some(cloud) = r.placement.cloud else {
         return Err(origin
             .err("a cloud must be given with image_id (e.g. infra: aws/us-east-1)".to_owned()));
@@ -176,7 +188,8 @@ fn validate_network_tier_image(req: &Requested, r: &Resources) -> Result<(), Tas
     };
     match images.iter().find(|id| !id.starts_with("docker:")) {
         Some(id) => Err(req.origin("image_id").err(format!(
-            "with network_tier 'best', image_id must be a docker image ('docker:<image>'), got '{id}'"
+            "with network_tier 'best' outside GCP, SkyPilot needs a docker image, which Sky does \
+             not run yet; got '{id}' (use network_tier 'best' on GCP, or 'standard')"
         ))),
         None => Ok(()),
     }
