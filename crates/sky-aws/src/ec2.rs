@@ -337,6 +337,8 @@ pub struct Launch<'a> {
     /// (Ubuntu's `/dev/sda1`, Amazon Linux's `/dev/xvda`) rather than add a second one.
     pub root_device: &'a str,
     pub client_token: &'a str,
+    /// The task's `resources.labels`, tagged on every instance and volume beside Sky's own tags.
+    pub labels: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// What the launch needs to know of an image.
@@ -462,23 +464,23 @@ pub async fn run(
     throttle: Throttle,
 ) -> Result<Vec<String>, ProvisionError> {
     // Tagged in the create call itself, so no instance or volume exists untagged for a moment.
+    let user_tags = || launch.labels.iter().map(|(k, v)| tag(k, v));
+    let mut instance_tags = ownership_tags(launch.cluster, launch.owner, launch.launch_id);
+    instance_tags.push(tag(TAG_USER, launch.user));
+    // A `Name` label is the user's choice of the console name; EC2 refuses a key given twice.
+    if !launch.labels.contains_key("Name") {
+        instance_tags.push(tag("Name", &format!("sky-{}", launch.cluster)));
+    }
+    instance_tags.extend(user_tags());
     let tags = TagSpecification::builder()
         .resource_type(ResourceType::Instance)
-        .set_tags(Some(ownership_tags(
-            launch.cluster,
-            launch.owner,
-            launch.launch_id,
-        )))
-        .tags(tag(TAG_USER, launch.user))
-        .tags(tag("Name", &format!("sky-{}", launch.cluster)))
+        .set_tags(Some(instance_tags))
         .build();
+    let mut volume_tags = ownership_tags(launch.cluster, launch.owner, launch.launch_id);
+    volume_tags.extend(user_tags());
     let volume_tags = TagSpecification::builder()
         .resource_type(ResourceType::Volume)
-        .set_tags(Some(ownership_tags(
-            launch.cluster,
-            launch.owner,
-            launch.launch_id,
-        )))
+        .set_tags(Some(volume_tags))
         .build();
     let count = i32::try_from(launch.count).unwrap_or(i32::MAX);
     let call = || async {

@@ -296,6 +296,7 @@ impl AwsProvider {
     async fn launch(&self, client: &Client, req: &ProvisionRequest) -> Result<(), ProvisionError> {
         let cluster = req.cluster_name.as_str();
         let l = &req.launchable;
+        req.settings.check_labels(CloudId::Aws)?;
         let owner = self.owner()?;
         // First, so a relaunch of an existing cluster that asks for more ports opens them.
         let sg = ec2::ensure_security_group(
@@ -348,6 +349,7 @@ impl AwsProvider {
             disk: ec2::Disk::for_tier(disk_gib, req.settings.disk_tier),
             root_device,
             client_token: &token,
+            labels: &req.settings.labels,
         };
         let ids = ec2::run(client, &launch, self.options.throttle).await?;
         let used: Vec<u32> = existing.iter().filter_map(|n| n.rank).collect();

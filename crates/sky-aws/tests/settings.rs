@@ -92,6 +92,11 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
         disk_tier: Some(DiskTier::High),
         ports: ports(&[(8080, 8080), (9000, 9010)]),
         image_id: Some(IMAGE.into()),
+        labels: [
+            ("team".to_owned(), "ml-infra".to_owned()),
+            ("Name".to_owned(), "trainer".to_owned()),
+        ]
+        .into(),
     };
     p.run_instances(&request("tuned", settings.clone()))
         .await
@@ -113,6 +118,34 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
         .filter_map(|i| i.image_id())
         .collect();
     assert_eq!(images, [IMAGE, IMAGE]);
+    // The task's labels are tags on every instance and its volume; a `Name` label replaces the
+    // console name Sky would give.
+    for instance in described.reservations().iter().flat_map(|r| r.instances()) {
+        let tags: std::collections::BTreeMap<&str, &str> = instance
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        assert_eq!(tags.get("team"), Some(&"ml-infra"), "{tags:?}");
+        assert_eq!(tags.get("Name"), Some(&"trainer"), "{tags:?}");
+        assert!(tags.contains_key("sky-owner"), "{tags:?}");
+    }
+    let volume_tags = client
+        .describe_volumes()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:team")
+                .values("ml-infra")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe volumes");
+    assert_eq!(
+        volume_tags.volumes().len(),
+        2,
+        "each root volume carries the labels"
+    );
     assert_eq!(
         volumes(&client, ids).await,
         [
@@ -143,6 +176,43 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
 
     p.terminate("tuned").await.expect("terminate");
     assert!(live_tagged(&p).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_ec2_refuses_is_refused_before_anything_is_created() {
+    let moto = start_moto().await;
+    let home = sky_home();
+    let p = provider(home.path(), &moto.url());
+    let settings = NodeSettings {
+        labels: [("aws:owner".to_owned(), "me".to_owned())].into(),
+        ..NodeSettings::default()
+    };
+    let err = p
+        .run_instances(&request("badlabel", settings))
+        .await
+        .expect_err("aws: keys are reserved");
+    assert!(
+        err.to_string().contains("resources.labels: label 'aws:owner: me' cannot be used: AWS reserves tag keys starting with 'aws:'"),
+        "{err}"
+    );
+    assert_eq!(
+        err.block_scope(),
+        Some(sky_core::provision::BlockScope::Cloud)
+    );
+    assert!(live_tagged(&p).await.is_empty());
+    let client = p.client("us-east-1").expect("client");
+    let groups = client
+        .describe_security_groups()
+        .send()
+        .await
+        .expect("groups");
+    assert!(
+        groups
+            .security_groups()
+            .iter()
+            .all(|g| !g.group_name().unwrap_or_default().contains("badlabel")),
+        "no security group was made"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,6 +121,8 @@ pub struct NodeSpec {
     pub ssh_public_key: String,
     /// `adminUsername`, the login the key is installed for.
     pub ssh_user: String,
+    /// The task's `resources.labels` (checked against Azure's rules), tagged on every resource.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Only characters Azure accepts in resource names, lower case.
@@ -333,6 +335,9 @@ fn tags(spec: &NodeSpec, rank: Option<u32>) -> Value {
         TAG_OWNER: spec.owner,
         TAG_LAUNCH: spec.launch_id,
     });
+    for (key, value) in &spec.labels {
+        t[key] = json!(value);
+    }
     if let Some(rank) = rank {
         t[TAG_RANK] = json!(rank.to_string());
         t[TAG_ROLE] = json!(if rank == 0 { "head" } else { "worker" });
@@ -459,6 +464,7 @@ mod tests {
             ],
             ssh_public_key: "ssh-ed25519 AAAA test".into(),
             ssh_user: ADMIN_USER.into(),
+            labels: [("cost-center".to_owned(), "42".to_owned())].into(),
         }
     }
 
@@ -473,6 +479,10 @@ mod tests {
         assert_eq!(wire["properties"]["billingProfile"]["maxPrice"], -1.0);
         assert_eq!(wire["zones"], json!(["2"]));
         assert_eq!(wire["tags"][TAG_ROLE], "worker");
+        assert_eq!(
+            wire["tags"]["cost-center"], "42",
+            "the task's labels ride along"
+        );
         assert_eq!(
             wire["properties"]["storageProfile"]["imageReference"]["offer"],
             "0001-com-ubuntu-server-jammy"

@@ -180,6 +180,7 @@ impl AzureProvider {
 
     fn spec(&self, req: &ProvisionRequest) -> Result<NodeSpec, ProvisionError> {
         let l = &req.launchable;
+        req.settings.check_labels(CloudId::Azure)?;
         let invalid =
             |message: String| ProvisionError::new(ProvisionErrorKind::InvalidRequest, message);
         let image = match &req.settings.image_id {
@@ -214,6 +215,7 @@ impl AzureProvider {
             ports: req.settings.inbound_ranges(),
             ssh_public_key: crate::user_public_key(&self.settings.sky_home)?,
             ssh_user: self.settings.ssh_user.clone(),
+            labels: req.settings.labels.clone(),
         })
     }
 

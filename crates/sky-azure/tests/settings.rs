@@ -29,6 +29,7 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
             },
         ],
         image_id: Some("Canonical:ubuntu-24_04-lts:server:latest".into()),
+        ..NodeSettings::default()
     };
     p.run_instances(&req).await.expect("launch");
     p.wait_instances("tuned").await.expect("wait");

@@ -149,3 +149,59 @@ impl Default for ResourceChoice {
         }
     }
 }
+
+/// Why `key` cannot be a user label on any cloud: Sky's own keys (`sky-cluster`, `sky-owner`,
+/// ...) are what prove a resource is this home's, so only Sky writes them.
+pub fn reserved_label(key: &str) -> Option<String> {
+    let lower = key.to_ascii_lowercase();
+    (lower.starts_with("sky-") || lower.starts_with("sky_")).then(|| {
+        format!(
+            "label '{key}': keys starting with 'sky-' or 'sky_' are Sky's own (they mark which \
+             clusters are whose); choose another key"
+        )
+    })
+}
+
+/// Why `key: value` cannot label `cloud`'s resources, by that cloud's rules; `None` when it can.
+/// The local cloud and SSH pools create no cloud resources, so any label passes there.
+pub fn label_problem(cloud: CloudId, key: &str, value: &str) -> Option<String> {
+    if let Some(why) = reserved_label(key) {
+        return Some(why);
+    }
+    let gcp_chars = |t: &str| {
+        t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    };
+    let why = match cloud {
+        CloudId::Aws if key.is_empty() || key.chars().count() > 128 => {
+            "AWS tag keys have 1 to 128 characters"
+        }
+        CloudId::Aws if key.to_ascii_lowercase().starts_with("aws:") => {
+            "AWS reserves tag keys starting with 'aws:'"
+        }
+        CloudId::Aws if value.chars().count() > 256 => "AWS tag values have at most 256 characters",
+        CloudId::Gcp
+            if key.len() > 63
+                || !key.starts_with(|c: char| c.is_ascii_lowercase())
+                || !gcp_chars(key) =>
+        {
+            "GCP label keys start with a lowercase letter and hold at most 63 lowercase letters, \
+             digits, '_' or '-'"
+        }
+        CloudId::Gcp if value.len() > 63 || !gcp_chars(value) => {
+            "GCP label values hold at most 63 lowercase letters, digits, '_' or '-'"
+        }
+        CloudId::Azure
+            if key.is_empty()
+                || key.chars().count() > 512
+                || key.contains(['<', '>', '%', '&', '\\', '?', '/']) =>
+        {
+            "Azure tag names have 1 to 512 characters, none of < > % & \\ ? /"
+        }
+        CloudId::Azure if value.chars().count() > 256 => {
+            "Azure tag values have at most 256 characters"
+        }
+        _ => return None,
+    };
+    Some(format!("label '{key}: {value}' cannot be used: {why}"))
+}

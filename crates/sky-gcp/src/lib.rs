@@ -303,6 +303,7 @@ impl Provider for GcpProvider {
 
     async fn run_instances(&self, req: &ProvisionRequest) -> Result<(), ProvisionError> {
         let l = &req.launchable;
+        req.settings.check_labels(CloudId::Gcp)?;
         let zone = l.zone.clone().ok_or_else(|| {
             ProvisionError::new(
                 ProvisionErrorKind::InvalidRequest,
@@ -376,6 +377,7 @@ impl Provider for GcpProvider {
                 disk_type: disk_type.to_owned(),
                 ssh_public_key: ssh_public_key.clone(),
                 ssh_user: self.ssh_user.clone(),
+                labels: req.settings.labels.clone(),
             };
             set.spawn(ops::insert(
                 built.instances.clone(),

@@ -131,6 +131,8 @@ pub struct NodeSpec {
     pub ssh_public_key: String,
     /// The login GCP's guest agent creates for the key ([`SSH_USER`] unless configured).
     pub ssh_user: String,
+    /// The task's `resources.labels` (checked against GCP's rules), on the instance and its disk.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The `instances.insert` body of one node.
@@ -149,6 +151,7 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(spec.labels.clone())
     .collect();
     let disk = AttachedDisk::new()
         .set_boot(true)
@@ -156,6 +159,7 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
         .set_initialize_params(
             AttachedDiskInitializeParams::new()
                 .set_source_image(spec.image.clone())
+                .set_labels(spec.labels.clone())
                 .set_disk_size_gb(spec.disk_size_gb)
                 .set_disk_type(format!("zones/{zone}/diskTypes/{}", spec.disk_type)),
         );
@@ -333,6 +337,7 @@ mod tests {
             disk_type: "pd-ssd".into(),
             ssh_public_key: "ssh-ed25519 AAAA sky\n".into(),
             ssh_user: SSH_USER.into(),
+            labels: [("team".to_owned(), "ml-infra".to_owned())].into(),
         }
     }
 
@@ -387,6 +392,17 @@ mod tests {
         );
         assert_eq!(body.guest_accelerators[0].accelerator_count, Some(2));
         assert_eq!(body.labels[LABEL_ROLE], "worker");
+        assert_eq!(
+            body.labels["team"], "ml-infra",
+            "the task's labels ride along"
+        );
+        let disk = &body.disks[0];
+        assert_eq!(
+            disk.initialize_params
+                .as_ref()
+                .map(|p| p.labels["team"].as_str()),
+            Some("ml-infra")
+        );
         assert_eq!(body.labels[LABEL_USER], "alice_smith");
         let disk = body.disks[0].initialize_params.as_ref().expect("disk");
         assert_eq!(disk.disk_size_gb, Some(100));

@@ -470,6 +470,7 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
             },
         ],
         image_id: Some("projects/debian-cloud/global/images/family/debian-12".into()),
+        ..NodeSettings::default()
     };
     p.run_instances(&req).await.expect("launch");
     p.wait_instances("tuned").await.expect("running");

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use super::fit::{fits, option_for};
 use super::views::RunOutcome;
 use super::{Sky, SkyError, stage};
+use crate::cloud::CloudId;
 use crate::events::{Event, EventSink, Stage};
 use crate::jobs::NodeCapacity;
 use crate::jobs::wire::ClusterConfig;
@@ -168,6 +169,18 @@ impl Sky {
         if cancel.is_cancelled() {
             drop(lock);
             return self.cancelled(&name, creates, resumes, sink).await;
+        }
+        if let Some(l) = &rec.launchable
+            && matches!(l.cloud, CloudId::Local | CloudId::Ssh)
+            && task.resources.options.iter().any(|r| !r.labels.is_empty())
+        {
+            sink.emit(Event::Note {
+                message: format!(
+                    "resources.labels are not applied on the {} cloud: it creates no cloud \
+                     resources to label",
+                    l.cloud
+                ),
+            });
         }
         let client = self.agent_of(&rec).await?;
         let agent_err = |source| SkyError::Agent {

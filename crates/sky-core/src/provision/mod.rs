@@ -12,6 +12,7 @@ pub mod failover;
 pub mod owner;
 pub mod throttle;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,6 +75,10 @@ pub struct NodeSettings {
     /// The image for this placement's region (`image_id`, or that region's entry of a
     /// per-region map); `None`: the cloud's default image for the instance type.
     pub image_id: Option<String>,
+    /// `resources.labels`: tags (AWS, Azure) or labels (GCP) on every resource the launch
+    /// creates, beside Sky's own; checked by [`crate::resources::label_problem`].
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Default for NodeSettings {
@@ -83,6 +88,7 @@ impl Default for NodeSettings {
             disk_tier: None,
             ports: Vec::new(),
             image_id: None,
+            labels: BTreeMap::new(),
         }
     }
 }
@@ -91,7 +97,7 @@ impl NodeSettings {
     /// The settings `resources` asks for on a node in `region`. A per-region image map without
     /// `region` gives no image: the optimizer never offers such a region, so this only happens
     /// for placements chosen elsewhere (a resumed cluster), which keep the cloud's default.
-    /// Docker images (`docker:...`) run inside the VM, not as its image, so they leave it default.
+    /// A docker image (refused by the task parser) is never passed on as a VM image.
     pub fn for_region(resources: &Resources, region: &str) -> NodeSettings {
         let image_id = match &resources.image_id {
             None => None,
@@ -104,7 +110,24 @@ impl NodeSettings {
             disk_tier: resources.disk_tier,
             ports: resources.ports.clone(),
             image_id,
+            labels: resources.labels.clone(),
         }
+    }
+
+    /// The task's labels checked against `cloud`'s rules before anything is created there; a bad
+    /// one blocks the whole cloud (every placement on it would refuse the same label), so
+    /// failover moves to another cloud or ends with the reason.
+    pub fn check_labels(&self, cloud: CloudId) -> Result<(), ProvisionError> {
+        for (key, value) in &self.labels {
+            if let Some(why) = crate::resources::label_problem(cloud, key, value) {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::InvalidRequest,
+                    format!("resources.labels: {why}"),
+                )
+                .with_scope(BlockScope::Cloud));
+            }
+        }
+        Ok(())
     }
 
     /// Every port to open as inclusive ranges, SSH's 22 first, overlapping ranges merged.

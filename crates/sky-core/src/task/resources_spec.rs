@@ -541,11 +541,15 @@ fn single(
                 origins.insert("image_id", origin);
             }
             "labels" => {
+                origins.insert("labels", origin);
                 for (k, value) in ctx.opt_map(&e.path, v)? {
                     let key = k.key_text();
                     let text = value
                         .as_str()
                         .ok_or_else(|| ctx.expected(&join(&e.path, &key), value, "a string"))?;
+                    if let Some(why) = crate::resources::reserved_label(&key) {
+                        return Err(ctx.at(&join(&e.path, &key), k, why));
+                    }
                     r.labels.insert(key, text.to_owned());
                 }
             }
