@@ -99,7 +99,35 @@ pub struct SkyConfig {
     pub autostop: Option<crate::task::AutostopRequest>,
     /// Every other top-level key, as written.
     pub other: BTreeMap<String, serde_json::Value>,
+    /// Keys Sky reads nowhere (SkyPilot's `jobs`, `kubernetes`, `aws.vpc_name`, typos), as
+    /// `file:line:column: path`; [`SkyConfig::load`] warns once for each.
+    pub unused: Vec<String>,
 }
+
+/// The sections Sky's providers read, and the keys each acts on (`sky-aws`, `sky-gcp` and
+/// `sky-azure` `from_config`); any other key in them, and any other top-level key, is unused.
+const SECTIONS: &[(&str, &[&str])] = &[
+    (
+        "aws",
+        &[
+            "endpoint_url",
+            "regions",
+            "image_id",
+            "disk_size",
+            "ssh_user",
+        ],
+    ),
+    (
+        "gcp",
+        &[
+            "endpoint_url",
+            "poll_interval_ms",
+            "boot_timeout_secs",
+            "ssh_user",
+        ],
+    ),
+    ("azure", &["endpoint_url", "authority_host", "ssh_user"]),
+];
 
 /// Storage-only providers SkyPilot accepts in `allowed_clouds`.
 const STORAGE_ONLY: &[&str] = &["cloudflare", "coreweave", "vastdata", "huggingface"];
@@ -109,7 +137,13 @@ impl SkyConfig {
     pub fn load(paths: &Paths) -> Result<SkyConfig, ConfigError> {
         let path = paths.config_file();
         match std::fs::read_to_string(&path) {
-            Ok(text) => SkyConfig::parse(&text, &path.display().to_string()),
+            Ok(text) => {
+                let config = SkyConfig::parse(&text, &path.display().to_string())?;
+                for key in &config.unused {
+                    tracing::warn!("{key}: not used by Sky; ignored");
+                }
+                Ok(config)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SkyConfig::default()),
             Err(source) => Err(ConfigError::Read { path, source }),
         }
@@ -153,6 +187,18 @@ impl SkyConfig {
                 continue;
             }
             if name != "allowed_clouds" {
+                let at = |node: &Node| format!("{source}:{}:{}", node.pos.line, node.pos.column);
+                match SECTIONS.iter().find(|(section, _)| *section == name) {
+                    Some((_, known)) => {
+                        for (k, _) in value.as_map().unwrap_or_default() {
+                            let key_name = k.key_text();
+                            if !known.contains(&key_name.as_str()) {
+                                config.unused.push(format!("{}: {name}.{key_name}", at(k)));
+                            }
+                        }
+                    }
+                    None => config.unused.push(format!("{}: {name}", at(key))),
+                }
                 if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name)
                     && let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {
                         invalid(&format!("{name}.ssh_user"), Some(node), message)
@@ -322,6 +368,20 @@ mod tests {
             [CloudId::Aws, CloudId::Gcp, CloudId::Local]
         );
         assert!(config.other.contains_key("jobs"));
+    }
+
+    #[test]
+    fn keys_sky_reads_nowhere_are_listed_with_their_place() {
+        let text = "allowed_clouds: [aws]\nautostop: 10\njobs:\n  controller: {}\naws:\n  \
+                    endpoint_url: http://x\n  vpc_name: corp\ngcp:\n  ssh_user: me\n";
+        let config = SkyConfig::parse(text, "config.yaml").expect("valid");
+        assert_eq!(
+            config.unused,
+            [
+                "config.yaml:3:1: jobs".to_owned(),
+                "config.yaml:7:3: aws.vpc_name".to_owned()
+            ]
+        );
     }
 
     #[test]
