@@ -530,3 +530,61 @@ async fn every_aws_zone_out_of_capacity_fails_over_to_gcp_and_runs_there() {
     assert_eq!(gce.instances(), Vec::<String>::new());
     assert!(world.hosts.placed().is_empty());
 }
+
+/// `ordered:` fails over in the user's order: the first choice, out of capacity in every zone,
+/// gives way to the second (dearer or not), and the plan shows the second after the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_resources_fail_over_to_the_second_choice() {
+    let Some(mut world) = World::start(2) else {
+        return;
+    };
+    let moto = moto::start_moto().await;
+    let proxy = moto::start_proxy(moto.port).await;
+    proxy.with_hosts(world.hosts.clone());
+    proxy.set_faults(vec![
+        Fault::run_instances("InsufficientInstanceCapacity", 500).instance_type("m6i.xlarge"),
+    ]);
+    aws_env(&mut world);
+    world.config(&format!(
+        "allowed_clouds: [aws]\n{}",
+        aws_config(&proxy.url(), &world.hosts.user())
+    ));
+    // The first choice is the dearer one, so only the user's order puts it first.
+    let task = world.task(
+        1,
+        &format!(
+            "  ordered:\n    - {{infra: aws/{AWS_REGION}, instance_type: m6i.xlarge}}\n    \
+             - {{infra: aws/{AWS_REGION}, instance_type: m6i.large}}\n"
+        ),
+    );
+    let task = task.display().to_string();
+    let plan = world.ok(&["launch", "--dryrun", &task]).await;
+    let chosen = plan
+        .lines()
+        .find(|l| l.contains('✔'))
+        .unwrap_or_else(|| panic!("no chosen row in:\n{plan}"));
+    assert!(chosen.contains("m6i.xlarge"), "{plan}");
+    let plan = world.ok(&["launch", "--dryrun", "-o", "json", &task]).await;
+    let types: Vec<String> = serde_json::from_str::<serde_json::Value>(&plan)
+        .expect("plan json")
+        .pointer("/tasks/0/candidates")
+        .and_then(|c| c.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c["instance_type"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(types, ["m6i.xlarge", "m6i.large"], "{plan}");
+
+    let out = world.ok(&["launch", "-y", "-c", "ordered", &task]).await;
+    world.assert_ranks(&out, 1);
+    let sent = proxy.faults_sent();
+    assert!(!sent.is_empty(), "the first choice was never tried");
+    let status = world.ok(&["status", "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status).expect("status json");
+    assert_eq!(v["clusters"][0]["instance_type"], "m6i.large", "{v}");
+    world.ok(&["down", "ordered", "-y"]).await;
+    assert_eq!(
+        moto::live_instances(moto.port, AWS_REGION, AWS_CLUSTER_TAG).await,
+        Vec::<String>::new()
+    );
+}

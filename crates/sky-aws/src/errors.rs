@@ -26,12 +26,24 @@ const ERR_CODES: &str = "EC2 API error codes";
 use BlockScope::{Cloud, InstanceType, InstanceTypeInZone, Region, Zone};
 use ProvisionErrorKind::{Auth, Capacity, InvalidRequest, Quota, Transient};
 
-/// Every EC2 code Sky knows. Capacity is per zone (EC2's message suggests other zones); account
+/// Every EC2 code Sky knows. Capacity of an instance type is per zone and per type ("We
+/// currently do not have sufficient m6i.xlarge capacity in the Availability Zone you requested",
+/// so another type in that zone, e.g. an `ordered:` second choice, may still fit); account
 /// limits are per region; an instance type EC2 does not offer in the requested zone is blocked
 /// in that zone only (`Unsupported` says "not supported in your requested Availability Zone").
 pub const TABLE: &[Row] = &[
-    row("InsufficientInstanceCapacity", Capacity, Zone, ERR_CODES),
-    row("InsufficientHostCapacity", Capacity, Zone, ERR_CODES),
+    row(
+        "InsufficientInstanceCapacity",
+        Capacity,
+        InstanceTypeInZone,
+        ERR_CODES,
+    ),
+    row(
+        "InsufficientHostCapacity",
+        Capacity,
+        InstanceTypeInZone,
+        ERR_CODES,
+    ),
     row(
         "InsufficientReservedInstanceCapacity",
         Capacity,
@@ -212,7 +224,7 @@ mod tests {
     fn the_codes_the_issue_names_map_to_their_kinds_and_scopes() {
         use ProvisionErrorKind::*;
         let cases = [
-            ("InsufficientInstanceCapacity", Capacity, Zone),
+            ("InsufficientInstanceCapacity", Capacity, InstanceTypeInZone),
             ("InstanceLimitExceeded", Quota, Region),
             ("VcpuLimitExceeded", Quota, Region),
             ("MaxSpotInstanceCountExceeded", Quota, Region),

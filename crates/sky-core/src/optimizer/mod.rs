@@ -238,10 +238,13 @@ pub fn plan(inputs: Inputs<'_, '_>, tasks: &[TaskRequest]) -> Result<Plan, Optim
         return Err(OptimizeError::EmptyChain);
     }
     let mut per_task = Vec::with_capacity(tasks.len());
+    let mut choosable = Vec::with_capacity(tasks.len());
     for task in tasks {
-        per_task.push(candidates_for_task(inputs, task)?);
+        let (candidates, first) = candidates_for_task(inputs, task)?;
+        per_task.push(candidates);
+        choosable.push(first);
     }
-    let chosen = choose_chain(inputs.target, tasks, &per_task);
+    let chosen = choose_chain(inputs.target, tasks, &per_task, &choosable);
     let tasks = tasks
         .iter()
         .zip(per_task)
@@ -266,10 +269,13 @@ struct Resolved<'r> {
 }
 
 /// Every candidate of one task, best first (stable: equal prices keep SkyPilot's order).
+/// A task's candidates best first, and how many of the first ones may be chosen: all of them,
+/// except under `ordered:`, where only the first feasible alternative's (the rest are there for
+/// failover).
 fn candidates_for_task(
     inputs: Inputs<'_, '_>,
     task: &TaskRequest,
-) -> Result<Vec<Candidate>, OptimizeError> {
+) -> Result<(Vec<Candidate>, usize), OptimizeError> {
     let options = &task.resources.options;
     let mut resolved = Vec::with_capacity(options.len());
     for option in options {
@@ -294,23 +300,38 @@ fn candidates_for_task(
             nearest: Vec::new(),
         });
     }
+    // Best first under either target: a task's placements all share its estimated runtime
+    // (nothing models per-instance speed), so for `Time` too the cheapest comes first, and the
+    // chain step only adds egress time. The sort is stable, so equal prices keep SkyPilot's order.
+    // `ordered:` keeps the user's order between alternatives: every candidate of the first comes
+    // before any of the second, so failover moves to the second only when the first is used up.
+    let by_price =
+        |a: &Candidate, b: &Candidate| a.total_hourly_price.total_cmp(&b.total_hourly_price);
+    let ordered = task.resources.kind == ChoiceKind::Ordered;
     let mut all = Vec::new();
+    let mut first = None;
     for option in &usable {
-        let found = candidates_for_option(inputs, task, option);
-        let feasible = !found.is_empty();
+        let mut found = candidates_for_option(inputs, task, option);
+        if ordered {
+            found.sort_by(by_price);
+        }
         all.extend(found);
-        if feasible && task.resources.kind == ChoiceKind::Ordered {
-            break;
+        if first.is_none() && !all.is_empty() {
+            first = Some(all.len());
         }
     }
     if all.is_empty() {
         return Err(diagnose::no_feasible(inputs, task, &usable));
     }
-    // Best first under either target: a task's placements all share its estimated runtime
-    // (nothing models per-instance speed), so for `Time` too the cheapest comes first, and the
-    // chain step only adds egress time. The sort is stable, so equal prices keep SkyPilot's order.
-    all.sort_by(|a, b| a.total_hourly_price.total_cmp(&b.total_hourly_price));
-    Ok(all)
+    if !ordered {
+        all.sort_by(by_price);
+    }
+    let choosable = if ordered {
+        first.unwrap_or(all.len())
+    } else {
+        all.len()
+    };
+    Ok((all, choosable))
 }
 
 fn cloud_list(clouds: &[CloudId]) -> String {
@@ -451,7 +472,12 @@ fn resolve<'r>(inputs: Inputs<'_, '_>, r: &'r Resources) -> Result<Resolved<'r>,
 /// Picks one candidate per task minimising the chain's total (task cost or time plus egress
 /// between consecutive tasks on different clouds). Exact: egress depends only on the pair of
 /// clouds, so the best predecessor per cloud is enough.
-fn choose_chain(target: Target, tasks: &[TaskRequest], per_task: &[Vec<Candidate>]) -> Vec<usize> {
+fn choose_chain(
+    target: Target,
+    tasks: &[TaskRequest],
+    per_task: &[Vec<Candidate>],
+    choosable: &[usize],
+) -> Vec<usize> {
     let objective = |task: &TaskRequest, c: &Candidate| match target {
         Target::Cost => c.total_hourly_price * task.runtime_secs() / 3600.0,
         Target::Time => task.runtime_secs(),
@@ -488,7 +514,13 @@ fn choose_chain(target: Target, tasks: &[TaskRequest], per_task: &[Vec<Candidate
                 }
             }
         }
-        for c in candidates {
+        for (k, c) in candidates.iter().enumerate() {
+            // A later `ordered:` alternative is kept for failover, never chosen over the first.
+            if k >= choosable[i] {
+                row.push(f64::INFINITY);
+                parents.push(0);
+                continue;
+            }
             let own = objective(task, c);
             if i == 0 {
                 let inbound = task.inputs.as_ref().map_or(0.0, |input| {

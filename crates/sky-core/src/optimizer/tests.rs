@@ -440,6 +440,21 @@ fn ordered_takes_the_first_feasible_alternative_even_if_dearer() {
     let cpu = Resources::default();
     let ordered = run(vec![v100x4.clone(), cpu.clone()], ChoiceKind::Ordered).expect("feasible");
     assert_eq!(ordered.tasks[0].chosen.instance_type, "p3.8xlarge");
+    // The second choice stays in the plan, after every candidate of the first: failover reaches
+    // it once the first is used up (out of capacity everywhere).
+    let kinds: Vec<bool> = ordered.tasks[0]
+        .candidates
+        .iter()
+        .map(|c| c.accelerators.is_some())
+        .collect();
+    let first_cpu = kinds
+        .iter()
+        .position(|gpu| !gpu)
+        .expect("the CPU choice is kept");
+    assert!(
+        first_cpu > 0 && kinds[first_cpu..].iter().all(|gpu| !gpu),
+        "{kinds:?}"
+    );
     let any = run(vec![v100x4, cpu], ChoiceKind::AnyOf).expect("feasible");
     assert_eq!(any.tasks[0].chosen.instance_type, "m6i.2xlarge");
 }
