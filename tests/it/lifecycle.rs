@@ -377,3 +377,68 @@ fn ctrl_c_during_setup_cancels_the_launch_and_tears_down_what_it_created() {
     );
     assert_eq!(cluster_status(&home, "intr"), None, "{}", status(&home));
 }
+
+/// `-o json` on the commands that change clusters or jobs: one document on stdout saying what
+/// happened, the same exit codes as the table output, errors as `{"error": {code, message}}`.
+#[test]
+fn lifecycle_commands_speak_json() {
+    let home = Home::new();
+    let json = |args: &[&str]| -> (Option<i32>, Value) {
+        let out = sky(home.path()).args(args).output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let doc = serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+            panic!(
+                "sky {args:?}: not one JSON document ({e}):\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code(), doc)
+    };
+    ok(sky(home.path()).args(["launch", "-y", "-c", "j", "echo hi"]));
+    assert_eq!(
+        json(&["stop", "j", "-y", "-o", "json"]),
+        (
+            Some(0),
+            serde_json::json!({"clusters": [{"name": "j", "result": "stopped"}]})
+        )
+    );
+    assert_eq!(
+        json(&["start", "j", "-o", "json"]),
+        (
+            Some(0),
+            serde_json::json!({"clusters": [{"name": "j", "result": "started"}]})
+        )
+    );
+    assert_eq!(
+        json(&["autostop", "j", "-i", "5", "-o", "json"]),
+        (
+            Some(0),
+            serde_json::json!({"cluster": "j", "autostop": {"idle_minutes": 5, "down": false}})
+        )
+    );
+    let (code, job) = json(&["logs", "j", "--status", "-o", "json"]);
+    assert_eq!(
+        (code, &job["status"]),
+        (Some(0), &serde_json::json!("SUCCEEDED")),
+        "{job}"
+    );
+    assert_eq!(
+        json(&["cancel", "j", "--all", "-y", "-o", "json"]),
+        (
+            Some(0),
+            serde_json::json!({"cluster": "j", "cancelled": []})
+        )
+    );
+    let (code, err) = json(&["down", "nope", "-y", "-o", "json"]);
+    assert_eq!(
+        (code, &err["error"]["code"]),
+        (Some(7), &serde_json::json!("cluster_not_found"))
+    );
+    assert_eq!(
+        json(&["down", "j", "-y", "-o", "json"]),
+        (
+            Some(0),
+            serde_json::json!({"clusters": [{"name": "j", "result": "terminated"}]})
+        )
+    );
+}

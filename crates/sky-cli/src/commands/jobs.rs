@@ -33,6 +33,9 @@ pub struct LogsArgs {
     /// 101 not finished, 103 cancelled.
     #[arg(long)]
     pub status: bool,
+    /// With `--status`: `table` or `json` (the job's record on stdout; same exit codes).
+    #[arg(short = 'o', long, value_enum, default_value_t, requires = "status")]
+    pub output: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +50,9 @@ pub struct CancelArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+    /// `table` or `json` (one document on stdout).
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub output: Format,
 }
 
 fn coded(code: ErrorCode, message: impl Into<String>, json: bool) -> anyhow::Error {
@@ -203,8 +209,9 @@ fn job_exit(status: JobStatus, code: Option<i32>) -> u8 {
 
 pub fn logs(args: LogsArgs) -> CommandResult {
     let cluster = args.cluster.clone();
+    let json = args.output == Format::Json;
     block_on(async move {
-        let client = connect(&cluster, false).await?;
+        let client = connect(&cluster, json).await?;
         let result = print_logs(&client, &args).await;
         let _ = client.close().await;
         result
@@ -212,7 +219,8 @@ pub fn logs(args: LogsArgs) -> CommandResult {
 }
 
 async fn print_logs(client: &AgentClient, args: &LogsArgs) -> CommandResult {
-    let err = |e| from_client(&args.cluster, e, false);
+    let json = args.output == Format::Json;
+    let err = |e| from_client(&args.cluster, e, json);
     if args.status {
         let job = match args.job {
             Some(id) => client.status(&[id]).await.map_err(err)?.pop(),
@@ -222,10 +230,14 @@ async fn print_logs(client: &AgentClient, args: &LogsArgs) -> CommandResult {
             return Err(coded(
                 ErrorCode::JobNotFound,
                 format!("cluster '{}' has no jobs yet", args.cluster),
-                false,
+                json,
             ));
         };
-        writeln!(std::io::stdout(), "Job {}: {}", job.id, job.status)?;
+        if json {
+            writeln!(std::io::stdout(), "{}", serde_json::to_string(&job)?)?;
+        } else {
+            writeln!(std::io::stdout(), "Job {}: {}", job.id, job.status)?;
+        }
         return Ok(ExitCode::from(status_exit(job.status)));
     }
     let mut stream = client
@@ -272,16 +284,17 @@ async fn print_logs(client: &AgentClient, args: &LogsArgs) -> CommandResult {
 }
 
 pub fn cancel(args: CancelArgs) -> CommandResult {
+    let json = args.output == Format::Json;
     if args.all
         && !confirm(
             &format!("Cancel all jobs on cluster '{}'", args.cluster),
             args.yes,
         )?
     {
-        return Err(coded(ErrorCode::Cancelled, "nothing cancelled", false));
+        return Err(coded(ErrorCode::Cancelled, "nothing cancelled", json));
     }
     let cancelled = block_on(async {
-        let client = connect(&args.cluster, false).await?;
+        let client = connect(&args.cluster, json).await?;
         let ids = if args.all {
             None
         } else {
@@ -290,11 +303,19 @@ pub fn cancel(args: CancelArgs) -> CommandResult {
         let result = client
             .cancel(ids)
             .await
-            .map_err(|e| from_client(&args.cluster, e, false));
+            .map_err(|e| from_client(&args.cluster, e, json));
         let _ = client.close().await;
         result
     })??;
     let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "cluster": args.cluster, "cancelled": cancelled })
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if cancelled.is_empty() {
         writeln!(
             out,

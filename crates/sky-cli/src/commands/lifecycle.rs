@@ -1,6 +1,8 @@
 //! `sky stop`, `sky start`, `sky down`, `sky autostop` and `sky adopt`: thin loops over the
 //! facade, with confirmation for the destructive ones (`-y` skips it; without a terminal they
-//! refuse).
+//! refuse). With `-o json` each prints one JSON document on stdout: what happened to every
+//! cluster (`{"clusters": [{"name", "result"} | {"name", "error": {"code", "message"}}]}`, or for
+//! `autostop` the setting), with the same exit code as the table output.
 
 use std::process::ExitCode;
 
@@ -8,7 +10,7 @@ use sky_core::ErrorCode;
 use sky_core::api::{Sky, SkyError};
 use sky_core::state::Autostop;
 
-use crate::output::{CodedError, CommandResult};
+use crate::output::{CodedError, CommandResult, Format};
 use crate::session::{TermSink, coded, confirm, open_sky, runtime};
 
 #[derive(Debug, clap::Args)]
@@ -18,6 +20,9 @@ pub struct StopArgs {
     /// Stop every cluster.
     #[arg(short, long, conflicts_with = "clusters")]
     pub all: bool,
+    /// `table` (progress and a line per cluster on stderr) or `json` (one document on stdout).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
@@ -28,6 +33,9 @@ pub struct StartArgs {
     /// Clusters to restart.
     #[arg(required = true)]
     pub clusters: Vec<String>,
+    /// `table` (progress and a line per cluster on stderr) or `json` (one document on stdout).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
@@ -51,6 +59,9 @@ pub struct DownArgs {
     /// --refresh` lists it under "Other Sky homes"); only that home's resources are terminated.
     #[arg(long, value_name = "OWNER_ID", requires = "orphan")]
     pub owner: Option<String>,
+    /// `table` (progress and a line per cluster on stderr) or `json` (one document on stdout).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub yes: bool,
@@ -73,6 +84,9 @@ pub struct AutostopArgs {
     /// Cancel the cluster's autostop.
     #[arg(long, conflicts_with_all = ["idle_minutes", "down"])]
     pub cancel: bool,
+    /// `table` (progress and a line per cluster on stderr) or `json` (one document on stdout).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
     /// Accepted for symmetry with other commands; autostop asks nothing.
     #[arg(short, long)]
     pub yes: bool,
@@ -85,13 +99,16 @@ pub struct AdoptArgs {
     /// another machine using the same cloud account shows up as orphans too: check the names.
     #[arg(required = true)]
     pub clusters: Vec<String>,
+    /// `table` (progress and a line per cluster on stderr) or `json` (one document on stdout).
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
 }
 
 pub fn stop(args: StopArgs) -> CommandResult {
-    let sky = open_sky(false)?;
-    let names = targets(&sky, &args.clusters, args.all)?;
+    let sky = open_sky(args.output == Format::Json)?;
+    let names = targets(&sky, &args.clusters, args.all, args.output == Format::Json)?;
     if names.is_empty() {
-        return no_clusters();
+        return no_clusters(args.output);
     }
     if !confirm(&format!("Stopping {}", names.join(", ")), args.yes)? {
         return Ok(ExitCode::SUCCESS);
@@ -100,21 +117,23 @@ pub fn stop(args: StopArgs) -> CommandResult {
         &names,
         |name, sink| runtime_block(sky.stop(name, sink)),
         "stopped",
+        args.output,
     )
 }
 
 pub fn start(args: StartArgs) -> CommandResult {
-    let sky = open_sky(false)?;
+    let sky = open_sky(args.output == Format::Json)?;
     let _ = args.yes;
     each(
         &args.clusters,
         |name, sink| runtime_block(sky.start(name, sink)),
         "started",
+        args.output,
     )
 }
 
 pub fn down(args: DownArgs) -> CommandResult {
-    let sky = open_sky(false)?;
+    let sky = open_sky(args.output == Format::Json)?;
     if let (true, Some(owner)) = (args.orphan, args.owner.as_deref()) {
         if !confirm(
             &format!(
@@ -129,6 +148,7 @@ pub fn down(args: DownArgs) -> CommandResult {
             &args.clusters,
             |name, sink| runtime_block(sky.terminate_foreign(name, owner, sink)),
             "(other home's) terminated",
+            args.output,
         );
     }
     if args.orphan {
@@ -142,11 +162,12 @@ pub fn down(args: DownArgs) -> CommandResult {
             &args.clusters,
             |name, sink| runtime_block(sky.terminate_orphan(name, sink)),
             "(orphan) terminated",
+            args.output,
         );
     }
-    let names = targets(&sky, &args.clusters, args.all)?;
+    let names = targets(&sky, &args.clusters, args.all, args.output == Format::Json)?;
     if names.is_empty() {
-        return no_clusters();
+        return no_clusters(args.output);
     }
     if !confirm(&format!("Tearing down {}", names.join(", ")), args.yes)? {
         return Ok(ExitCode::SUCCESS);
@@ -155,20 +176,22 @@ pub fn down(args: DownArgs) -> CommandResult {
         &names,
         |name, sink| runtime_block(sky.down(name, args.purge, sink)),
         "terminated",
+        args.output,
     )
 }
 
 pub fn adopt(args: AdoptArgs) -> CommandResult {
-    let sky = open_sky(false)?;
+    let sky = open_sky(args.output == Format::Json)?;
     each(
         &args.clusters,
         |name, sink| runtime_block(sky.adopt_orphan(name, sink)).map(|_| ()),
         "adopted",
+        args.output,
     )
 }
 
 pub fn autostop(args: AutostopArgs) -> CommandResult {
-    let sky = open_sky(false)?;
+    let sky = open_sky(args.output == Format::Json)?;
     let setting = match (args.cancel, args.idle_minutes) {
         (true, _) | (false, None) => None,
         (false, Some(idle_minutes)) => Some(Autostop {
@@ -176,8 +199,13 @@ pub fn autostop(args: AutostopArgs) -> CommandResult {
             down: args.down,
         }),
     };
-    let sink = TermSink::new(false);
-    runtime_block(sky.autostop(&args.cluster, setting, &sink)).map_err(|e| coded(e, false))?;
+    let json = args.output == Format::Json;
+    let sink = TermSink::new(json);
+    runtime_block(sky.autostop(&args.cluster, setting, &sink)).map_err(|e| coded(e, json))?;
+    if json {
+        print_json(&serde_json::json!({ "cluster": args.cluster, "autostop": setting }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let what = match setting {
         None => format!("autostop cancelled for cluster '{}'", args.cluster),
         Some(a) => format!(
@@ -205,11 +233,11 @@ fn runtime_block<T>(
     }
 }
 
-fn targets(sky: &Sky, names: &[String], all: bool) -> Result<Vec<String>, CodedError> {
+fn targets(sky: &Sky, names: &[String], all: bool, json: bool) -> Result<Vec<String>, CodedError> {
     if all {
         return Ok(sky
             .list(&[])
-            .map_err(|e| coded(e, false))?
+            .map_err(|e| coded(e, json))?
             .into_iter()
             .map(|c| c.name)
             .collect());
@@ -218,15 +246,19 @@ fn targets(sky: &Sky, names: &[String], all: bool) -> Result<Vec<String>, CodedE
         return Err(CodedError {
             code: ErrorCode::InvalidTask,
             message: "name at least one cluster, or pass --all".into(),
-            json: false,
+            json,
         });
     }
     // Unknown names fail before anything is touched.
-    sky.list(names).map_err(|e| coded(e, false))?;
+    sky.list(names).map_err(|e| coded(e, json))?;
     Ok(names.to_vec())
 }
 
-fn no_clusters() -> CommandResult {
+fn no_clusters(output: Format) -> CommandResult {
+    if output == Format::Json {
+        print_json(&serde_json::json!({ "clusters": [] }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     #[allow(clippy::print_stderr)]
     {
         eprintln!("No existing clusters.");
@@ -239,12 +271,19 @@ fn each(
     names: &[String],
     op: impl Fn(&str, &TermSink) -> Result<(), SkyError>,
     done: &str,
+    output: Format,
 ) -> CommandResult {
-    let sink = TermSink::new(false);
+    let json = output == Format::Json;
+    let sink = TermSink::new(json);
     let mut first_error: Option<CodedError> = None;
+    let mut report = Vec::new();
     for name in names {
         match op(name, &sink) {
             Ok(()) => {
+                if json {
+                    report.push(serde_json::json!({"name": name, "result": done}));
+                    continue;
+                }
                 #[allow(clippy::print_stderr)]
                 {
                     eprintln!("cluster '{name}' {done}");
@@ -252,6 +291,17 @@ fn each(
             }
             Err(e) => {
                 let e = coded(e, false);
+                if json {
+                    report.push(serde_json::json!({
+                        "name": name,
+                        "error": {"code": e.code.as_str(), "message": e.message},
+                    }));
+                    first_error.get_or_insert(CodedError {
+                        message: String::new(),
+                        ..e
+                    });
+                    continue;
+                }
                 if first_error.is_some() {
                     #[allow(clippy::print_stderr)]
                     {
@@ -263,8 +313,22 @@ fn each(
             }
         }
     }
+    if json {
+        print_json(&serde_json::json!({ "clusters": report }))?;
+        // The document above already says what failed; only the exit code is left to give.
+        return Ok(first_error.map_or(ExitCode::SUCCESS, |e| {
+            ExitCode::from(crate::output::exit_code(e.code))
+        }));
+    }
     match first_error {
         Some(e) => Err(e.into()),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn print_json(value: &serde_json::Value) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value).map_err(std::io::Error::other)?;
+    writeln!(out)
 }
