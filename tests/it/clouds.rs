@@ -468,6 +468,21 @@ async fn azure_two_nodes_setup_run_and_down_over_ssh() {
         vms.len() == 2 && vms.iter().all(|h| h.starts_with("az-e2e-v2-")),
         "{vms:?}"
     );
+    // A guest shutdown leaves an Azure VM allocated and billing: autostop is refused, with the
+    // reason, rather than set and never effective.
+    let mut cmd = world.sky();
+    cmd.args(["autostop", name, "-i", "5"]);
+    let refused = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("sky runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "autostop was accepted: {stderr}");
+    assert!(
+        stderr.contains("Azure clusters cannot stop themselves yet")
+            && stderr.contains("a guest shutdown does not end their billing"),
+        "{stderr}"
+    );
     world.ok(&["down", name, "-y"]).await;
     assert_eq!(fake.resource_count(), 0, "{:?}", fake.groups());
     assert!(world.hosts.placed().is_empty());
