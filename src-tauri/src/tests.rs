@@ -279,3 +279,18 @@ fn quitting_with_an_unattended_cluster_asks_the_page_first() {
     }
     assert!(!crate::quit::hold(app.handle()), "autostop set: quits");
 }
+
+/// The page's hand-written `CloudId` union lists every cloud the views can carry (it once lacked
+/// `ssh`); generated bindings would make this unnecessary, they are not there yet.
+#[test]
+fn the_pages_cloud_type_knows_every_cloud() {
+    let backend = include_str!("../../ui/src/backend.ts");
+    let line = backend
+        .lines()
+        .find(|l| l.starts_with("export type CloudId ="))
+        .expect("CloudId in backend.ts");
+    for cloud in sky_core::cloud::CloudId::ALL {
+        let quoted = format!("\"{}\"", cloud.as_str());
+        assert!(line.contains(&quoted), "{line} lacks {quoted}");
+    }
+}

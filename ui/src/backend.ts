@@ -2,7 +2,7 @@
 // every failure arrives as a UiError {code, message}.
 import { invoke, type Channel } from "@tauri-apps/api/core";
 
-export type CloudId = "aws" | "gcp" | "azure" | "local";
+export type CloudId = "aws" | "gcp" | "azure" | "ssh" | "local";
 
 export interface UiError {
   code: string;

@@ -4,7 +4,7 @@ import { backend, errorText, type CloudCredentials, type CloudId, type Credentia
 import { field, h } from "../dom";
 
 interface CloudForm {
-  cloud: Exclude<CloudId, "local">;
+  cloud: Exclude<CloudId, "local" | "ssh">;
   title: string;
   inputs: { id: string; label: string; secret?: boolean; multiline?: boolean; placeholder?: string }[];
   build: (v: Record<string, string>) => CloudCredentials;
