@@ -226,6 +226,47 @@ async fn stop_then_start_refreshes_addresses() {
     assert!(e.fake.instances().is_empty());
 }
 
+/// A start GCE cannot place (the zone out of capacity, reported in the operation) is a capacity
+/// error, not a fatal one, and leaves that node stopped with its disk; a later start works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_out_of_capacity_is_capacity_and_leaves_the_node_stopped() {
+    let e = env().await;
+    let p = &e.provider;
+    let l = gcp("europe-west4", "europe-west4-a");
+    p.run_instances(&request("full", 2, l.clone()))
+        .await
+        .expect("launch");
+    p.wait_instances("full").await.expect("up");
+    p.stop("full").await.expect("stop");
+    e.fake.fail_start_in("europe-west4-a");
+    let mut again = request("full", 2, l);
+    again.resume_stopped = true;
+    let err = p.run_instances(&again).await.expect_err("no room to start");
+    assert_eq!(err.kind, ProvisionErrorKind::Capacity, "{err}");
+    assert!(
+        err.to_string().contains("ZONE_RESOURCE_POOL_EXHAUSTED"),
+        "{err}"
+    );
+    let states: Vec<String> = e.fake.statuses().into_iter().map(|(_, s)| s).collect();
+    assert_eq!(
+        states.iter().filter(|s| *s == "TERMINATED").count(),
+        1,
+        "{states:?}"
+    );
+    // Once there is room, a start of the whole cluster brings both up.
+    p.run_instances(&again)
+        .await
+        .expect("start once there is room");
+    p.wait_instances("full").await.expect("up again");
+    assert!(
+        e.fake.statuses().iter().all(|(_, s)| s == "RUNNING"),
+        "{:?}",
+        e.fake.statuses()
+    );
+    p.terminate("full").await.expect("down");
+    assert!(e.fake.instances().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
     let e = env().await;

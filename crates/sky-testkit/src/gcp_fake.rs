@@ -96,6 +96,9 @@ pub struct State {
     throttle: HashMap<String, u32>,
     /// How many requests were rate-limited so far.
     pub throttled: u32,
+    /// Zones whose next `instances.start` calls fail in their operation, as GCE answers a start
+    /// when the zone has no room for the stopped instance (`ZONE_RESOURCE_POOL_EXHAUSTED`).
+    start_faults: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -182,6 +185,12 @@ impl FakeGce {
     /// `RATE_LIMIT_EXCEEDED` and a `RetryInfo` of 0 s, beside the legacy `errors[]`.
     pub fn throttle(&self, method: &str, n: u32) {
         self.state().throttle.insert(method.to_ascii_uppercase(), n);
+    }
+
+    /// The next `instances.start` in `zone` fails once in its operation, out of capacity: the
+    /// instance stays TERMINATED, as GCE leaves it.
+    pub fn fail_start_in(&self, zone: &str) {
+        self.state().start_faults.push(zone.to_owned());
     }
 
     pub fn set_op_polls(&self, polls: u32) {
@@ -669,6 +678,37 @@ fn record_request(st: &mut State, q: &HashMap<String, String>, op_name: &str) {
 
 fn instance_action(st: &mut State, project: &str, zone: &str, name: &str, verb: &str) -> Reply {
     let key = (zone.to_owned(), name.to_owned());
+    if !st.instances.contains_key(&key) {
+        return not_found(project, zone, name);
+    }
+    if verb == "start"
+        && let Some(i) = st.start_faults.iter().position(|z| z == zone)
+    {
+        st.start_faults.remove(i);
+        let mut op = new_op(
+            st,
+            project,
+            Some(zone),
+            verb,
+            &format!("instances/{name}"),
+            Effect::None,
+        );
+        let op_name = op["name"].as_str().unwrap_or_default().to_owned();
+        fail_op(
+            &mut op,
+            "ZONE_RESOURCE_POOL_EXHAUSTED",
+            &format!(
+                "The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later."
+            ),
+            503,
+            "SERVICE UNAVAILABLE",
+        );
+        // The failure shows once the operation is polled to DONE; until then it runs.
+        if let Some(stored) = st.ops.get_mut(&op_name) {
+            stored.json = op.clone();
+        }
+        return reply(200, running_view(&op));
+    }
     let Some(inst) = st.instances.get_mut(&key) else {
         return not_found(project, zone, name);
     };
