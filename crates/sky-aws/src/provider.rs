@@ -33,6 +33,9 @@ use crate::ec2::{self, Launch, Node, Scope};
 use crate::errors::provision_error;
 use crate::{AwsOptions, HOME_REGION};
 
+/// The one tag the Sky versions before ownership tags put on instances (SkyPilot's own key).
+const LEGACY_TAG_CLUSTER: &str = "skypilot-cluster-name";
+
 pub struct AwsProvider {
     options: AwsOptions,
     clients: Arc<Clients>,
@@ -842,6 +845,87 @@ impl Provider for AwsProvider {
         }
         let _ = std::fs::remove_file(self.region_file(cluster_name));
         Ok(())
+    }
+
+    /// The earlier Sky tagged instances with SkyPilot's `skypilot-cluster-name` key only. The
+    /// instance ids this home recorded, each still alive with that tag naming this cluster and
+    /// no other home's owner id, get this home's tags (instances and their volumes) and rank
+    /// tags; the region is remembered as for a launch.
+    async fn claim_pre_ownership(
+        &self,
+        cluster_name: &str,
+        region: &str,
+        info: &ClusterInfo,
+        launch_id: &str,
+        record_attempt: &(dyn Fn() -> Result<(), ProvisionError> + Send + Sync),
+    ) -> Result<bool, ProvisionError> {
+        let owner = self.owner()?;
+        let client = self.clients.get(region)?;
+        let ids: Vec<String> = info.nodes.iter().map(|n| n.instance_id.clone()).collect();
+        let described = match client
+            .describe_instances()
+            .set_instance_ids(Some(ids.clone()))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            // An id that no longer exists: nothing is claimed.
+            Err(e)
+                if aws_sdk_ec2::error::ProvideErrorMetadata::code(&e)
+                    .is_some_and(|c| c.starts_with("InvalidInstanceID")) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(provision_error("DescribeInstances", &e)),
+        };
+        let instances: Vec<&aws_sdk_ec2::types::Instance> = described
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .collect();
+        let proven = instances.len() == ids.len()
+            && instances.iter().all(|i| {
+                let tag = |key: &str| {
+                    i.tags()
+                        .iter()
+                        .find(|t| t.key() == Some(key))
+                        .and_then(|t| t.value())
+                };
+                let alive = i.state().and_then(|s| s.name()).is_some_and(|s| {
+                    !matches!(
+                        s,
+                        InstanceStateName::Terminated | InstanceStateName::ShuttingDown
+                    )
+                });
+                alive
+                    && tag(LEGACY_TAG_CLUSTER) == Some(cluster_name)
+                    && tag(sky_core::provision::owner::TAG_OWNER).is_none_or(|o| o == owner)
+            });
+        if !proven {
+            return Ok(false);
+        }
+        record_attempt()?;
+        let mut resources = ids.clone();
+        resources.extend(instances.iter().flat_map(|i| {
+            i.block_device_mappings()
+                .iter()
+                .filter_map(|b| b.ebs()?.volume_id().map(str::to_owned))
+        }));
+        client
+            .create_tags()
+            .set_resources(Some(resources))
+            .set_tags(Some(ec2::ownership_tags(cluster_name, &owner, launch_id)))
+            .send()
+            .await
+            .map_err(|e| provision_error("CreateTags", &e))?;
+        let ranked: Vec<(String, u32)> = info
+            .nodes
+            .iter()
+            .map(|n| (n.instance_id.clone(), n.rank))
+            .collect();
+        ec2::tag_ranks(&client, &ranked).await?;
+        self.remember_region(cluster_name, region)?;
+        Ok(true)
     }
 
     /// An EBS-backed instance stops on a guest shutdown (`InstanceInitiatedShutdownBehavior`

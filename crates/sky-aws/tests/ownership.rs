@@ -240,3 +240,111 @@ async fn a_record_whose_cloud_does_not_answer_survives_refresh_marked() {
     assert!(view.clusters.is_empty(), "{view:?}");
     assert!(live_tagged(&p).await.is_empty());
 }
+
+/// The tag values of instance `id`, asked of EC2 directly.
+async fn tags_of(p: &sky_aws::AwsProvider, id: &str) -> std::collections::BTreeMap<String, String> {
+    let client = p.client("us-east-1").expect("client");
+    let out = client
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .expect("describe");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .flat_map(|i| i.tags())
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect()
+}
+
+/// A cluster an earlier Sky launched (SkyPilot's tag only, no owner id) is claimed at refresh by
+/// the instance ids its record holds, and is managed again; SkyPilot's instances under the same
+/// name are not touched, and a record whose instance is tagged for another name stays refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_launched_before_ownership_tags_is_claimed_by_its_recorded_ids() {
+    use sky_core::provision::{ClusterInfo, NodeHandle};
+    let moto = start_moto().await;
+    let home = sky_home();
+    let mine = Arc::new(provider(home.path(), &moto.url()));
+    let sky = sky_over(home.path(), mine.clone());
+    let legacy = [("skypilot-cluster-name", "old")];
+    let old_ids = create_foreign(&mine, "us-east-1", 2, &legacy).await;
+    let skypilot = create_foreign(&mine, "us-east-1", 1, &legacy).await;
+    let wrong = create_foreign(
+        &mine,
+        "us-east-1",
+        1,
+        &[("skypilot-cluster-name", "someone-elses")],
+    )
+    .await;
+    {
+        let mut db = StateStore::open(&home.path().join(STATE_DB_FILE)).expect("db");
+        for (name, ids) in [("old", &old_ids), ("mislabelled", &wrong)] {
+            let nodes = ids
+                .iter()
+                .enumerate()
+                .map(|(rank, id)| NodeHandle {
+                    rank: u32::try_from(rank).expect("rank"),
+                    instance_id: id.clone(),
+                    internal_ip: "10.0.0.1".into(),
+                    external_ip: None,
+                    local_dir: None,
+                })
+                .collect();
+            let n = u32::try_from(ids.len()).expect("nodes");
+            db.create(name, n, None, "sky launch", 1).expect("record");
+            db.set_provisioned(
+                name,
+                &launchable("us-east-1", None, "m5.large", false),
+                &ClusterInfo::new(nodes),
+                1,
+            )
+            .expect("provisioned");
+            db.set_pre_ownership(name, true)
+                .expect("as migration 3 marks it");
+        }
+    }
+    let view = sky.status(&[], true, &NullSink).await.expect("refresh");
+    let old = view.clusters.iter().find(|c| c.name == "old").expect("old");
+    assert_eq!(old.unchecked, None, "{view:?}");
+    assert!(
+        view.changes
+            .iter()
+            .any(|c| c.cluster == "old" && c.message.contains("now carry this home's tags")),
+        "{view:?}"
+    );
+    let owner = mine.options().owner.get().expect("owner");
+    for id in &old_ids {
+        let tags = tags_of(&mine, id).await;
+        assert_eq!(tags.get("sky-owner"), Some(&owner), "{tags:?}");
+        assert_eq!(tags.get("sky-cluster").map(String::as_str), Some("old"));
+    }
+    assert!(!tags_of(&mine, &skypilot[0]).await.contains_key("sky-owner"));
+    let mislabelled = view
+        .clusters
+        .iter()
+        .find(|c| c.name == "mislabelled")
+        .expect("kept");
+    assert!(
+        mislabelled
+            .unchecked
+            .as_deref()
+            .is_some_and(|u| u.contains("before ownership tags")),
+        "{view:?}"
+    );
+    assert!(!tags_of(&mine, &wrong[0]).await.contains_key("sky-owner"));
+
+    // Managed again: down ends exactly the claimed instances.
+    sky.down("old", false, &NullSink).await.expect("down");
+    let live: Vec<String> =
+        sky_testkit::moto::live_instances(moto.port, "us-east-1", "skypilot-cluster-name").await;
+    assert!(
+        live.contains(&skypilot[0]) && live.contains(&wrong[0]),
+        "{live:?}"
+    );
+    assert!(old_ids.iter().all(|id| !live.contains(id)), "{live:?}");
+    sky.down("mislabelled", false, &NullSink)
+        .await
+        .expect_err("still refused");
+}

@@ -24,7 +24,8 @@ use super::views::RefreshChange;
 use super::{Sky, SkyError};
 use crate::events::{Event, EventSink};
 use crate::lock::{ClusterLock, LockError};
-use crate::provision::{NodeState, Provider, ProvisionError};
+use crate::provision::owner::new_launch_id;
+use crate::provision::{LaunchAttempt, NodeState, Provider, ProvisionError};
 use crate::state::{ClusterRecord, ClusterStatus};
 
 /// What asking every cloud about a record's create attempts found.
@@ -104,6 +105,14 @@ impl Sky {
             })
         };
         if rec.pre_ownership {
+            if self.claim_pre_ownership(rec).await? {
+                return Ok(change(
+                    Some(rec.status),
+                    "launched before ownership tags: the nodes its record names now carry this \
+                     home's tags, and Sky manages it again"
+                        .into(),
+                ));
+            }
             return self.keep_unchecked(
                 rec,
                 &[super::pre_ownership_refusal(rec).to_string()],
@@ -230,6 +239,52 @@ impl Sky {
         self.db()?
             .set_status(name, to, now, &format!("refresh: {message}"))?;
         Ok(change(Some(to), message))
+    }
+
+    /// Re-tags a cluster recorded before ownership tags when its provider can prove its nodes
+    /// are this home's by the ids in the record (see `Provider::claim_pre_ownership`); the new
+    /// launch id is recorded before any tag is written, as for a create call. `false` (record
+    /// untouched) when that cannot be proved.
+    async fn claim_pre_ownership(&self, rec: &ClusterRecord) -> Result<bool, SkyError> {
+        let (Some(info), Some(l)) = (&rec.handle, &rec.launchable) else {
+            return Ok(false);
+        };
+        let Ok(provider) = self.provider_of(rec) else {
+            return Ok(false);
+        };
+        if info.nodes.is_empty() || unusable(Some(provider), "").is_some() {
+            return Ok(false);
+        }
+        let attempt = LaunchAttempt {
+            launch_id: new_launch_id().map_err(|e| SkyError::InvalidRequest(e.to_string()))?,
+            cloud: l.cloud,
+            region: l.region.clone(),
+            zone: l.zone.clone(),
+        };
+        let record = || {
+            self.db()
+                .map_err(|e| ProvisionError::fatal(e.to_string()))?
+                .add_launch_attempt(&rec.name, &attempt, self.clock.now())
+                .map_err(|e| {
+                    ProvisionError::fatal(format!("cannot record the launch attempt: {e}"))
+                })
+        };
+        let claimed = provider
+            .claim_pre_ownership(&rec.name, &l.region, info, &attempt.launch_id, &record)
+            .await;
+        match claimed {
+            Ok(true) => {
+                let mut db = self.db()?;
+                db.set_pre_ownership(&rec.name, false)?;
+                db.set_unchecked(&rec.name, None)?;
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                tracing::warn!(cluster = %rec.name, error = %e, "could not re-tag a cluster launched before ownership tags");
+                Ok(false)
+            }
+        }
     }
 
     /// Keeps `rec` as it is, marked with why it could not be checked; a change saying so.

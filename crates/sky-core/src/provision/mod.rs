@@ -445,6 +445,23 @@ pub trait Provider: Send + Sync {
     fn autostop_hook(&self, _cluster_name: &str) -> Option<AutostopHook> {
         None
     }
+    /// Gives a cluster recorded before ownership tags this home's tags, with launch id
+    /// `launch_id`, on exactly the nodes `info` names by id in `region`. The ids in this home's
+    /// own record are what prove the nodes are its own; each must still exist and carry the tag
+    /// the earlier Sky gave it, with this cluster's name, or nothing is tagged. Once that is
+    /// checked and before any tag is written, `record_attempt` puts the launch id in the record,
+    /// as before a create call. `Ok(false)`: something did not match, or the provider cannot
+    /// (the default).
+    async fn claim_pre_ownership(
+        &self,
+        _cluster_name: &str,
+        _region: &str,
+        _info: &ClusterInfo,
+        _launch_id: &str,
+        _record_attempt: &(dyn Fn() -> Result<(), ProvisionError> + Send + Sync),
+    ) -> Result<bool, ProvisionError> {
+        Ok(false)
+    }
     /// What a guest OS shutdown on a node (`shutdown -h now`) does to that node on this cloud:
     /// how a head with no cloud credentials stops its own cluster. The default: nothing Sky can
     /// rely on.

@@ -278,6 +278,17 @@ impl StateStore {
     }
 
     /// Records why the cluster could not be checked (`None`: it was checked).
+    /// Marks (or clears) a record as launched before ownership tags: clearing is for a
+    /// cluster whose nodes were re-tagged as this home's (`Provider::claim_pre_ownership`);
+    /// marking is what migration 3 does, for tests that stand in for it.
+    pub fn set_pre_ownership(&mut self, name: &str, pre: bool) -> Result<(), StateError> {
+        self.conn.execute(
+            "UPDATE clusters SET pre_ownership = ?2 WHERE name = ?1",
+            params![name, pre],
+        )?;
+        Ok(())
+    }
+
     pub fn set_unchecked(&mut self, name: &str, why: Option<&str>) -> Result<(), StateError> {
         let n = self.conn.execute(
             "UPDATE clusters SET unchecked_reason = ?2 WHERE name = ?1",
