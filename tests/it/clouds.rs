@@ -109,6 +109,19 @@ impl World {
         stdout
     }
 
+    /// Runs `sky args…`, which must fail; its stderr.
+    async fn refused(&self, args: &[&str]) -> String {
+        let mut cmd = self.sky();
+        cmd.args(args);
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("sky runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "sky {args:?} was accepted: {stderr}");
+        stderr
+    }
+
     /// Asserts each rank printed its line with the hosts' addresses, the synced file and the
     /// mark its own setup left in its own home.
     fn assert_ranks(&self, stdout: &str, nodes: u32) -> Vec<String> {
@@ -367,14 +380,9 @@ async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
 
     // Autostop: a GCE instance that shuts itself down becomes TERMINATED (stopped), but cannot
     // delete itself, so `--down` is refused rather than set and never done.
-    let mut cmd = world.sky();
-    cmd.args(["autostop", "gcpe2e", "-i", "1", "--down", "-y"]);
-    let refused = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("sky runs");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "autodown was accepted: {stderr}");
+    let stderr = world
+        .refused(&["autostop", "gcpe2e", "-i", "1", "--down", "-y"])
+        .await;
     assert!(stderr.contains("cannot delete itself"), "{stderr}");
     world.ok(&["autostop", "gcpe2e", "-i", "5", "-y"]).await;
     let stopped = || {
@@ -470,14 +478,7 @@ async fn azure_two_nodes_setup_run_and_down_over_ssh() {
     );
     // A guest shutdown leaves an Azure VM allocated and billing: autostop is refused, with the
     // reason, rather than set and never effective.
-    let mut cmd = world.sky();
-    cmd.args(["autostop", name, "-i", "5"]);
-    let refused = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("sky runs");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "autostop was accepted: {stderr}");
+    let stderr = world.refused(&["autostop", name, "-i", "5"]).await;
     assert!(
         stderr.contains("Azure clusters cannot stop themselves yet")
             && stderr.contains("a guest shutdown does not end their billing"),

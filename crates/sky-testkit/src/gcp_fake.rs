@@ -515,6 +515,24 @@ fn fail_op(op: &mut Value, code: &str, message: &str, http: u16, http_msg: &str)
     op["httpErrorMessage"] = json!(http_msg);
 }
 
+/// Stores `op`, already failed by [`fail_op`], as what its polls answer once DONE, and answers
+/// the call with it still running (the failure shows only once the operation is polled to DONE).
+fn answer_failing(st: &mut State, op: Value) -> Reply {
+    let name = op["name"].as_str().unwrap_or_default().to_owned();
+    let running = running_view(&op);
+    if let Some(stored) = st.ops.get_mut(&name) {
+        stored.json = op;
+    }
+    reply(200, running)
+}
+
+/// GCE's message when a zone has no room for what was asked.
+fn pool_exhausted(project: &str, zone: &str) -> String {
+    format!(
+        "The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later."
+    )
+}
+
 fn insert(
     st: &mut State,
     project: &str,
@@ -609,19 +627,13 @@ fn insert(
                 _ => fail_op(
                     &mut op,
                     "ZONE_RESOURCE_POOL_EXHAUSTED",
-                    &format!(
-                        "The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later."
-                    ),
+                    &pool_exhausted(project, zone),
                     503,
                     "SERVICE UNAVAILABLE",
                 ),
             }
-            // The failure shows once the operation is polled to DONE; until then it runs.
-            if let Some(stored) = st.ops.get_mut(&op_name) {
-                stored.json = op.clone();
-            }
             record_request(st, q, &op_name);
-            return reply(200, running_view(&op));
+            return answer_failing(st, op);
         }
         Some(FaultKind::LostAnswer) | None => {}
     }
@@ -693,21 +705,14 @@ fn instance_action(st: &mut State, project: &str, zone: &str, name: &str, verb: 
             &format!("instances/{name}"),
             Effect::None,
         );
-        let op_name = op["name"].as_str().unwrap_or_default().to_owned();
         fail_op(
             &mut op,
             "ZONE_RESOURCE_POOL_EXHAUSTED",
-            &format!(
-                "The zone 'projects/{project}/zones/{zone}' does not have enough resources available to fulfill the request.  Try a different zone, or try again later."
-            ),
+            &pool_exhausted(project, zone),
             503,
             "SERVICE UNAVAILABLE",
         );
-        // The failure shows once the operation is polled to DONE; until then it runs.
-        if let Some(stored) = st.ops.get_mut(&op_name) {
-            stored.json = op.clone();
-        }
-        return reply(200, running_view(&op));
+        return answer_failing(st, op);
     }
     let Some(inst) = st.instances.get_mut(&key) else {
         return not_found(project, zone, name);

@@ -604,6 +604,16 @@ fn guest_shutdown(hosts: &Hosts, moto_port: u16, region: &str, id: &str) {
     }
 }
 
+/// The head of an EC2 Query POST to moto for `region` (without the blank line that ends it):
+/// moto routes by the credential scope's service and region, and checks no signature.
+fn moto_head(moto_port: u16, region: &str, body_len: usize) -> String {
+    format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{moto_port}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=AKIATEST/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {body_len}\r\n"
+    )
+}
+
 /// One EC2 Query call straight to moto (which routes by the credential scope and checks no
 /// signature); the answer's body, or why there was none.
 fn moto_call(moto_port: u16, region: &str, body: &str) -> Result<String, String> {
@@ -611,11 +621,8 @@ fn moto_call(moto_port: u16, region: &str, body: &str) -> Result<String, String>
     let mut sock = std::net::TcpStream::connect(("127.0.0.1", moto_port))
         .map_err(|e| format!("connect to moto: {e}"))?;
     let request = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{moto_port}\r\nAuthorization: AWS4-HMAC-SHA256 \
-         Credential=AKIATEST/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
+        "{}Connection: close\r\n\r\n{body}",
+        moto_head(moto_port, region, body.len())
     );
     sock.write_all(request.as_bytes())
         .map_err(|e| format!("write to moto: {e}"))?;
@@ -646,13 +653,7 @@ pub async fn instance_states(moto_port: u16, region: &str, tag_key: &str) -> Vec
     let body = format!(
         "Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag-key&Filter.1.Value.1={tag_key}"
     );
-    // moto routes by the credential scope's service and region; it checks no signature.
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{moto_port}\r\nAuthorization: AWS4-HMAC-SHA256 \
-         Credential=AKIATEST/20260101/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let head = moto_head(moto_port, region, body.len());
     let answer = relay(&head, body.as_bytes(), moto_port)
         .await
         .expect("DescribeInstances on moto");

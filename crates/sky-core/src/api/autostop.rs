@@ -41,7 +41,7 @@ impl Sky {
             return Err(SkyError::InvalidRequest(reason));
         }
         let client = self.agent_of(&rec).await?;
-        self.apply_autostop(name, &client, setting).await?;
+        self.apply_autostop(&rec, &client, setting).await?;
         let _ = client.close().await;
         Ok(())
     }
@@ -86,17 +86,15 @@ impl Sky {
     /// Tells the head agent the setting (or its cancellation) and records it.
     async fn apply_autostop(
         &self,
-        name: &str,
+        rec: &ClusterRecord,
         client: &AgentClient,
         setting: Option<Autostop>,
     ) -> Result<(), SkyError> {
+        let name = rec.name.as_str();
         // The instances' own shutdown behaviour first: a head that shut down before it was set
         // would stop where `--down` was asked (or delete where it no longer is).
-        let rec = self.db()?.get(name)?;
-        if let Some(rec) = rec
-            && !rec.handle.as_ref().is_some_and(head_is_here)
-        {
-            let provider = self.provider_to_act_on(&rec)?.clone();
+        if !rec.handle.as_ref().is_some_and(head_is_here) {
+            let provider = self.provider_to_act_on(rec)?.clone();
             if provider.autostop_hook(name).is_none() {
                 provider
                     .prepare_guest_shutdown(name, setting.is_some_and(|a| a.down))
@@ -182,7 +180,7 @@ impl Sky {
             sink.emit(Event::Note { message: reason });
             return Ok(());
         }
-        self.apply_autostop(&rec.name, client, Some(setting)).await
+        self.apply_autostop(rec, client, Some(setting)).await
     }
 }
 
