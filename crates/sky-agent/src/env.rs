@@ -39,6 +39,7 @@ impl JobEnv<'_> {
             .collect();
         let ips = ips.join("\n");
         let num_nodes = self.nodes.len().to_string();
+        let rank_index = rank as usize;
         let rank = rank.to_string();
         let gpus: f64 = self.demand.accelerators.values().sum();
         let cluster_info = serde_json::json!({
@@ -65,6 +66,20 @@ impl JobEnv<'_> {
             ),
         ];
         env.extend(predefined.into_iter().map(|(k, v)| (k.to_string(), v)));
+        // A local-cloud node is a directory on this machine, and `~` in a task (workdir,
+        // file_mounts, `cd ~/data`) means that node's directory, as it means the VM's home on a
+        // cloud. So its jobs get it as HOME, not the home of the user who started the agent
+        // (whose `~/.aws` and the like a job should not see). On SSH and cloud heads the node
+        // directory is the login home already.
+        if self.config.cloud == "local" {
+            let node = self
+                .nodes
+                .get(rank_index)
+                .and_then(|n| self.config.nodes.get(*n as usize));
+            if let Some(node) = node {
+                env.push(("HOME".to_string(), node.dir.display().to_string()));
+            }
+        }
         env
     }
 }
@@ -166,5 +181,19 @@ mod tests {
             serde_json::from_str(&env["SKYPILOT_CLUSTER_INFO"]).expect("json");
         assert_eq!(info["cluster_name"], "mn");
         assert_eq!(info["cloud"], "local");
+        // Job rank 1 runs on cluster node 2: its HOME is that node's directory.
+        assert_eq!(env["HOME"], "/n2");
+        let ssh = ClusterConfig {
+            cloud: "ssh".into(),
+            ..config.clone()
+        };
+        let on_ssh = JobEnv {
+            config: &ssh,
+            ..job
+        };
+        assert!(
+            !on_ssh.for_rank(0).iter().any(|(k, _)| k == "HOME"),
+            "a login home is left as it is"
+        );
     }
 }
