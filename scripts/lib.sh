@@ -13,6 +13,8 @@ SYSTEM_PACKAGES=(
   xvfb webkit2gtk-driver gnome-keyring dbus-x11 libsecret-tools
   # benchmarks and SSH hosts
   hyperfine openssh-server openssh-client rsync iproute2
+  # bucket copies on the test nodes (the tool Sky runs on real nodes too)
+  rclone
   # kill and ps, which the tests and harnesses call as programs
   procps
   nodejs npm

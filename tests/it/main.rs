@@ -12,3 +12,4 @@ mod shared_home;
 mod ssh;
 mod ssh_pools;
 mod ssh_support;
+mod storage;

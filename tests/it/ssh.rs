@@ -455,13 +455,14 @@ fn cloud_storage_and_missing_file_mounts_are_refused_before_anything_is_created(
     )
     .expect("pools");
     for (mount, expected) in [
+        // Refused from the task alone: no store is asked (this home has no test endpoint).
         (
-            "/data: s3://bucket/data",
-            "file_mounts./data: 's3://bucket/data' is cloud storage",
+            "/data:\n    source: s3://bucket/data\n    mode: MOUNT",
+            "file_mounts./data.mode: MOUNT of 's3://bucket/data' is not supported yet",
         ),
         (
-            "/data:\n    source: gs://b\n    mode: MOUNT",
-            "file_mounts./data: storage mounts",
+            "/data:\n    source: gs://sky-b\n    mode: MOUNT_CACHED",
+            "file_mounts./data.mode: MOUNT_CACHED of 'gs://sky-b' is not supported yet",
         ),
         (
             "/cfg: ./nowhere.conf",
@@ -487,7 +488,7 @@ fn cloud_storage_and_missing_file_mounts_are_refused_before_anything_is_created(
     }
 }
 
-fn walk(dir: &Path) -> Vec<String> {
+pub(crate) fn walk(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;

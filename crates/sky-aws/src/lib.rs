@@ -14,13 +14,14 @@ pub mod client;
 pub mod ec2;
 pub mod errors;
 mod provider;
+pub mod storage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sky_core::config::{Paths, SkyConfig};
-use sky_core::provision::{HomeOwner, Provider};
+use sky_core::provision::HomeOwner;
 
 pub use client::CredentialSource;
 pub use ec2::Throttle;
@@ -125,7 +126,10 @@ fn warn_ignored(key: &str, expected: &str) {
     tracing::warn!(key = %format!("aws.{key}"), "config.yaml: expected {expected}; setting ignored");
 }
 
-/// The AWS provider for a front end's registry.
-pub fn provider(paths: &Paths, config: &SkyConfig) -> Arc<dyn Provider> {
-    Arc::new(AwsProvider::new(AwsOptions::from_config(paths, config)))
+/// The S3 store for a front end's registry, with the provider's credentials and endpoint.
+pub fn s3_store(options: &AwsOptions) -> Arc<dyn sky_core::storage::ObjectStore> {
+    Arc::new(storage::S3Store::new(
+        options.credentials.clone(),
+        options.endpoint_url.clone(),
+    ))
 }

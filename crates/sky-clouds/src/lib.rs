@@ -22,7 +22,12 @@ pub fn registry(paths: &Paths, config: &SkyConfig) -> Registry {
         .with(Arc::new(local::LocalCloud::new(&paths.sky_home())))
         .with(Arc::new(ssh_pool::SshPoolCloud::new(&paths.sky_home())));
     #[cfg(feature = "aws")]
-    let registry = registry.with(sky_aws::provider(paths, config));
+    let registry = {
+        let aws = sky_aws::AwsOptions::from_config(paths, config);
+        registry
+            .with_store(sky_aws::s3_store(&aws))
+            .with(Arc::new(sky_aws::AwsProvider::new(aws)))
+    };
     #[cfg(feature = "gcp")]
     let registry = registry.with(sky_gcp::provider(paths, config));
     #[cfg(feature = "azure")]

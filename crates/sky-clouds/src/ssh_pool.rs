@@ -500,8 +500,11 @@ impl Provider for SshPoolCloud {
         &self,
         cluster_name: &str,
         _info: &ClusterInfo,
-        mounts: &[(String, PathBuf)],
+        mounts: &sky_core::storage::NodeMounts,
     ) -> Result<(), ProvisionError> {
+        if mounts.is_empty() {
+            return Ok(());
+        }
         let cluster = self.connect_all(cluster_name).await?;
         let synced = cluster
             .upload_file_mounts(mounts)

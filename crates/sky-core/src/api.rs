@@ -9,6 +9,7 @@
 mod autostop;
 mod fit;
 mod launch;
+mod mounts;
 mod orphans;
 mod placement;
 mod refresh;

@@ -36,6 +36,7 @@ pub mod provision;
 pub mod resources;
 pub mod ssh;
 pub mod state;
+pub mod storage;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

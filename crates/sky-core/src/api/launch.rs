@@ -6,8 +6,6 @@
 //! recorded as soon as they exist, and UP is written only once the agent is configured. What this
 //! module does not do: rank catalog offers (the optimizer does) or schedule jobs (the agent does).
 
-use std::path::PathBuf;
-
 use super::fit::{fits, option_for};
 use super::views::RunOutcome;
 use super::{Sky, SkyError, stage};
@@ -21,7 +19,7 @@ use crate::provision::{
     ProvisionErrorKind, ProvisionRequest, owner,
 };
 use crate::state::{Autostop, ClusterRecord, ClusterStatus};
-use crate::task::{AutostopRequest, FileMount, Task};
+use crate::task::{AutostopRequest, Task};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,7 +103,7 @@ impl Sky {
         self.check_new_name(&name)?;
         check_secrets(task)?;
         check_workdir(&name, task)?;
-        let mounts = local_file_mounts(task)?;
+        let mounts = self.plan_file_mounts(task).await?;
         let lock = self.lock(&name, sink).await?;
         if cancel.is_cancelled() {
             return Err(SkyError::Cancelled {
@@ -424,7 +422,10 @@ impl Sky {
         sink: &dyn EventSink,
         cancel: &CancellationToken,
     ) -> Result<ClusterRecord, SkyError> {
-        let candidates = match self.candidates(task) {
+        let candidates = match self
+            .candidates(task)
+            .and_then(|c| super::mounts::placeable(task, c))
+        {
             Ok(c) => c,
             Err(e) => {
                 self.db()?.remove(
@@ -667,51 +668,6 @@ pub(super) async fn unless_cancelled<T>(
         () = cancel.cancelled() => Ok(None),
         result = work => result.map(Some),
     }
-}
-
-/// The task's `file_mounts` as `(remote path, local path)`, checked before anything is created:
-/// only local files and directories can be placed (SkyPilot's cloud-storage mounts, `s3://...`
-/// or a `{source: ...}` mapping, are refused naming the entry), and each must exist. A local `~`
-/// is this user's home; relative paths are from the current directory, as for `workdir`.
-fn local_file_mounts(task: &Task) -> Result<Vec<(String, PathBuf)>, SkyError> {
-    // Paths may hold `${VAR}`-substituted secrets: messages show them as `${KEY}`.
-    local_file_mounts_unredacted(task).map_err(|e| match e {
-        SkyError::InvalidRequest(m) => SkyError::InvalidRequest(task.redact(&m)),
-        other => other,
-    })
-}
-
-fn local_file_mounts_unredacted(task: &Task) -> Result<Vec<(String, PathBuf)>, SkyError> {
-    let mut out = Vec::new();
-    for (remote, mount) in &task.file_mounts {
-        let field = format!("file_mounts.{remote}");
-        let src = match mount {
-            FileMount::Copy(src) if !src.contains("://") => src,
-            FileMount::Copy(src) => {
-                return Err(SkyError::InvalidRequest(format!(
-                    "{field}: '{src}' is cloud storage, which Sky cannot mount or copy yet; \
-                     allowed: a local file or directory (copy bucket data in `setup` instead)"
-                )));
-            }
-            FileMount::Storage(_) => {
-                return Err(SkyError::InvalidRequest(format!(
-                    "{field}: storage mounts ({{source: ..., mode: ...}}) are not supported yet; \
-                     allowed: a local file or directory"
-                )));
-            }
-        };
-        let local = match (src.strip_prefix("~/"), std::env::var_os("HOME")) {
-            (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-            _ => PathBuf::from(src),
-        };
-        if !local.exists() {
-            return Err(SkyError::InvalidRequest(format!(
-                "{field}: local path '{src}' does not exist; allowed: a local file or directory"
-            )));
-        }
-        out.push((remote.clone(), local));
-    }
-    Ok(out)
 }
 
 /// Refuses a workdir that cannot be synced, before any lock is taken or anything is created:

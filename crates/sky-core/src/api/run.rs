@@ -63,16 +63,17 @@ impl Sky {
         Ok(())
     }
 
-    /// Places the task's local `file_mounts` on every node (before setup, which may use them).
+    /// Places the task's `file_mounts` on every node (before setup, which may use them): local
+    /// files uploaded, bucket paths copied by each node with read-only access asked for now.
     #[tracing::instrument(level = "debug", skip_all)]
     pub(super) async fn sync_file_mounts(
         &self,
         task: &Task,
         rec: &ClusterRecord,
-        mounts: &[(String, PathBuf)],
+        plan: &super::mounts::MountPlan,
         sink: &dyn EventSink,
     ) -> Result<(), SkyError> {
-        if mounts.is_empty() {
+        if plan.is_empty() {
             return Ok(());
         }
         let name = rec.name.as_str();
@@ -84,11 +85,19 @@ impl Sky {
             });
         };
         let provider = self.provider_of(rec)?.clone();
+        let mounts = self.node_mounts(task, plan).await?;
+        for copy in &mounts.buckets {
+            if let Some(caveat) = copy.access.caveat() {
+                sink.emit(Event::Note {
+                    message: format!("file_mounts.{}: {caveat}", task.redact(&copy.remote)),
+                });
+            }
+        }
         stage(
             sink,
             name,
             Stage::SyncFileMounts,
-            provider.sync_file_mounts(name, info, mounts),
+            provider.sync_file_mounts(name, info, &mounts),
         )
         .await
         .map_err(|mut source| {

@@ -2,13 +2,15 @@
 //! `<node dir>/sky_workdir` on every node, honouring `.skyignore` (or, without one, `.gitignore`)
 //! as SkyPilot does.
 //!
-//! What this module does not do: send files to remote nodes (`crate::ssh::sync` packs the same
-//! entry list into a tar stream over SSH) or sync file mounts.
+//! The same nodes' `file_mounts` ([`place_file_mounts`]). What this module does not do: send
+//! files to remote nodes (`crate::ssh::sync` packs the same entry list into a tar stream over
+//! SSH).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::jobs::WORKDIR_NAME;
+use crate::storage::{BucketCopy, NodeMounts, local_destination};
 
 /// What a workdir sync sends: paths relative to `src` and whether each is a directory, parents
 /// before children, honouring `.skyignore` (else `.gitignore`) and skipping `.git`. Shared by the
@@ -72,6 +74,88 @@ pub(crate) fn sync_workdir(src: &Path, node_dir: &Path) -> Result<usize, String>
         }
     }
     Ok(copied)
+}
+
+/// Places a task's `file_mounts` in a node that is a directory on this machine: local files
+/// and directories are copied (a directory merged into what is there, filtered like the
+/// workdir), bucket paths copied by the same command a remote node runs, with a clean
+/// environment (this shell's cloud keys stay out of it) and the credentials on its stdin.
+pub(crate) async fn place_file_mounts(node_dir: &Path, mounts: &NodeMounts) -> Result<(), String> {
+    for (remote, src) in &mounts.local {
+        let dest = local_destination(node_dir, remote)
+            .map_err(|e| format!("file_mounts.{remote}: {e}"))?;
+        place_local(src, &dest).map_err(|e| format!("file_mounts.{remote}: {e}"))?;
+    }
+    for copy in &mounts.buckets {
+        let dest = local_destination(node_dir, &copy.remote)
+            .map_err(|e| format!("file_mounts.{}: {e}", copy.remote))?;
+        run_copy(node_dir, copy, &dest)
+            .await
+            .map_err(|e| format!("file_mounts.{}: copying {}: {e}", copy.remote, copy.uri))?;
+    }
+    Ok(())
+}
+
+fn place_local(src: &Path, dest: &Path) -> Result<(), String> {
+    if !src.is_dir() {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let part = dest.with_extension("sky-part");
+        fs::copy(src, &part).map_err(|e| format!("{}: {e}", src.display()))?;
+        return fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()));
+    }
+    fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    for (rel, is_dir) in workdir_entries(src)? {
+        let target = dest.join(&rel);
+        if is_dir {
+            fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+        } else {
+            let from = src.join(&rel);
+            fs::copy(&from, &target).map_err(|e| format!("{}: {e}", from.display()))?;
+        }
+    }
+    Ok(())
+}
+
+async fn run_copy(node_dir: &Path, copy: &BucketCopy, dest: &Path) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let script = copy.script(&crate::ssh::session::quote(&dest.to_string_lossy()));
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", node_dir)
+        .current_dir(node_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&copy.stdin())
+            .await
+            .map_err(|e| format!("cannot hand the copy its credentials: {e}"))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("the copy did not finish: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(last_lines(&stderr, 8))
+    }
+}
+
+/// The end of a tool's error output: what went wrong is last.
+pub(crate) fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]

@@ -408,30 +408,44 @@ pub trait Provider: Send + Sync {
         }
         Ok(())
     }
-    /// Places a task's `file_mounts` of local paths (`(remote path, local file or directory)`,
-    /// the remote `~` being the login's home) on every node, before setup. Only providers whose
-    /// nodes are reached by SSH can; the default refuses, naming the cloud, rather than launch
-    /// without the files.
+    /// Places a task's `file_mounts` on every node, before setup: local files and directories
+    /// (the remote `~` being the login's home) and bucket paths, which each node copies itself.
+    /// The default places them in each node's `local_dir` (`~` and relative paths inside it);
+    /// remote providers go over SSH.
     async fn sync_file_mounts(
         &self,
         cluster_name: &str,
         info: &ClusterInfo,
-        mounts: &[(String, PathBuf)],
+        mounts: &crate::storage::NodeMounts,
     ) -> Result<(), ProvisionError> {
         if let Some(vms) = self.vms(cluster_name, info) {
             return vms.sync_file_mounts(mounts).await;
         }
-        match mounts.first() {
-            None => Ok(()),
-            Some((remote, _)) => Err(ProvisionError::new(
-                ProvisionErrorKind::InvalidRequest,
-                format!(
-                    "file_mounts.{remote}: the {} cloud cannot place file mounts on its nodes; \
-                     use the workdir, or an SSH-reached cloud (ssh, aws, gcp, azure)",
-                    self.cloud()
-                ),
-            )),
+        if mounts.is_empty() {
+            return Ok(());
         }
+        let mut dirs = Vec::with_capacity(info.nodes.len());
+        for node in &info.nodes {
+            let Some(dir) = &node.local_dir else {
+                return Err(ProvisionError::new(
+                    ProvisionErrorKind::InvalidRequest,
+                    format!(
+                        "file_mounts.{}: the {} cloud cannot place file mounts on its nodes; \
+                         use the workdir, or an SSH-reached cloud (ssh, aws, gcp, azure)",
+                        mounts.first_remote().unwrap_or_default(),
+                        self.cloud()
+                    ),
+                ));
+            };
+            dirs.push(dir.clone());
+        }
+        let placed = dirs
+            .iter()
+            .map(|dir| crate::api::sync::place_file_mounts(dir, mounts));
+        for result in futures::future::join_all(placed).await {
+            result.map_err(|m| ProvisionError::new(ProvisionErrorKind::InvalidRequest, m))?;
+        }
+        Ok(())
     }
     /// The names this provider gives `cluster_name`'s resources, as pure functions of the name
     /// (the same ones `down` and `refresh` look for), so a user can find them in the cloud's
@@ -495,12 +509,15 @@ pub struct GuestShutdown {
 #[derive(Clone, Default)]
 pub struct Registry {
     providers: Vec<Arc<dyn Provider>>,
+    /// Object stores the client can read buckets of (`file_mounts`), one per kind.
+    stores: Vec<Arc<dyn crate::storage::ObjectStore>>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.providers.iter().map(|p| p.cloud()))
+            .entries(self.providers.iter().map(|p| p.cloud().to_string()))
+            .entries(self.stores.iter().map(|s| s.kind().to_string()))
             .finish()
     }
 }
@@ -514,6 +531,18 @@ impl Registry {
         self.providers.retain(|p| p.cloud() != provider.cloud());
         self.providers.push(provider);
         self
+    }
+    /// Adds an object store; a second one of the same kind replaces the first.
+    pub fn with_store(mut self, store: Arc<dyn crate::storage::ObjectStore>) -> Self {
+        self.stores.retain(|s| s.kind() != store.kind());
+        self.stores.push(store);
+        self
+    }
+    pub fn store(
+        &self,
+        kind: crate::storage::StoreKind,
+    ) -> Option<&Arc<dyn crate::storage::ObjectStore>> {
+        self.stores.iter().find(|s| s.kind() == kind)
     }
     pub fn get(&self, cloud: CloudId) -> Option<&Arc<dyn Provider>> {
         self.providers.iter().find(|p| p.cloud() == cloud)

@@ -33,10 +33,11 @@ use super::keys::{self, UserKey};
 use super::known_hosts::KnownHosts;
 use super::node_dir::NodeDir;
 use super::session::{SshSession, quote};
-use super::sync::MountUpload;
+use super::sync::{MountUpload, copy_bucket};
 use super::{ConnectOptions, SshError, SshTarget};
 use crate::jobs::client::{AgentClient, find_agent_binary};
 use crate::jobs::wire::{NodeSpec, NodeSsh};
+use crate::storage::NodeMounts;
 
 /// Environment variables passed from the client to a daemon the `rpc` starts (test knobs; never
 /// secrets).
@@ -445,24 +446,29 @@ impl RemoteCluster {
         Ok(())
     }
 
-    /// Places each `(remote path, local file or directory)` of a task's `file_mounts` on every
-    /// node: each source is read once, the nodes are served at once.
-    #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name, mounts = mounts.len()))]
-    pub async fn upload_file_mounts(&self, mounts: &[(String, PathBuf)]) -> Result<(), SshError> {
+    /// Places a task's `file_mounts` on every node: each local source is read once, each node
+    /// then copies the buckets itself; the nodes are served at once.
+    #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name, local = mounts.local.len(), buckets = mounts.buckets.len()))]
+    pub async fn upload_file_mounts(&self, mounts: &NodeMounts) -> Result<(), SshError> {
         let prepared: Arc<Vec<MountUpload>> = Arc::new(
             mounts
+                .local
                 .iter()
                 .map(|(remote, local)| MountUpload::prepare(remote, local))
                 .collect::<Result<_, _>>()?,
         );
+        let buckets = Arc::new(mounts.buckets.clone());
         let mut set = JoinSet::new();
         for node in &self.nodes {
-            let (node, prepared) = (node.clone(), prepared.clone());
+            let (node, prepared, buckets) = (node.clone(), prepared.clone(), buckets.clone());
             set.spawn(async move {
                 for mount in prepared.iter() {
                     mount.upload(&node.session).await.map_err(|e| {
                         SshError::Local(format!("file_mounts.{}: {e}", mount.remote))
                     })?;
+                }
+                for copy in buckets.iter() {
+                    copy_bucket(&node.session, copy).await?;
                 }
                 Ok::<(), SshError>(())
             });

@@ -5,8 +5,8 @@
 //! the client (Windows) and the same replace-the-whole-workdir semantics as the local cloud; the
 //! cost is re-sending unchanged files, which only matters for workdirs of hundreds of MB (rsync
 //! over the same connection is the upgrade path then). `file_mounts` of local paths go the same
-//! way ([`MountUpload`]). What this module does not do: mounts from buckets (`s3://`, `gs://`;
-//! launch refuses them) or deletion-preserving incremental sync.
+//! way ([`MountUpload`]); bucket paths are copied by the node itself ([`copy_bucket`]). What
+//! this module does not do: FUSE mounts of buckets or deletion-preserving incremental sync.
 
 use std::path::Path;
 
@@ -14,6 +14,7 @@ use super::SshError;
 use super::session::{SshSession, quote};
 use crate::api::sync::workdir_entries;
 use crate::jobs::WORKDIR_NAME;
+use crate::storage::BucketCopy;
 
 /// Replaces `~/sky_workdir` on the node with `src` (filtered); returns the files sent.
 pub async fn upload_workdir(session: &SshSession, src: &Path) -> Result<usize, SshError> {
@@ -87,6 +88,29 @@ impl MountUpload {
         session.run(&command, Some(data)).await?;
         Ok(())
     }
+}
+
+/// Copies one bucket path onto the node with the node's own rclone (installed when missing), the
+/// credentials on the command's stdin; a failure names the mount, the bucket and the node, with
+/// the end of rclone's message.
+pub async fn copy_bucket(session: &SshSession, copy: &BucketCopy) -> Result<(), SshError> {
+    let out = session
+        .exec(
+            &copy.script(&remote_path(&copy.remote)),
+            Some(&copy.stdin()),
+        )
+        .await?;
+    if out.code == 0 {
+        return Ok(());
+    }
+    Err(SshError::Local(format!(
+        "file_mounts.{}: copying {} on {} failed (exit {}): {}",
+        copy.remote,
+        copy.uri,
+        session.target(),
+        out.code,
+        crate::api::sync::last_lines(&String::from_utf8_lossy(&out.stderr), 8)
+    )))
 }
 
 /// A remote path as a shell word: `~` and `~/...` are the login's home, like SkyPilot's.

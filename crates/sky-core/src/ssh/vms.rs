@@ -94,11 +94,15 @@ impl Vms<'_> {
         Ok(synced?)
     }
 
-    /// `Provider::sync_file_mounts`: places local files and directories on every node.
+    /// `Provider::sync_file_mounts`: places local files and directories, and bucket copies, on
+    /// every node.
     pub async fn sync_file_mounts(
         &self,
-        mounts: &[(String, std::path::PathBuf)],
+        mounts: &crate::storage::NodeMounts,
     ) -> Result<(), ProvisionError> {
+        if mounts.is_empty() {
+            return Ok(());
+        }
         let cluster = self.connect_all().await?;
         let synced = cluster.upload_file_mounts(mounts).await;
         cluster.close().await;

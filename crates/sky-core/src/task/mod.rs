@@ -14,6 +14,7 @@
 mod autostop;
 mod error;
 mod fields;
+mod mounts;
 mod overrides;
 mod resources_spec;
 mod spec;
@@ -65,7 +66,7 @@ pub struct Task {
     /// value), to be resolved at launch from `--secret` or a secret store.
     pub secret_refs: Vec<String>,
     pub num_nodes: u32,
-    /// Remote path -> local path or cloud URI, or a storage/volume spec kept as written.
+    /// Remote path -> a local path, a bucket path or a storage object.
     pub file_mounts: BTreeMap<String, FileMount>,
     pub resources: ResourceChoice,
     /// Data the task reads, with its estimated size: the optimizer charges egress for it.
@@ -99,10 +100,12 @@ pub enum Workdir {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileMount {
-    /// A local path or a cloud URI (`s3://...`), copied to the remote path.
-    Copy(String),
-    /// A storage or volume mount (`{name: ..., source: ..., mode: MOUNT}`), kept as written.
-    Storage(serde_json::Value),
+    /// A local file or directory, copied to the remote path.
+    Local(String),
+    /// A bucket, or a path in one, copied to the remote path before setup.
+    Bucket(crate::storage::BucketUri),
+    /// A storage object (`{name: ..., source: ..., mode: MOUNT}`).
+    Storage(crate::storage::StorageSpec),
 }
 
 /// `inputs: {s3://bucket/data: 100}`: where the data lives and its estimated size in GB.

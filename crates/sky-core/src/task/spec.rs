@@ -12,7 +12,7 @@ use super::fields::{Ctx, join};
 use super::overrides::TaskOverrides;
 use super::resources_spec::parse_resources;
 use super::yaml::{self, Kind, Node, Scalar};
-use super::{Chain, DataSpec, FileMount, Secret, Task, Workdir};
+use super::{Chain, DataSpec, Secret, Task, Workdir};
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -261,7 +261,7 @@ fn parse_task(ctx: Ctx<'_>, doc: &Node, overrides: &TaskOverrides) -> Result<Tas
             "file_mounts" => {
                 if let Some(node) = subst(Some(value)) {
                     task.file_mounts =
-                        parse_file_mounts(ctx, &node).map_err(|e| e.redacted(&secrets))?;
+                        super::mounts::parse(ctx, &node).map_err(|e| e.redacted(&secrets))?;
                 }
             }
             "volumes" => {
@@ -386,30 +386,6 @@ fn parse_workdir(ctx: Ctx<'_>, node: &Node) -> Result<Option<Workdir>, TaskError
     }
     let url = url.ok_or_else(|| ctx.at("workdir", node, "a git workdir needs a 'url'"))?;
     Ok(Some(Workdir::Git { url, reference }))
-}
-
-fn parse_file_mounts(ctx: Ctx<'_>, node: &Node) -> Result<BTreeMap<String, FileMount>, TaskError> {
-    let mut out = BTreeMap::new();
-    for (k, v) in ctx.opt_map("file_mounts", node)? {
-        let dst = k.key_text();
-        let path = join("file_mounts", &dst);
-        let mount = match &v.kind {
-            Kind::Scalar {
-                value: Scalar::Str(src),
-                ..
-            } => FileMount::Copy(src.clone()),
-            Kind::Map(_) => FileMount::Storage(v.to_json()),
-            _ => {
-                return Err(ctx.expected(
-                    &path,
-                    v,
-                    "a local path, a cloud URI or a storage mapping",
-                ));
-            }
-        };
-        out.insert(dst, mount);
-    }
-    Ok(out)
 }
 
 fn parse_data_spec(ctx: Ctx<'_>, path: &str, node: &Node) -> Result<Option<DataSpec>, TaskError> {

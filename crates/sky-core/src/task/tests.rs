@@ -289,7 +289,7 @@ fn none_clears_and_conflicts_are_reported() {
 
 #[test]
 fn env_overrides_reach_substitution_and_fill_null_envs() {
-    let text = "envs:\n  SIZE:\nfile_mounts:\n  /m/${SIZE}: s3://b/${SIZE}\nrun: x\n";
+    let text = "envs:\n  SIZE:\nfile_mounts:\n  /m/${SIZE}: s3://b${SIZE}\nrun: x\n";
     let o = TaskOverrides {
         envs: vec![("SIZE".to_owned(), "70".to_owned())],
         ..TaskOverrides::default()
@@ -297,7 +297,9 @@ fn env_overrides_reach_substitution_and_fill_null_envs() {
     let task = &overridden(text, &o).expect("valid")[0];
     assert_eq!(
         task.file_mounts.get("/m/70"),
-        Some(&FileMount::Copy("s3://b/70".to_owned()))
+        Some(&FileMount::Bucket(
+            crate::storage::BucketUri::parse("s3://b70").expect("uri")
+        ))
     );
 }
 
