@@ -127,6 +127,14 @@ impl Fault {
             times: None,
         }
     }
+    /// An S3 request (path-style, as with a custom endpoint) named by its method and path
+    /// without the query, e.g. `"S3 GET /bucket/key"`.
+    pub fn s3(request: &'static str, code: &'static str, status: u16) -> Fault {
+        Fault {
+            action: request,
+            ..Fault::run_instances(code, status)
+        }
+    }
     pub fn zone(mut self, z: &'static str) -> Fault {
         self.zone = Some(z);
         self
@@ -332,7 +340,8 @@ async fn serve(
     };
     {
         let text = String::from_utf8_lossy(&body).to_string();
-        let action = form_value(&text, "Action").unwrap_or_default();
+        // EC2 and STS name the action in their form body; S3 is REST: its method and path.
+        let action = form_value(&text, "Action").unwrap_or_else(|| s3_request(&head));
         let zone = form_value(&text, "Placement.AvailabilityZone");
         let itype = form_value(&text, "InstanceType");
         let region = region_of(&head);
@@ -382,6 +391,7 @@ async fn serve(
             }
         }
         let response = match fault {
+            Some(f) if action.starts_with("S3 ") => s3_error(f.status, f.code),
             Some(f) => ec2_error(f.status, f.code, zone.as_deref(), itype.as_deref()),
             None => {
                 let response = relay(&head, &body, upstream).await?;
@@ -410,6 +420,39 @@ async fn serve(
         sock.write_all(&response).await?;
     }
     Ok(())
+}
+
+/// `"S3 GET /bucket/key"` from the request line `GET /bucket/key?x-id=GetObject HTTP/1.1`.
+fn s3_request(head: &str) -> String {
+    let mut line = head.lines().next().unwrap_or_default().split(' ');
+    let method = line.next().unwrap_or_default();
+    let target = line.next().unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default();
+    format!("S3 {method} {path}")
+}
+
+/// S3's error document (`<Error>` at the root, unlike EC2's), as S3 sends it.
+fn s3_error(status: u16, code: &str) -> Vec<u8> {
+    let message = match code {
+        "SlowDown" => "Please reduce your request rate.",
+        "InternalError" => "We encountered an internal error. Please try again.",
+        "AccessDenied" => "Access Denied",
+        _ => "injected by the test proxy",
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>"
+    );
+    let reason = match status {
+        403 => "Forbidden",
+        500 => "Internal Server Error",
+        503 => "Slow Down",
+        _ => "Error",
+    };
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// EC2's error document, as EC2 sends it.
