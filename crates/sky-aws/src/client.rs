@@ -130,25 +130,13 @@ impl Clients {
         if let Some(c) = map.get(region) {
             return Ok(c.clone());
         }
-        let sdk_creds = Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.expose().to_owned(),
-            creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "sky",
-        );
         let mut builder = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .credentials_provider(sdk_creds)
+            .credentials_provider(sdk_credentials(creds))
             // Reads and cleanup may retry; calls whose errors drive failover override this.
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
+            .retry_config(sdk_retries())
+            .timeout_config(sdk_timeouts());
         if let Some(url) = &self.endpoint {
             builder = builder.endpoint_url(url.clone());
         }
@@ -167,6 +155,32 @@ impl std::fmt::Debug for Clients {
 }
 
 pub type SharedClients = Arc<Clients>;
+
+/// The user's credentials as every AWS SDK client here takes them (EC2, S3 and STS share the
+/// smithy credential type).
+pub(crate) fn sdk_credentials(creds: &AwsCredentials) -> Credentials {
+    Credentials::new(
+        creds.access_key_id.clone(),
+        creds.secret_access_key.expose().to_owned(),
+        creds.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "sky",
+    )
+}
+
+/// Three attempts in all: enough for a throttled or dropped call, few enough that a dead
+/// endpoint is reported within a minute or two.
+pub(crate) fn sdk_retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// A connect that hangs or an attempt that never answers is an error, not a stuck launch.
+pub(crate) fn sdk_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .build()
+}
 
 #[cfg(test)]
 mod tests {

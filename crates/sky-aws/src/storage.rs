@@ -15,18 +15,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use sky_core::credentials::{AwsCredentials, Secret};
 use sky_core::storage::{BucketUri, Listing, NodeAccess, ObjectStore, StorageError, StoreKind};
 
 use crate::HOME_REGION;
-use crate::client::{CredentialSource, Lookup, lookup};
+use crate::client::{CredentialSource, Lookup, lookup, sdk_credentials, sdk_retries, sdk_timeouts};
 
 /// How long the nodes' read-only credentials last: long enough for a large copy on a slow
 /// link, short enough that a leaked one soon expires.
@@ -73,16 +70,6 @@ impl S3Store {
         }
     }
 
-    fn sdk_credentials(creds: &AwsCredentials) -> Credentials {
-        Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.expose().to_owned(),
-            creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "sky",
-        )
-    }
-
     fn client(&self, region: &str) -> Result<aws_sdk_s3::Client, StorageError> {
         let creds = self.creds()?;
         let mut map = self
@@ -95,14 +82,9 @@ impl S3Store {
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .credentials_provider(Self::sdk_credentials(creds))
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
+            .credentials_provider(sdk_credentials(creds))
+            .retry_config(sdk_retries())
+            .timeout_config(sdk_timeouts());
         if let Some(url) = &self.endpoint {
             // S3-compatible services and moto answer on one host, not per-bucket names.
             builder = builder.endpoint_url(url.clone()).force_path_style(true);
@@ -117,8 +99,9 @@ impl S3Store {
         let mut builder = aws_sdk_sts::Config::builder()
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(aws_sdk_sts::config::Region::new(HOME_REGION))
-            .credentials_provider(Self::sdk_credentials(creds))
-            .retry_config(aws_sdk_sts::config::retry::RetryConfig::standard().with_max_attempts(3));
+            .credentials_provider(sdk_credentials(creds))
+            .retry_config(sdk_retries())
+            .timeout_config(sdk_timeouts());
         if let Some(url) = &self.endpoint {
             builder = builder.endpoint_url(url.clone());
         }
