@@ -42,7 +42,8 @@ install_cargo_tools() {
 }
 
 # The AWS provider's tests run the real SDK against a local moto server (started by the tests).
-MOTO_VERSION=5.2.1
+# 5.2.5: 5.2.1 named CompleteMultipartUpload's answer wrongly (getmoto/moto#10055), which the SDK refuses.
+MOTO_VERSION=5.2.5
 XLIB_VERSION=0.33
 install_python_tools() {
   if ! python3 -m pip show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
