@@ -13,3 +13,4 @@ mod ssh;
 mod ssh_pools;
 mod ssh_support;
 mod storage;
+mod storage_objects;

@@ -12,7 +12,7 @@ use crate::local_cloud::{Home, sky};
 use crate::ssh::{Pool, ok};
 
 /// An rclone remote for moto's S3 (path-style, any region).
-fn moto_remote(moto: &Moto, target: &str) -> String {
+pub(crate) fn moto_remote(moto: &Moto, target: &str) -> String {
     format!(
         ":s3,provider=Other,region=us-east-1,endpoint='{}':{target}",
         moto.url()
@@ -20,7 +20,7 @@ fn moto_remote(moto: &Moto, target: &str) -> String {
 }
 
 /// Puts `files` into a new `bucket` of moto with rclone (as a user's own upload would).
-fn seed(moto: &Moto, bucket: &str, files: &[(&str, &str)]) {
+pub(crate) fn seed(moto: &Moto, bucket: &str, files: &[(&str, &str)]) {
     let dir = tempfile::tempdir().expect("seed dir");
     for (key, body) in files {
         let path = dir.path().join(key);
@@ -55,7 +55,7 @@ fn seed(moto: &Moto, bucket: &str, files: &[(&str, &str)]) {
 }
 
 /// A Sky home whose AWS endpoint is `moto`, and the made-up keys `sky` gets in its environment.
-fn configure(home: &Path, moto: &Moto) -> Vec<(&'static str, String)> {
+pub(crate) fn configure(home: &Path, moto: &Moto) -> Vec<(&'static str, String)> {
     std::fs::write(
         home.join("config.yaml"),
         format!("aws:\n  endpoint_url: {}\n", moto.url()),
@@ -184,8 +184,16 @@ async fn mounts_sky_cannot_serve_are_refused_before_anything_is_created() {
             "file_mounts.~/d.mode: MOUNT of 's3://sky-it-data/train' is not supported yet",
         ),
         (
-            "~/d:\n    name: sky-it-new\n    source: ./here",
-            "storage objects that create bucket 'sky-it-new'",
+            "~/d:\n    name: sky-it-new\n    source: ./task.yaml",
+            "file_mounts.~/d.mode: MOUNT of bucket 'sky-it-new' is not supported yet",
+        ),
+        (
+            "~/d:\n    name: sky-it-new\n    source: ./not-here\n    mode: COPY",
+            "file_mounts.~/d.source: local path './not-here' does not exist",
+        ),
+        (
+            "~/d:\n    name: sky-it-out\n    mode: COPY",
+            "file_mounts.~/d: an empty bucket for outputs ('sky-it-out', no `source`)",
         ),
         (
             "~/d: gs://sky-it-data/train",

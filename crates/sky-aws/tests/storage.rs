@@ -6,7 +6,6 @@ mod support;
 
 use std::process::Stdio;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use sky_aws::CredentialSource;
 use sky_aws::storage::S3Store;
@@ -17,24 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 async fn seeded_moto() -> Moto {
     let moto = start_moto().await;
-    let creds = test_credentials();
-    let client = |region: &str| {
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.to_owned()))
-                .endpoint_url(moto.url())
-                .force_path_style(true)
-                .credentials_provider(Credentials::new(
-                    creds.access_key_id.clone(),
-                    creds.secret_access_key.expose().to_owned(),
-                    None,
-                    None,
-                    "test",
-                ))
-                .build(),
-        )
-    };
+    let client = |region: &str| s3_client(&moto, region);
     let us = client("us-east-1");
     us.create_bucket()
         .bucket("sky-data")

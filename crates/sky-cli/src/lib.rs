@@ -51,6 +51,8 @@ enum Command {
     Check(commands::check::Args),
     /// List accelerators, the instance types that carry them and their prices.
     ShowGpus(commands::show_gpus::Args),
+    /// List and delete the buckets Sky created for storage objects.
+    Storage(commands::storage::Args),
     /// Show what clusters have cost.
     CostReport(commands::cost_report::Args),
     /// Show the price catalog's sources and age, or refresh it.
@@ -94,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => commands::jobs::cancel(args),
         Command::Check(args) => commands::check::run(args),
         Command::ShowGpus(args) => commands::show_gpus::run(args),
+        Command::Storage(args) => commands::storage::run(args),
         Command::CostReport(args) => commands::cost_report::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Config(args) => commands::config::run(args),

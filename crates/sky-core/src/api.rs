@@ -14,6 +14,7 @@ mod orphans;
 mod placement;
 mod refresh;
 mod run;
+mod storage;
 pub(crate) mod sync;
 pub mod views;
 
@@ -36,6 +37,7 @@ use crate::state::{ClusterRecord, ClusterStatus, StateError, StateStore};
 
 pub use launch::{LaunchOptions, LaunchPreview};
 pub use orphans::OrphanView;
+pub use storage::{StorageDeleted, StorageView};
 pub use views::{ClusterView, CostReportView, RefreshChange, RunOutcome, StatusView};
 
 /// Everything a facade call can fail with; [`SkyError::code`] is what front ends branch on.
@@ -380,6 +382,9 @@ impl Sky {
             cluster: name.into(),
             status: None,
         });
+        for message in self.release_buckets(name).await {
+            sink.emit(Event::Note { message });
+        }
         Ok(())
     }
 

@@ -11,7 +11,10 @@
 //! set (an S3-compatible service, or moto in tests) both the SDK and the nodes' rclone use it,
 //! path-style.
 //!
-//! What this module does not do: create, write or delete buckets.
+//! Buckets for storage objects with a local `source` are created, uploaded into and deleted in
+//! [`buckets`], only ever when they carry this home's owner tag.
+
+mod buckets;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -20,7 +23,10 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use sky_core::credentials::{AwsCredentials, Secret};
-use sky_core::storage::{BucketUri, Listing, NodeAccess, ObjectStore, StorageError, StoreKind};
+use sky_core::storage::{
+    BucketUri, BucketUsage, Claimed, Listing, NodeAccess, ObjectStore, Ownership, StorageError,
+    StoreKind, UploadFile, Uploaded,
+};
 
 use crate::HOME_REGION;
 use crate::client::{CredentialSource, Lookup, lookup, sdk_credentials, sdk_retries, sdk_timeouts};
@@ -309,6 +315,36 @@ impl ObjectStore for S3Store {
             ))
         })
     }
+
+    async fn ownership(&self, name: &str, owner: &str) -> Result<Ownership, StorageError> {
+        self.ownership_of(name, owner).await
+    }
+
+    async fn claim(
+        &self,
+        name: &str,
+        region: Option<&str>,
+        owner: &str,
+    ) -> Result<Claimed, StorageError> {
+        self.claim_bucket(name, region, owner).await
+    }
+
+    async fn upload(
+        &self,
+        name: &str,
+        owner: &str,
+        files: &[UploadFile],
+    ) -> Result<Uploaded, StorageError> {
+        self.upload_files(name, owner, files).await
+    }
+
+    async fn usage(&self, name: &str) -> Result<BucketUsage, StorageError> {
+        self.usage_of(name).await
+    }
+
+    async fn delete_owned(&self, name: &str, owner: &str) -> Result<bool, StorageError> {
+        self.delete_bucket(name, owner).await
+    }
 }
 
 /// An IAM policy that allows reading the objects at or under `uri`'s path and listing only that
@@ -389,7 +425,11 @@ where
     StorageError::Other(format!(
         "{op} on {uri}: {} (HTTP {status}){}",
         code.unwrap_or("error"),
-        e.message().map(|m| format!(": {m}")).unwrap_or_default()
+        match e.message() {
+            Some(m) => format!(": {m}"),
+            // No error document (or one the SDK could not read): say what the SDK saw.
+            None => format!(": {}", aws_sdk_s3::error::DisplayErrorContext(e)),
+        }
     ))
 }
 

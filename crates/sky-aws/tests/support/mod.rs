@@ -22,6 +22,26 @@ pub fn test_credentials() -> AwsCredentials {
     }
 }
 
+/// A plain S3 client on moto in `region` (path-style), as a user's own tools would reach it.
+pub fn s3_client(moto: &Moto, region: &str) -> aws_sdk_s3::Client {
+    let creds = test_credentials();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(region.to_owned()))
+            .endpoint_url(moto.url())
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                creds.access_key_id.clone(),
+                creds.secret_access_key.expose().to_owned(),
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    )
+}
+
 pub const TEST_REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
 
 /// A Sky home with the SSH public key the launch imports.

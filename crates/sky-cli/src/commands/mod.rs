@@ -11,4 +11,5 @@ pub mod launch_run;
 pub mod lifecycle;
 pub mod show_gpus;
 pub mod status;
+pub mod storage;
 pub mod task_options;

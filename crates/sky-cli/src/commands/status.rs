@@ -231,7 +231,8 @@ fn resources(c: &ClusterView) -> String {
     }
 }
 
-fn ago(secs: i64) -> String {
+/// `12s ago`, `5m ago`, `3h ago`, `2d ago`.
+pub(crate) fn ago(secs: i64) -> String {
     match secs.max(0) {
         s if s < 60 => format!("{s}s ago"),
         s if s < 3600 => format!("{}m ago", s / 60),

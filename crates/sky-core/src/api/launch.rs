@@ -103,7 +103,7 @@ impl Sky {
         self.check_new_name(&name)?;
         check_secrets(task)?;
         check_workdir(&name, task)?;
-        let mounts = self.plan_file_mounts(task).await?;
+        let mut mounts = self.plan_file_mounts(task, &name).await?;
         let lock = self.lock(&name, sink).await?;
         if cancel.is_cancelled() {
             return Err(SkyError::Cancelled {
@@ -112,6 +112,7 @@ impl Sky {
                 stopped_again: false,
             });
         }
+        self.create_buckets(task, &name, &mut mounts, sink).await?;
         let existing = self.db()?.get(&name)?;
         let creates = existing
             .as_ref()

@@ -189,6 +189,9 @@ impl Sky {
             }
             self.db()?
                 .remove(name, now, &format!("refresh: {message}"))?;
+            for note in self.release_buckets(name).await {
+                message = format!("{message}; {note}");
+            }
             return Ok(change(None, message));
         }
         let running = nodes

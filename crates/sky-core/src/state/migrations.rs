@@ -110,6 +110,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE clusters ADD COLUMN pre_ownership INTEGER NOT NULL DEFAULT 0;
     UPDATE clusters SET pre_ownership = 1 WHERE cloud IS NULL OR cloud IN ('aws', 'gcp', 'azure');
     "#,
+    // 4: buckets Sky created for storage objects, and which clusters use them (by name: the
+    // links of a cluster go with its record at `down`). `persistent` is the last launch's word:
+    // a `persistent: false` bucket is deleted when its last user goes down. Not named `storage`:
+    // that is SkyPilot's table, and telling the two databases apart relies on it.
+    r#"
+    CREATE TABLE buckets (
+        name            TEXT PRIMARY KEY NOT NULL,
+        store           TEXT NOT NULL,
+        region          TEXT NOT NULL,
+        persistent      INTEGER NOT NULL,
+        sources_json    TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        last_used_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE bucket_users (
+        bucket      TEXT NOT NULL REFERENCES buckets (name) ON DELETE CASCADE,
+        cluster     TEXT NOT NULL,
+        PRIMARY KEY (bucket, cluster)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

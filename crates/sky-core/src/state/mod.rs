@@ -8,6 +8,7 @@
 
 mod migrations;
 pub mod status;
+mod storage;
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub use migrations::latest_version;
 /// The state database's file name in a Sky home.
 pub const STATE_DB_FILE: &str = "state.db";
 pub use status::{ClusterStatus, IllegalTransition, check_transition};
+pub use storage::StorageRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -67,6 +69,8 @@ pub enum StateError {
         column: &'static str,
         message: String,
     },
+    #[error("storage '{name}': stored record is not valid: {message}")]
+    CorruptStorage { name: String, message: String },
 }
 
 /// Stop (or tear down) a cluster after it has been idle this long.

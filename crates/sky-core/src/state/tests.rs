@@ -269,7 +269,8 @@ fn a_home_that_already_holds_names_in_two_cases_still_opens_and_keeps_both() {
         let db = StateStore::open(&path).expect("open");
         db.conn
             .execute_batch(
-                "DROP TABLE home; ALTER TABLE clusters DROP COLUMN launch_attempts_json; \
+                "DROP TABLE bucket_users; DROP TABLE buckets; \
+                 DROP TABLE home; ALTER TABLE clusters DROP COLUMN launch_attempts_json; \
                  ALTER TABLE clusters DROP COLUMN unchecked_reason; \
                  ALTER TABLE clusters DROP COLUMN pre_ownership; \
                  DROP INDEX clusters_name_nocase; ALTER TABLE clusters DROP COLUMN name_clash; \
@@ -340,4 +341,43 @@ fn concurrent_first_opens_of_a_fresh_home_all_succeed() {
             (latest_version(), crate::home::APPLICATION_ID)
         );
     }
+}
+
+#[test]
+fn storage_records_keep_their_users_until_released() {
+    let mut db = StateStore::open_in_memory().expect("db");
+    let rec = StorageRecord {
+        name: "sky-ckpt".into(),
+        store: crate::storage::StoreKind::S3,
+        region: "eu-west-1".into(),
+        persistent: false,
+        sources: vec!["./data".into()],
+        created_at: 0,
+        last_used_at: 0,
+        clusters: Vec::new(),
+    };
+    db.record_storage(&rec, "a", 100).expect("a");
+    db.record_storage(
+        &StorageRecord {
+            persistent: true,
+            ..rec.clone()
+        },
+        "b",
+        200,
+    )
+    .expect("b");
+    let got = db.storage("sky-ckpt").expect("get").expect("recorded");
+    assert_eq!(
+        (got.created_at, got.last_used_at, got.persistent),
+        (100, 200, true),
+        "created_at is kept; the last launch's word on persistent wins"
+    );
+    assert_eq!(got.clusters, ["a", "b"]);
+    let released = db.release_storage("a").expect("release");
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].clusters, ["b"], "the other user remains");
+    assert!(db.release_storage("a").expect("again").is_empty());
+    db.remove_storage("sky-ckpt").expect("remove");
+    assert!(db.storage_list().expect("list").is_empty());
+    assert!(db.release_storage("b").expect("gone").is_empty());
 }

@@ -10,9 +10,15 @@
 //! its standard input and then its environment: never a command line, a file on the node or a
 //! log.
 //!
-//! What this module does not do: FUSE mounts (`mode: MOUNT`, `MOUNT_CACHED`), creating buckets
-//! from local sources, or deleting buckets; a task asking for those is refused by name at launch.
+//! A storage object with a local `source` gets a bucket of its own ([`ObjectStore::claim`]):
+//! created and tagged as this Sky home's (see [`owned`]), or reused when it already carries that
+//! tag, then the local files are uploaded ([`ObjectStore::upload`]) and the nodes copy the bucket
+//! as above. Only such buckets are ever deleted ([`ObjectStore::delete_owned`]).
+//!
+//! What this module does not do: FUSE mounts (`mode: MOUNT`, `MOUNT_CACHED`) or empty buckets for
+//! outputs (they need a mount to be written); a task asking for those is refused by name.
 
+mod owned;
 mod uri;
 
 use std::fmt;
@@ -21,6 +27,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use owned::{BucketUsage, Claimed, Ownership, UploadFile, Uploaded, upload_files};
 pub use uri::{ALLOWED_URIS, BucketUri, StoreKind, check_bucket_name};
 
 use crate::credentials::Secret;
@@ -175,6 +182,15 @@ pub enum StorageError {
     Auth { store: StoreKind, why: String },
     #[error("{store} is not reachable: {why}")]
     Unavailable { store: StoreKind, why: String },
+    #[error(
+        "bucket '{bucket}' exists and is not this Sky home's ({why}); choose another `name`, or \
+         read it with `source: {store_scheme}://{bucket}`"
+    )]
+    Taken {
+        bucket: String,
+        store_scheme: String,
+        why: String,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -188,6 +204,29 @@ pub trait ObjectStore: Send + Sync {
     /// Short-lived credentials that may only read `uri` (and list its bucket under its path),
     /// for the nodes' copy.
     async fn read_access(&self, uri: &BucketUri) -> Result<NodeAccess, StorageError>;
+    /// Who bucket `name` belongs to: missing, this home's (`owner`'s tag), or someone else's.
+    async fn ownership(&self, name: &str, owner: &str) -> Result<Ownership, StorageError>;
+    /// Creates bucket `name` (in `region`, or the store's default) tagged as `owner`'s, or
+    /// reuses it when it already is; [`StorageError::Taken`] when it exists and is not.
+    async fn claim(
+        &self,
+        name: &str,
+        region: Option<&str>,
+        owner: &str,
+    ) -> Result<Claimed, StorageError>;
+    /// Uploads `files` into `owner`'s bucket `name`, skipping those already there with the same
+    /// size and not older; refuses a bucket that is not `owner`'s.
+    async fn upload(
+        &self,
+        name: &str,
+        owner: &str,
+        files: &[UploadFile],
+    ) -> Result<Uploaded, StorageError>;
+    /// Counts what bucket `name` holds, and where it is.
+    async fn usage(&self, name: &str) -> Result<BucketUsage, StorageError>;
+    /// Empties and deletes bucket `name` if it carries `owner`'s tag; `Ok(false)` when it is
+    /// already gone, [`StorageError::Taken`] when it is not `owner`'s.
+    async fn delete_owned(&self, name: &str, owner: &str) -> Result<bool, StorageError>;
 }
 
 /// One bucket path to copy onto every node, at `remote` (the `file_mounts` key).

@@ -134,3 +134,43 @@ fn access_takes_only_rclone_variables_of_one_line() {
     .expect("valid");
     assert!(!format!("{ok:?}").contains("AKIA"));
 }
+
+#[test]
+fn local_sources_are_laid_out_as_skypilot_uploads_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("sub/.git")).expect("mkdir");
+    std::fs::write(data.join("a.txt"), "a").expect("a");
+    std::fs::write(data.join("sub/b.txt"), "bb").expect("b");
+    std::fs::write(data.join("sub/.git/HEAD"), "ref").expect("git");
+    std::fs::write(data.join("x.log"), "log").expect("log");
+    std::fs::write(data.join(".gitignore"), "*.log\n").expect("ignore");
+    let one = dir.path().join("one.bin");
+    std::fs::write(&one, "1").expect("one");
+    let keys = |sources: &[std::path::PathBuf]| -> Vec<String> {
+        upload_files(sources)
+            .expect("files")
+            .into_iter()
+            .map(|f| f.key)
+            .collect()
+    };
+    assert_eq!(
+        keys(std::slice::from_ref(&data)),
+        [".gitignore", "a.txt", "sub/b.txt"],
+        "one directory: its contents at the root, ignores honoured, .git skipped"
+    );
+    assert_eq!(keys(std::slice::from_ref(&one)), ["one.bin"]);
+    assert_eq!(
+        keys(&[data.clone(), one.clone()]),
+        ["data/.gitignore", "data/a.txt", "data/sub/b.txt", "one.bin"],
+        "several: each under its own name"
+    );
+    let err = upload_files(&[one.clone(), one]).expect_err("clash");
+    assert!(err.contains("would both be uploaded as 'one.bin'"), "{err}");
+    let sizes: u64 = upload_files(&[data])
+        .expect("files")
+        .iter()
+        .map(|f| f.size)
+        .sum();
+    assert_eq!(sizes, 1 + 2 + 6);
+}
