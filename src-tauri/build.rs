@@ -18,6 +18,8 @@ const COMMANDS: &[&str] = &[
     "cluster_queue",
     "job_logs",
     "cost_report",
+    "storage_list",
+    "storage_delete",
     "launch",
     "launch_cancel",
     "cluster_exec",

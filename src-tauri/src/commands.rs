@@ -6,7 +6,7 @@
 //! in `capabilities/main.json`.
 
 use sky_core::CloudId;
-use sky_core::api::Sky;
+use sky_core::api::{Sky, StorageDeleted, StorageView};
 use sky_core::api::views::{CostReportView, StatusView};
 use sky_core::credentials::{self, CloudCredentials};
 use sky_core::events::NullSink;
@@ -221,6 +221,21 @@ pub async fn job_logs(
 pub async fn cost_report(state: State<'_, AppState>) -> UiResult<CostReportView> {
     let sky = state.sky()?;
     blocking(move || Ok(sky.cost_report()?)).await
+}
+
+/// The buckets Sky created for storage objects, with what their stores hold now.
+#[tauri::command]
+pub async fn storage_list(state: State<'_, AppState>) -> UiResult<Vec<StorageView>> {
+    facade(&state, move |sky| async move { sky.storage_list().await }).await
+}
+
+/// Empties and deletes buckets Sky created (the page has asked the user first).
+#[tauri::command]
+pub async fn storage_delete(
+    state: State<'_, AppState>,
+    names: Vec<String>,
+) -> UiResult<Vec<StorageDeleted>> {
+    facade(&state, move |sky| async move { sky.storage_delete(&names).await }).await
 }
 
 /// Launches the task on the picked candidate (the local cloud when its cloud is not enabled),

@@ -54,6 +54,8 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::cluster_queue,
             commands::job_logs,
             commands::cost_report,
+            commands::storage_list,
+            commands::storage_delete,
             commands::launch,
             commands::launch_cancel,
             commands::cluster_exec,

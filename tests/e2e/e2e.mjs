@@ -386,6 +386,10 @@ async function main() {
     check("the cost report draws spend over time", await s.exec("return !!document.querySelector('#report-chart svg path, #report-chart svg polygon, #report-chart svg polyline')"));
     await s.screenshot("10-report");
 
+    // Storage: no task here made a bucket, and the page says so (and what would make one).
+    await s.page("storage");
+    check("the storage page says when Sky created no bucket", (await s.text("#storage-empty")).includes("No buckets created by Sky"));
+
     await sleep(1000);
     const mem = processTree("sky-desktop");
     if (mem) {

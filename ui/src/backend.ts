@@ -179,6 +179,26 @@ export interface RunOutcome {
   torn_down: boolean;
 }
 
+/// A bucket Sky created for a storage object (`sky storage ls -o json`).
+export interface StorageView {
+  name: string;
+  store: "s3" | "gcs" | "azure";
+  region: string;
+  persistent: boolean;
+  sources: string[];
+  created_at: number;
+  last_used_at: number;
+  clusters: string[];
+  objects: number | null;
+  bytes: number | null;
+  problem: string | null;
+}
+
+export interface StorageDeleted {
+  name: string;
+  existed: boolean;
+}
+
 export const backend = {
   launch: (request: LaunchRequest, channel: Channel<LaunchEvent>) => invoke<RunOutcome>("launch", { request, channel }),
   spendChart: () => invoke<string | null>("spend_chart"),
@@ -199,6 +219,8 @@ export const backend = {
   clusterQueue: (name: string) => invoke<JobView[]>("cluster_queue", { name }),
   jobLogs: (name: string, job: number | null, channel: Channel<LogMessage>) =>
     invoke<null>("job_logs", { name, job, channel }),
+  storageList: () => invoke<StorageView[]>("storage_list"),
+  storageDelete: (names: string[]) => invoke<StorageDeleted[]>("storage_delete", { names }),
   costReport: () => invoke<{ clusters: CostLineView[]; total_cost: number }>("cost_report"),
   clusterStop: (name: string) => invoke<null>("cluster_stop", { name }),
   clusterStart: (name: string) => invoke<null>("cluster_start", { name }),

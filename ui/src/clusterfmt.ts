@@ -59,3 +59,15 @@ export function bulkPlan(label: BulkLabel, names: string[], idleText: string, do
   const then = down ? "tear down (delete nodes and disks)" : "stop";
   return { ok: true, question: `After ${idle} idle minutes, ${then} ${list}?`, autostop: { idleMinutes: idle, down } };
 }
+
+/// Bytes as `sky storage ls` shows them: IEC units, one decimal past bytes.
+export function size(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -6,6 +6,7 @@ import { credentialsPage } from "./pages/credentials";
 import { taskPage } from "./pages/task";
 import { launchPage } from "./pages/launch";
 import { reportPage } from "./pages/report";
+import { storagePage } from "./pages/storage";
 import { jobsPage } from "./pages/jobs";
 import { clustersPage } from "./pages/clusters";
 import { comparePage } from "./pages/compare";
@@ -19,6 +20,7 @@ const PAGES: { route: string; title: string; page: Page }[] = [
   { route: "launch", title: "Launch", page: launchPage },
   { route: "clusters", title: "Clusters", page: clustersPage },
   { route: "jobs", title: "Jobs & logs", page: jobsPage },
+  { route: "storage", title: "Storage", page: storagePage },
   { route: "report", title: "Cost report", page: reportPage },
   { route: "credentials", title: "Credentials", page: credentialsPage },
 ];
