@@ -6,8 +6,8 @@
 //! in `capabilities/main.json`.
 
 use sky_core::CloudId;
-use sky_core::api::{Sky, StorageDeleted, StorageView};
 use sky_core::api::views::{CostReportView, StatusView};
+use sky_core::api::{Sky, StorageDeleted, StorageView};
 use sky_core::credentials::{self, CloudCredentials};
 use sky_core::events::NullSink;
 use sky_core::state::Autostop;
@@ -235,7 +235,10 @@ pub async fn storage_delete(
     state: State<'_, AppState>,
     names: Vec<String>,
 ) -> UiResult<Vec<StorageDeleted>> {
-    facade(&state, move |sky| async move { sky.storage_delete(&names).await }).await
+    facade(&state, move |sky| async move {
+        sky.storage_delete(&names).await
+    })
+    .await
 }
 
 /// Launches the task on the picked candidate (the local cloud when its cloud is not enabled),

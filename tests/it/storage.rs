@@ -118,9 +118,14 @@ async fn bucket_paths_reach_ssh_nodes_with_a_read_only_token() {
     let moto = moto::start_moto().await;
     seed(&moto, "sky-it-data", DATASET);
     let env = configure(pool.path(), &moto);
+    // And a bucket Sky makes from a local directory, deleted at `down` (persistent: false).
+    std::fs::create_dir_all(pool.path().join("up")).expect("up");
+    std::fs::write(pool.path().join("up/u.txt"), "uploaded").expect("u");
+    let made = "  ~/up:\n    name: sky-it-ssh-up\n    source: ./up\n    mode: COPY\n    \
+                persistent: false\n";
     std::fs::write(
         pool.path().join("task.yaml"),
-        format!("resources:\n  infra: ssh/p\nnum_nodes: 2\n{MOUNTS}{SETUP}"),
+        format!("resources:\n  infra: ssh/p\nnum_nodes: 2\n{MOUNTS}{made}{SETUP}"),
     )
     .expect("task");
     let nodes: Vec<_> = pool.nodes.nodes.iter().map(|n| n.home.clone()).collect();
@@ -148,6 +153,10 @@ async fn bucket_paths_reach_ssh_nodes_with_a_read_only_token() {
             std::fs::read_to_string(home.join("data/sub/b.txt")).expect("copied"),
             "beta"
         );
+        assert_eq!(
+            std::fs::read_to_string(home.join("up/u.txt")).expect("from the made bucket"),
+            "uploaded"
+        );
         assert!(!home.join("data.sky-part").exists(), "no stage left");
         assert!(!home.join("data/not-me.txt").exists() && !home.join("train2").exists());
         // The user's secret is nowhere on the node's disk.
@@ -158,10 +167,19 @@ async fn bucket_paths_reach_ssh_nodes_with_a_read_only_token() {
         }
     }
     let mut down = pool.sky();
-    down.args(["down", "-y", "bk"]);
-    tokio::task::spawn_blocking(move || ok(&mut down))
+    down.envs(env.clone()).args(["down", "-y", "bk"]);
+    tokio::task::spawn_blocking(move || down.output())
         .await
-        .expect("join");
+        .expect("join")
+        .map(|out| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "down: {stderr}");
+            assert!(
+                stderr.contains("deleted bucket 'sky-it-ssh-up' (persistent: false)"),
+                "{stderr}"
+            );
+        })
+        .expect("sky runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
