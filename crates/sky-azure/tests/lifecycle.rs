@@ -314,3 +314,74 @@ async fn another_homes_cluster_of_the_same_name_is_listed_apart_and_never_delete
         .expect("named owner");
     assert_eq!(e.fake.groups(), ["sky-dev-tester-skypilot"]);
 }
+
+/// A start Compute cannot place is accepted and then fails in its operation
+/// (`AllocationFailed`): a capacity error naming the code and the VM, the VMs left deallocated
+/// with their disks; a later start brings the same VMs up.
+#[tokio::test]
+async fn a_start_out_of_capacity_is_capacity_and_leaves_the_vms_deallocated() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("cap", 2, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    let before = p.wait_instances("cap").await.expect("wait");
+    p.stop("cap").await.expect("stop");
+    e.fake.fail_power("start", "AllocationFailed", 1);
+    let mut resume = request("cap", 2, launchable("eastus", None, false));
+    resume.resume_stopped = true;
+    let err = p
+        .run_instances(&resume)
+        .await
+        .expect_err("no room to start");
+    assert_eq!(err.kind, ProvisionErrorKind::Capacity, "{err}");
+    assert!(
+        err.message.contains("AllocationFailed") && err.message.contains("start VM cap-"),
+        "{err}"
+    );
+    let states: Vec<NodeState> = p
+        .query("cap")
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == NodeState::Stopped).count(),
+        1,
+        "the refused VM stays deallocated: {states:?}"
+    );
+    p.run_instances(&resume)
+        .await
+        .expect("start once there is room");
+    let after = p.wait_instances("cap").await.expect("up again");
+    assert_eq!(before, after, "the same VMs, disks and addresses");
+    assert_eq!(e.fake.vms().len(), 2, "nothing new was created");
+}
+
+/// A deallocate that fails in its operation fails `stop` with Compute's code, and a later stop
+/// deallocates every VM.
+#[tokio::test]
+async fn a_failed_deallocate_fails_stop_with_the_code_and_a_retry_stops() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("dea", 2, launchable("eastus", None, false)))
+        .await
+        .expect("launch");
+    p.wait_instances("dea").await.expect("wait");
+    e.fake.fail_power("deallocate", "OperationNotAllowed", 1);
+    let err = p.stop("dea").await.expect_err("deallocate refused");
+    assert!(
+        err.message.contains("OperationNotAllowed") && err.message.contains("deallocate VM dea-"),
+        "{err}"
+    );
+    p.stop("dea").await.expect("stop again");
+    let states: Vec<NodeState> = p
+        .query("dea")
+        .await
+        .expect("query")
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(states, [NodeState::Stopped, NodeState::Stopped]);
+}

@@ -3,11 +3,13 @@
 //! token endpoint; subscriptions; resource groups (PUT/GET/list/DELETE with a `Location`
 //! operation); network security groups, virtual networks, public IPs and NICs (PUT with an
 //! `Azure-AsyncOperation`); virtual machines (PUT with `Azure-AsyncOperation`, GET and list with
-//! `$expand=instanceView`, deallocate/start/DELETE with `Location`); `api-version` required on
+//! `$expand=instanceView`, deallocate/start with both `Azure-AsyncOperation` and `Location` on
+//! one operation, DELETE with `Location`); `api-version` required on
 //! every call; bearer tokens checked; errors as `{"error":{"code":..,"message":..}}`.
 //!
 //! Faults are injected per VM creation (by region and zone), either as the synchronous 4xx ARM
-//! answers or as a Failed asynchronous operation, and as rejected or revoked tokens. What it does
+//! answers or as a Failed asynchronous operation; per power action as a Failed operation
+//! ([`FakeArm::fail_power`]); and as rejected or revoked tokens. What it does
 //! not do: validate every property, bill, or model anything Sky does not call.
 //!
 //! With [`FakeArm::with_hosts`], VMs are real SSH hosts: a running VM is placed on a host of the
@@ -115,6 +117,14 @@ struct State {
     throttle: HashMap<String, u32>,
     throttle_retry_after: u64,
     throttled: u32,
+    /// Power actions (`start`, `deallocate`) whose next operations end Failed with this code.
+    power_faults: Vec<PowerFault>,
+}
+
+struct PowerFault {
+    action: String,
+    code: String,
+    times: u32,
 }
 
 #[derive(Clone)]
@@ -171,7 +181,21 @@ impl FakeArm {
     }
 
     pub fn clear_faults(&self) {
-        self.lock().faults.clear();
+        let mut s = self.lock();
+        s.faults.clear();
+        s.power_faults.clear();
+    }
+
+    /// The next `times` power actions `action` (`start` or `deallocate`) are accepted (202) and
+    /// their operation ends Failed with `code`, the VM left as it was: how Compute reports a
+    /// start it cannot place (`AllocationFailed`, `ZonalAllocationFailed`) or a deallocate that
+    /// conflicts with another operation.
+    pub fn fail_power(&self, action: &str, code: &str, times: u32) {
+        self.lock().power_faults.push(PowerFault {
+            action: action.to_ascii_lowercase(),
+            code: code.into(),
+            times,
+        });
     }
 
     /// Operations stay InProgress for `polls` polls, each answer asking for `retry_after` s.

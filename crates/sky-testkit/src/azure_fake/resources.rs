@@ -141,7 +141,49 @@ pub(super) fn resource(
             "poweroff" => "stopped",
             _ => return arm_error(404, "NotFound", "no such action"),
         };
-        let h = location_header(s, base, Done::VmPower(key, power));
+        // Compute answers a power action with both an `Azure-AsyncOperation` status URL and a
+        // `Location` URL (the REST reference's examples); a failure shows in the former.
+        let action = l[8].to_owned();
+        let failure = s
+            .power_faults
+            .iter_mut()
+            .find(|f| f.action == action && f.times > 0)
+            .map(|f| {
+                f.times -= 1;
+                let message = match f.code.as_str() {
+                    "AllocationFailed" | "ZonalAllocationFailed" => format!(
+                        "Allocation failed. We do not have sufficient capacity for the requested \
+                         VM size in this region. Read more about improving likelihood of \
+                         allocation success at http://aka.ms/allocation-guidance (VM '{name}')"
+                    ),
+                    _ => format!("Operation '{action}' is not allowed on VM '{name}' now."),
+                };
+                (f.code.clone(), message)
+            });
+        let location = s.resources[&key]["location"]
+            .as_str()
+            .unwrap_or("eastus")
+            .to_owned();
+        let done = if failure.is_some() {
+            Done::Nothing
+        } else {
+            Done::VmPower(key, power)
+        };
+        // One operation behind both URLs, so polling either advances it.
+        let mut h = async_header(s, base, &location, failure, done);
+        let id = h[0]
+            .1
+            .rsplit('/')
+            .next()
+            .and_then(|t| t.split('?').next())
+            .unwrap_or_default()
+            .to_owned();
+        h.push((
+            "location",
+            format!(
+                "{base}/subscriptions/{SUBSCRIPTION}/operationresults/{id}?api-version=2024-07-01"
+            ),
+        ));
         return reply(202, &Value::Null, &h);
     }
     if seg.len() != 8 {
