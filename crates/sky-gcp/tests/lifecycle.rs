@@ -267,6 +267,39 @@ async fn a_start_out_of_capacity_is_capacity_and_leaves_the_node_stopped() {
     assert!(e.fake.instances().is_empty());
 }
 
+/// A stop or delete GCE accepts and then fails in its operation fails `stop` / `terminate` with
+/// GCE's code, leaving the instance as it was (so the record keeps pointing at it); the next
+/// call completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_or_delete_failing_in_its_operation_is_reported_and_can_be_retried() {
+    let e = env().await;
+    let p = &e.provider;
+    p.run_instances(&request("opf", 1, gcp("us-east1", "us-east1-b")))
+        .await
+        .expect("launch");
+    p.wait_instances("opf").await.expect("up");
+    e.fake.fail_action_in("stop", "us-east1-b");
+    let err = p.stop("opf").await.expect_err("stop fails");
+    assert!(err.message.contains("INTERNAL_ERROR"), "{err}");
+    assert!(
+        e.fake.statuses().iter().all(|(_, s)| s != "TERMINATED"),
+        "{:?}",
+        e.fake.statuses()
+    );
+    p.stop("opf").await.expect("stop again");
+    assert!(
+        e.fake.statuses().iter().all(|(_, s)| s == "TERMINATED"),
+        "{:?}",
+        e.fake.statuses()
+    );
+    e.fake.fail_action_in("delete", "us-east1-b");
+    let err = p.terminate("opf").await.expect_err("delete fails");
+    assert!(err.message.contains("INTERNAL_ERROR"), "{err}");
+    assert_eq!(e.fake.instances().len(), 1, "the instance is still there");
+    p.terminate("opf").await.expect("delete again");
+    assert!(e.fake.instances().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
     let e = env().await;

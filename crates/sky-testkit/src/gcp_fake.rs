@@ -96,9 +96,18 @@ pub struct State {
     throttle: HashMap<String, u32>,
     /// How many requests were rate-limited so far.
     pub throttled: u32,
-    /// Zones whose next `instances.start` calls fail in their operation, as GCE answers a start
-    /// when the zone has no room for the stopped instance (`ZONE_RESOURCE_POOL_EXHAUSTED`).
-    start_faults: Vec<String>,
+    /// Instance actions (`start`, `stop`, `delete`) whose next call in a zone fails in its
+    /// operation, leaving the instance as it was.
+    action_faults: Vec<ActionFault>,
+}
+
+struct ActionFault {
+    verb: String,
+    zone: String,
+    code: &'static str,
+    /// GCE's message, from the project and zone of the call.
+    message: fn(&str, &str) -> String,
+    http: (u16, &'static str),
 }
 
 #[derive(Clone)]
@@ -190,7 +199,30 @@ impl FakeGce {
     /// The next `instances.start` in `zone` fails once in its operation, out of capacity: the
     /// instance stays TERMINATED, as GCE leaves it.
     pub fn fail_start_in(&self, zone: &str) {
-        self.state().start_faults.push(zone.to_owned());
+        self.state().action_faults.push(ActionFault {
+            verb: "start".into(),
+            zone: zone.to_owned(),
+            code: "ZONE_RESOURCE_POOL_EXHAUSTED",
+            message: pool_exhausted,
+            http: (503, "SERVICE UNAVAILABLE"),
+        });
+    }
+
+    /// The next `instances.stop` or `instances.delete` (`verb`) in `zone` is accepted and its
+    /// operation ends with GCE's internal error (HTTP 500 inside the operation, the instance left
+    /// as it was), as Compute Engine reports a transient backend failure.
+    pub fn fail_action_in(&self, verb: &str, zone: &str) {
+        self.state().action_faults.push(ActionFault {
+            verb: verb.to_owned(),
+            zone: zone.to_owned(),
+            code: "INTERNAL_ERROR",
+            message: |_, _| {
+                "Internal error. Please try again or contact Google Support. (Code: \
+                 '-2146327000')"
+                    .into()
+            },
+            http: (500, "INTERNAL SERVER ERROR"),
+        });
     }
 
     pub fn set_op_polls(&self, polls: u32) {
@@ -693,10 +725,12 @@ fn instance_action(st: &mut State, project: &str, zone: &str, name: &str, verb: 
     if !st.instances.contains_key(&key) {
         return not_found(project, zone, name);
     }
-    if verb == "start"
-        && let Some(i) = st.start_faults.iter().position(|z| z == zone)
+    if let Some(i) = st
+        .action_faults
+        .iter()
+        .position(|f| f.verb == verb && f.zone == zone)
     {
-        st.start_faults.remove(i);
+        let fault = st.action_faults.remove(i);
         let mut op = new_op(
             st,
             project,
@@ -705,13 +739,8 @@ fn instance_action(st: &mut State, project: &str, zone: &str, name: &str, verb: 
             &format!("instances/{name}"),
             Effect::None,
         );
-        fail_op(
-            &mut op,
-            "ZONE_RESOURCE_POOL_EXHAUSTED",
-            &pool_exhausted(project, zone),
-            503,
-            "SERVICE UNAVAILABLE",
-        );
+        let message = (fault.message)(project, zone);
+        fail_op(&mut op, fault.code, &message, fault.http.0, fault.http.1);
         return answer_failing(st, op);
     }
     let Some(inst) = st.instances.get_mut(&key) else {
