@@ -382,9 +382,7 @@ impl Sky {
             cluster: name.into(),
             status: None,
         });
-        for message in self.release_buckets(name).await {
-            sink.emit(Event::Note { message });
-        }
+        self.release_buckets_noting(name, sink).await;
         Ok(())
     }
 

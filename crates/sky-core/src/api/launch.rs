@@ -481,6 +481,7 @@ impl Sky {
                     self.clock.now(),
                     "launch cancelled while provisioning",
                 )?;
+                self.release_buckets_noting(name, sink).await;
                 return Err(SkyError::Cancelled {
                     cluster: name.into(),
                     torn_down: true,
@@ -496,6 +497,7 @@ impl Sky {
                         self.clock.now(),
                         "launch failed: provisioning failed",
                     )?;
+                    self.release_buckets_noting(name, sink).await;
                 }
                 return Err(SkyError::Failover {
                     cluster: name.into(),

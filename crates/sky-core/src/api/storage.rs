@@ -11,6 +11,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use super::{Sky, SkyError};
+use crate::events::{Event, EventSink};
 use crate::state::StorageRecord;
 use crate::storage::StoreKind;
 
@@ -146,6 +147,15 @@ impl Sky {
             });
         }
         notes
+    }
+
+    /// [`Sky::release_buckets`] for a cluster whose record just went, each note shown.
+    pub(super) async fn release_buckets_noting(&self, cluster: &str, sink: &dyn EventSink) {
+        for message in self.release_buckets(cluster).await {
+            sink.emit(Event::Note {
+                message: format!("{cluster}: {message}"),
+            });
+        }
     }
 
     /// Deletes `rec`'s bucket through its store (which checks the owner tag), then the record.
