@@ -168,6 +168,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
+    if let Some(why) = crate::client::credentials_cause(err) {
+        return ProvisionError::new(
+            ProvisionErrorKind::Auth,
+            format!("{op}: AWS credentials could not be loaded: {why}"),
+        );
+    }
     match err {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("Unknown");

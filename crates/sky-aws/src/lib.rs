@@ -10,6 +10,7 @@
 //! What this crate does not do: choose placements (failover does), keep cluster state (the core's
 //! database does) or run anything on the nodes (the SSH runtime and agent do).
 
+pub mod chain;
 pub mod client;
 pub mod ec2;
 pub mod errors;
@@ -65,7 +66,7 @@ impl AwsOptions {
             owner: HomeOwner::of_home(&sky_home),
             sky_home,
             endpoint_url: None,
-            credentials: CredentialSource::Platform,
+            credentials: CredentialSource::platform(),
             regions: None,
             image_id: None,
             // SkyPilot's default disk size.
@@ -77,8 +78,9 @@ impl AwsOptions {
         }
     }
 
-    /// Reads the `aws:` section of `config.yaml`: `endpoint_url`, `regions`, `image_id`,
-    /// `disk_size`. Values of the wrong type are ignored with a warning, never guessed.
+    /// Reads the `aws:` section of `config.yaml`: `endpoint_url`, `regions`, `profile` (the AWS
+    /// CLI profile to sign in with when the keychain and the environment hold no keys),
+    /// `image_id`, `disk_size`. Values of the wrong type are ignored with a warning, never guessed.
     pub fn from_config(paths: &Paths, config: &SkyConfig) -> Self {
         let mut options = AwsOptions::new(paths.sky_home());
         if let Some(user) = config.ssh_user(sky_core::cloud::CloudId::Aws) {
@@ -104,6 +106,14 @@ impl AwsOptions {
                         );
                     }
                     None => warn_ignored(key, "a list of region names"),
+                },
+                "profile" => match value.as_str() {
+                    Some(name) if !name.trim().is_empty() => {
+                        if let CredentialSource::Platform { profile } = &mut options.credentials {
+                            *profile = Some(name.trim().to_owned());
+                        }
+                    }
+                    _ => warn_ignored(key, "the name of a profile in ~/.aws/config"),
                 },
                 "image_id" => match value.as_str() {
                     Some(id) => options.image_id = Some(id.to_owned()),

@@ -576,12 +576,15 @@ impl Provider for AwsProvider {
 
     fn check(&self) -> CheckResult {
         match self.clients.lookup() {
-            Lookup::Found { from, creds } => CheckResult {
-                enabled: true,
-                reason: format!(
-                    "credentials from the {from} (access key …{})",
-                    sky_core::credentials::key_id_tail(&creds.access_key_id)
-                ),
+            Lookup::Found(found) => match found.logged_out() {
+                None => CheckResult {
+                    enabled: true,
+                    reason: format!("credentials from the {}", found.describe()),
+                },
+                Some(why) => CheckResult {
+                    enabled: false,
+                    reason: why,
+                },
             },
             Lookup::Missing(why) => CheckResult {
                 enabled: false,
@@ -605,14 +608,31 @@ impl Provider for AwsProvider {
             }
         };
         match client.describe_regions().send().await {
-            Ok(out) => CheckResult {
-                enabled: true,
-                reason: format!(
-                    "{}; EC2 answered DescribeRegions ({} regions enabled)",
-                    offline.reason,
-                    out.regions().len()
-                ),
-            },
+            Ok(out) => {
+                // Who the calls run as, when STS answers: with profiles and roles that is what
+                // people need to see. A missing STS (some AWS-compatible clouds) is no failure.
+                let identity = match self.clients.sts() {
+                    Ok(sts) => match sts.get_caller_identity().send().await {
+                        Ok(me) => me
+                            .arn()
+                            .map(|arn| format!("; signed in as {arn}"))
+                            .unwrap_or_default(),
+                        Err(e) => {
+                            tracing::debug!(error = %aws_sdk_sts::error::DisplayErrorContext(&e), "GetCallerIdentity");
+                            String::new()
+                        }
+                    },
+                    Err(_) => String::new(),
+                };
+                CheckResult {
+                    enabled: true,
+                    reason: format!(
+                        "{}; EC2 answered DescribeRegions ({} regions enabled){identity}",
+                        offline.reason,
+                        out.regions().len()
+                    ),
+                }
+            }
             Err(e) => CheckResult {
                 enabled: false,
                 reason: provision_error("DescribeRegions", &e).message,

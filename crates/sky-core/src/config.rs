@@ -112,6 +112,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
         &[
             "endpoint_url",
             "regions",
+            "profile",
             "image_id",
             "disk_size",
             "ssh_user",

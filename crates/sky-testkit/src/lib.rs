@@ -1,5 +1,6 @@
 //! Harnesses for Sky's tests, shared by the provider crates and the end-to-end tests: `moto` (a
-//! moto server and a fault-injecting EC2 proxy in front of it), `gcp_fake` (Compute Engine REST)
+//! moto server and a fault-injecting EC2 proxy in front of it), `aws_sso` (the SSO portal's
+//! GetRoleCredentials), `gcp_fake` (Compute Engine REST)
 //! and `azure_fake` (ARM + the identity platform's token endpoint); `require` fails a test that
 //! cannot run here when in CI, instead of letting it skip.
 //!
@@ -8,6 +9,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod aws_sso;
 pub mod azure_fake;
 pub mod gcp_fake;
 pub mod hosts;

@@ -29,7 +29,7 @@ use sky_core::storage::{
 };
 
 use crate::HOME_REGION;
-use crate::client::{CredentialSource, Lookup, lookup, sdk_credentials, sdk_retries, sdk_timeouts};
+use crate::client::{CredentialSource, Found, Lookup, lookup, sdk_retries, sdk_timeouts};
 
 /// How long the nodes' read-only credentials last: long enough for a large copy on a slow
 /// link, short enough that a leaked one soon expires.
@@ -66,13 +66,17 @@ impl S3Store {
         }
     }
 
-    fn creds(&self) -> Result<&AwsCredentials, StorageError> {
+    fn creds(&self) -> Result<&Found, StorageError> {
+        let auth = |why: String| StorageError::Auth {
+            store: StoreKind::S3,
+            why,
+        };
         match self.lookup.get_or_init(|| lookup(&self.source)) {
-            Lookup::Found { creds, .. } => Ok(creds),
-            Lookup::Missing(why) => Err(StorageError::Auth {
-                store: StoreKind::S3,
-                why: why.clone(),
-            }),
+            Lookup::Found(found) => match found.logged_out() {
+                None => Ok(found),
+                Some(why) => Err(auth(why)),
+            },
+            Lookup::Missing(why) => Err(auth(why.clone())),
         }
     }
 
@@ -88,7 +92,8 @@ impl S3Store {
         let mut builder = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
-            .credentials_provider(sdk_credentials(creds))
+            .credentials_provider(creds.provider.clone())
+            .identity_cache(creds.identity_cache())
             .retry_config(sdk_retries())
             .timeout_config(sdk_timeouts());
         if let Some(url) = &self.endpoint {
@@ -105,7 +110,8 @@ impl S3Store {
         let mut builder = aws_sdk_sts::Config::builder()
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
             .region(aws_sdk_sts::config::Region::new(HOME_REGION))
-            .credentials_provider(sdk_credentials(creds))
+            .credentials_provider(creds.provider.clone())
+            .identity_cache(creds.identity_cache())
             .retry_config(sdk_retries())
             .timeout_config(sdk_timeouts());
         if let Some(url) = &self.endpoint {
@@ -179,9 +185,16 @@ impl S3Store {
         &self,
         uri: &BucketUri,
     ) -> Result<(AwsCredentials, bool), StorageError> {
-        let creds = self.creds()?;
+        let creds = self
+            .creds()?
+            .resolve()
+            .await
+            .map_err(|why| StorageError::Auth {
+                store: StoreKind::S3,
+                why,
+            })?;
         if creds.session_token.is_some() {
-            return Ok((creds.clone(), false));
+            return Ok((creds, false));
         }
         let out = self
             .sts()?
@@ -394,6 +407,12 @@ fn unavailable<E>(e: &SdkError<E, Raw>) -> StorageError
 where
     E: std::error::Error + 'static,
 {
+    if let Some(why) = crate::client::credentials_cause(e) {
+        return StorageError::Auth {
+            store: StoreKind::S3,
+            why,
+        };
+    }
     StorageError::Unavailable {
         store: StoreKind::S3,
         why: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
@@ -467,13 +486,13 @@ mod tests {
     #[test]
     fn remotes_name_the_region_and_a_custom_endpoint() {
         let uri = BucketUri::parse("s3://data-1/train").expect("valid");
-        let aws = S3Store::new(CredentialSource::Platform, None);
+        let aws = S3Store::new(CredentialSource::platform(), None);
         assert_eq!(
             aws.remote(&uri, "eu-west-1"),
             ":s3,provider=AWS,region=eu-west-1:data-1/train"
         );
         let other = S3Store::new(
-            CredentialSource::Platform,
+            CredentialSource::platform(),
             Some("http://10.0.0.1:9000".into()),
         );
         assert_eq!(

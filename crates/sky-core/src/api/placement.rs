@@ -51,12 +51,22 @@ impl Sky {
             priced
         };
         if out.is_empty() {
-            let disabled: Vec<String> = self
-                .check()
-                .into_iter()
-                .filter(|c| !c.enabled)
-                .map(|c| c.cloud.to_string())
+            // A cloud the task asks for by name gets its reason (an expired login says which
+            // command renews it); the others are listed.
+            let pinned: Vec<CloudId> = task
+                .resources
+                .options
+                .iter()
+                .filter_map(|o| o.placement.cloud)
                 .collect();
+            let mut disabled = Vec::new();
+            for c in self.check().into_iter().filter(|c| !c.enabled) {
+                if pinned.contains(&c.cloud) {
+                    misfits.push(format!("{}: not enabled: {}", c.cloud, c.reason));
+                } else {
+                    disabled.push(c.cloud.to_string());
+                }
+            }
             if !disabled.is_empty() {
                 misfits.push(format!(
                     "{}: not enabled (see `sky check`)",
