@@ -1,6 +1,7 @@
 //! Cross-crate end-to-end tests. One binary; one module per area.
 mod canary;
 mod catalog;
+mod cloud_logins;
 mod clouds;
 mod dryrun;
 mod jobs;

@@ -146,7 +146,7 @@ impl AzureProvider {
                     .ok_or_else(|| {
                         ProvisionError::new(
                             ProvisionErrorKind::Auth,
-                            "Azure: no credentials (add a service principal on the desktop app's Credentials page, or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_SUBSCRIPTION_ID)",
+                            "Azure: no credentials (add a service principal on the desktop app's Credentials page, set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and AZURE_SUBSCRIPTION_ID, or run `az login`)",
                         )
                     })?;
                 let http = reqwest::Client::builder()
@@ -154,7 +154,7 @@ impl AzureProvider {
                     .timeout(std::time::Duration::from_secs(120))
                     .build()
                     .map_err(|e| ProvisionError::fatal(format!("Azure: HTTP client: {e}")))?;
-                let subscription = creds.subscription_id.clone();
+                let subscription = creds.subscription_id().to_owned();
                 let tokens = Arc::new(TokenSource::new(http.clone(), &self.settings.authority_host, creds));
                 let endpoint = azure_core::Url::parse(&self.settings.endpoint).map_err(|e| {
                     ProvisionError::new(
@@ -514,13 +514,13 @@ impl Provider for AzureProvider {
             };
         }
         match self.settings.credentials.load() {
-            Ok(Some(c)) => CheckResult {
+            Ok(Some(login)) => CheckResult {
                 enabled: true,
-                reason: format!("service principal {} in subscription {}", c.client_id, c.subscription_id),
+                reason: login.describe(),
             },
             Ok(None) => CheckResult {
                 enabled: false,
-                reason: "no credentials: store a service principal (`az ad sp create-for-rbac` output) or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION_ID".into(),
+                reason: "no credentials: store a service principal (`az ad sp create-for-rbac` output), set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION_ID, or run `az login`".into(),
             },
             Err(e) => CheckResult { enabled: false, reason: e },
         }

@@ -1,12 +1,11 @@
 //! Credentials, settings and the Compute Engine clients.
 //!
 //! Credentials are looked up once, on first use: the OS keychain (what `sky` stored or imported),
-//! else the service-account key file named by `GOOGLE_APPLICATION_CREDENTIALS` (its `project_id`
-//! names the project). The key goes straight into `google-cloud-auth`, which signs its own JWTs;
-//! nothing here logs or formats it. This module does not decide what to call; it only hands out
-//! configured clients.
+//! else application-default credentials ([`crate::adc`]: the file `GOOGLE_APPLICATION_CREDENTIALS`
+//! names, else gcloud's own, of any kind it writes). They go straight into `google-cloud-auth`,
+//! which signs its own JWTs or exchanges refresh tokens; nothing here logs or formats them. This
+//! module does not decide what to call; it only hands out configured clients.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -14,14 +13,16 @@ use google_cloud_compute_v1::client::{Firewalls, Instances};
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use sky_core::cloud::CloudId;
 use sky_core::config::SkyConfig;
-use sky_core::credentials::{CloudCredentials, CredentialStore, GcpCredentials, gcp_from_json};
+use sky_core::credentials::{CloudCredentials, CredentialStore, GcpCredentials, Secret};
 use sky_core::provision::{ProvisionError, ProvisionErrorKind};
 use tokio::sync::OnceCell;
+
+use crate::adc::{self, AdcKind};
 
 /// Where the provider gets its credentials.
 #[derive(Debug, Clone)]
 pub enum CredentialSource {
-    /// Keychain first, then `GOOGLE_APPLICATION_CREDENTIALS` (what the front ends use).
+    /// Keychain first, then application-default credentials (what the front ends use).
     Platform,
     /// Exactly these (tests, or a caller that already holds them).
     Fixed(GcpCredentials),
@@ -30,67 +31,67 @@ pub enum CredentialSource {
 /// Credentials as found, or why there are none (exactly what is missing, never a value).
 #[derive(Debug, Clone)]
 pub enum Lookup {
-    Found {
-        creds: GcpCredentials,
-        from: &'static str,
-    },
+    Found(Found),
     Missing(String),
+}
+
+/// Credentials that apply: the JSON `google-cloud-auth` builds from, and what they are.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub json: Secret,
+    pub kind: AdcKind,
+    pub project: String,
+    /// Said in `sky check`: `keychain`, `gcloud application-default login (path), gcloud user login`.
+    pub from: String,
+}
+
+impl Found {
+    fn service_account(creds: &GcpCredentials, from: &str) -> Self {
+        Found {
+            json: creds.service_account_json.clone(),
+            kind: AdcKind::ServiceAccount,
+            project: creds.project_id.clone(),
+            from: from.to_owned(),
+        }
+    }
 }
 
 /// Finds credentials per `source`; does not touch the network.
 pub fn lookup(source: &CredentialSource) -> Lookup {
     match source {
-        CredentialSource::Fixed(c) => Lookup::Found {
-            creds: c.clone(),
-            from: "given",
-        },
+        CredentialSource::Fixed(c) => Lookup::Found(Found::service_account(c, "given")),
         CredentialSource::Platform => {
             let keychain = match CredentialStore::platform_entry(CloudId::Gcp) {
                 Ok(CloudCredentials::Gcp(c)) => {
-                    return Lookup::Found {
-                        creds: c,
-                        from: "keychain",
-                    };
+                    return Lookup::Found(Found::service_account(&c, "keychain"));
                 }
                 Ok(_) => "no GCP entry in the keychain".to_owned(),
                 Err(why) => why,
             };
-            from_key_file(
-                std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
-                &keychain,
-            )
+            from_adc(adc::locate(), &keychain)
         }
     }
 }
 
-/// Credentials from a service-account key file; `keychain` says why the keychain had none.
-pub fn from_key_file(path: Option<PathBuf>, keychain: &str) -> Lookup {
-    let Some(path) = path.filter(|p| !p.as_os_str().is_empty()) else {
+/// Credentials from an application-default credentials file; `keychain` says why the keychain
+/// had none.
+pub fn from_adc(file: Option<(std::path::PathBuf, &'static str)>, keychain: &str) -> Lookup {
+    let Some((path, named_by)) = file else {
         return Lookup::Missing(format!(
-            "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS is not set; \
-             add a service account on the desktop app's Credentials page or point it at a key file"
+            "{keychain}, GOOGLE_APPLICATION_CREDENTIALS is not set and gcloud has no \
+             application-default login; add a service account on the desktop app's Credentials \
+             page, point GOOGLE_APPLICATION_CREDENTIALS at a key file, or run \
+             `gcloud auth application-default login`"
         ));
     };
-    let json = match std::fs::read_to_string(&path) {
-        Ok(json) => json,
-        Err(e) => {
-            return Lookup::Missing(format!(
-                "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS={} cannot be read ({})",
-                path.display(),
-                e.kind()
-            ));
-        }
-    };
-    match gcp_from_json(&json, None) {
-        Ok(CloudCredentials::Gcp(creds)) => Lookup::Found {
-            creds,
-            from: "GOOGLE_APPLICATION_CREDENTIALS",
-        },
-        Ok(_) => Lookup::Missing("key file holds no GCP credentials".to_owned()),
-        Err(e) => Lookup::Missing(format!(
-            "{keychain}, and GOOGLE_APPLICATION_CREDENTIALS={}: {e}",
-            path.display()
-        )),
+    match adc::read(&path, named_by) {
+        Ok(a) => Lookup::Found(Found {
+            json: a.json,
+            kind: a.kind,
+            project: a.project,
+            from: a.from,
+        }),
+        Err(why) => Lookup::Missing(format!("{keychain}, and {why}")),
     }
 }
 
@@ -192,8 +193,8 @@ impl Clients {
     }
 
     async fn build(&self) -> Result<Built, ProvisionError> {
-        let creds = match self.lookup() {
-            Lookup::Found { creds, .. } => creds.clone(),
+        let found = match self.lookup() {
+            Lookup::Found(found) => found.clone(),
             Lookup::Missing(why) => {
                 return Err(ProvisionError::new(
                     ProvisionErrorKind::Auth,
@@ -201,27 +202,35 @@ impl Clients {
                 ));
             }
         };
-        let key: serde_json::Value = serde_json::from_str(creds.service_account_json.expose())
+        let json: serde_json::Value = serde_json::from_str(found.json.expose()).map_err(|e| {
+            ProvisionError::new(
+                ProvisionErrorKind::Auth,
+                format!(
+                    "GCP credentials from {} are not JSON (line {}, column {})",
+                    found.from,
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        let build_creds = || {
+            use google_cloud_auth::credentials::{
+                external_account, impersonated, service_account, user_account,
+            };
+            let json = json.clone();
+            match found.kind {
+                AdcKind::ServiceAccount => service_account::Builder::new(json).build(),
+                AdcKind::AuthorizedUser => user_account::Builder::new(json).build(),
+                AdcKind::Impersonated => impersonated::Builder::new(json).build(),
+                AdcKind::ExternalAccount => external_account::Builder::new(json).build(),
+            }
             .map_err(|e| {
+                // The builders' messages describe the file's shape, never its contents.
                 ProvisionError::new(
                     ProvisionErrorKind::Auth,
-                    format!(
-                        "GCP service-account key is not JSON (line {}, column {})",
-                        e.line(),
-                        e.column()
-                    ),
+                    format!("GCP credentials from {} rejected: {e}", found.from),
                 )
-            })?;
-        let build_creds = || {
-            google_cloud_auth::credentials::service_account::Builder::new(key.clone())
-                .build()
-                .map_err(|e| {
-                    // The builder's message describes the key's shape, never its contents.
-                    ProvisionError::new(
-                        ProvisionErrorKind::Auth,
-                        format!("GCP service-account key rejected: {e}"),
-                    )
-                })
+            })
         };
         let interval = self.settings.poll_interval;
         let poll = || {
@@ -245,7 +254,7 @@ impl Clients {
         let instances = ib.build().await.map_err(client_error)?;
         let firewalls = fb.build().await.map_err(client_error)?;
         Ok(Built {
-            project: creds.project_id.clone(),
+            project: found.project.clone(),
             instances,
             firewalls,
         })
@@ -295,20 +304,27 @@ mod tests {
     }
 
     #[test]
-    fn missing_key_file_says_what_to_do() {
-        match from_key_file(None, "no GCP entry in the keychain") {
+    fn missing_credentials_say_what_to_do() {
+        match from_adc(None, "no GCP entry in the keychain") {
             Lookup::Missing(why) => {
                 assert!(why.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{why}");
+                assert!(
+                    why.contains("gcloud auth application-default login"),
+                    "{why}"
+                );
                 assert!(why.contains("Credentials page"), "{why}");
             }
-            Lookup::Found { .. } => panic!("nothing to find"),
+            Lookup::Found(_) => panic!("nothing to find"),
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("key.json");
         std::fs::write(&path, "{not json").expect("write");
-        match from_key_file(Some(path), "k") {
-            Lookup::Missing(why) => assert!(why.contains("gcp.service_account_json"), "{why}"),
-            Lookup::Found { .. } => panic!("not a key"),
+        match from_adc(Some((path, "GOOGLE_APPLICATION_CREDENTIALS")), "k") {
+            Lookup::Missing(why) => {
+                assert!(why.contains("GOOGLE_APPLICATION_CREDENTIALS"), "{why}");
+                assert!(why.contains("is not JSON"), "{why}");
+            }
+            Lookup::Found(_) => panic!("not a key"),
         }
     }
 }

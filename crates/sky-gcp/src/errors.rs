@@ -214,6 +214,11 @@ pub fn from_api(what: &str, e: &Error) -> ProvisionError {
         text.push(')');
     }
     if e.is_authentication() {
+        // Google's token endpoint refused the credentials: a revoked or expired gcloud login
+        // is by far the most common cause, and the fix is one command.
+        text.push_str(
+            "; if they are gcloud's login, run `gcloud auth application-default login` again",
+        );
         return ProvisionError::new(Auth, text).with_scope(Cloud);
     }
     // The location message comes with a plain `forbidden`; it must win over that row.

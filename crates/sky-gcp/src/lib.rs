@@ -12,6 +12,7 @@
 //! puts in the instance metadata. What it does not do: choose zones (failover does), price
 //! anything (the catalog does), or run jobs (the head's agent does).
 
+pub mod adc;
 pub mod client;
 pub mod errors;
 pub mod ops;
@@ -269,9 +270,12 @@ impl Provider for GcpProvider {
             };
         }
         match self.clients.lookup() {
-            Lookup::Found { creds, from } => CheckResult {
+            Lookup::Found(found) => CheckResult {
                 enabled: true,
-                reason: format!("project {} (credentials from {from})", creds.project_id),
+                reason: format!(
+                    "project {} (credentials from {})",
+                    found.project, found.from
+                ),
             },
             Lookup::Missing(why) => CheckResult {
                 enabled: false,

@@ -99,6 +99,12 @@ pub struct State {
     /// Instance actions (`start`, `stop`, `delete`) whose next call in a zone fails in its
     /// operation, leaving the instance as it was.
     action_faults: Vec<ActionFault>,
+    /// Refresh tokens the OAuth token endpoint (`POST /token`) exchanges for access tokens.
+    refresh_tokens: Vec<String>,
+    /// Access tokens it issued, and how many.
+    pub issued_tokens: Vec<String>,
+    /// The bearer token of the latest Compute call.
+    pub last_bearer: Option<String>,
 }
 
 struct ActionFault {
@@ -147,6 +153,31 @@ impl FakeGce {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Lets the token endpoint (`{url}/token`) exchange `refresh_token`, as Google does for a
+    /// live gcloud login.
+    pub fn accept_refresh_token(&self, refresh_token: &str) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .refresh_tokens
+            .push(refresh_token.to_owned());
+    }
+
+    /// Forgets every refresh token, as a revoked login or a changed password does.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state
+            .lock()
+            .expect("fake state")
+            .refresh_tokens
+            .clear();
+    }
+
+    /// Access tokens the token endpoint issued, and the one the latest Compute call carried.
+    pub fn tokens(&self) -> (Vec<String>, Option<String>) {
+        let st = self.state.lock().expect("fake state");
+        (st.issued_tokens.clone(), st.last_bearer.clone())
     }
 
     /// Places running instances on `hosts` from now on. A guest OS shutdown on one moves the
@@ -371,18 +402,55 @@ fn matches_filter(instance: &Value, filter: Option<&String>) -> bool {
     all
 }
 
+/// Google's OAuth 2.0 token endpoint for `grant_type=refresh_token`, as a gcloud user login
+/// (`authorized_user`) uses it: a known refresh token gets a fresh access token; any other is
+/// refused as Google refuses a revoked or expired one (400 `invalid_grant`).
+fn token_exchange(st: &mut State, body: &[u8]) -> Reply {
+    // Google's endpoint takes the grant as a form or as JSON (google-cloud-auth sends JSON).
+    let form: HashMap<String, String> = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map
+            .into_iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+            .collect(),
+        _ => form_urlencoded::parse(body).into_owned().collect(),
+    };
+    let known = form
+        .get("refresh_token")
+        .is_some_and(|t| st.refresh_tokens.contains(t));
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") || !known {
+        return reply(
+            400,
+            json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
+        );
+    }
+    let token = format!("ya29.made-up-{}", st.issued_tokens.len() + 1);
+    st.issued_tokens.push(token.clone());
+    reply(
+        200,
+        json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer",
+               "scope": "https://www.googleapis.com/auth/cloud-platform"}),
+    )
+}
+
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Reply, hyper::Error> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let q = query(&req);
-    let authorized = req
+    let bearer = req
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h.starts_with("Bearer ") && h.len() > 7);
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    let authorized = bearer.is_some();
     let body = req.into_body().collect().await?.to_bytes();
     let mut st = state.lock().expect("fake state");
     st.calls.push(format!("{method} {path}"));
+    if method == Method::POST && path == "/token" {
+        return Ok(token_exchange(&mut st, &body));
+    }
+    st.last_bearer = bearer;
     if !authorized {
         return Ok(api_error(
             401,

@@ -219,6 +219,16 @@ impl FakeArm {
         self.lock().throttled
     }
 
+    /// A token ARM accepts from now on, as Entra ID issues one to the Azure CLI (which a test's
+    /// stand-in `az` then prints).
+    pub fn issue_token(&self) -> String {
+        let mut s = self.lock();
+        s.next_id += 1;
+        let t = format!("fake-cli-token-{}", s.next_id);
+        s.tokens.push(t.clone());
+        t
+    }
+
     /// Makes ARM refuse every token issued so far (as after a revoked secret).
     pub fn revoke_tokens(&self) {
         self.lock().reject_tokens = true;
