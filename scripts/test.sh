@@ -13,6 +13,15 @@ install_system_packages
 install_cargo_tools
 install_python_tools
 
+# Tests never sign in with this machine's own cloud logins (the AWS, gcloud and Azure CLI files
+# under $HOME; the tests of those logins make homes of their own) and never ask an instance
+# metadata address, even when this machine is a cloud VM.
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/nonexistent/sky-tests/aws-config
+export AWS_SHARED_CREDENTIALS_FILE=/nonexistent/sky-tests/aws-credentials
+export CLOUDSDK_CONFIG=/nonexistent/sky-tests/gcloud
+export AZURE_CONFIG_DIR=/nonexistent/sky-tests/azure
+
 # Tests must never touch the real home: CI asserts ~/.sky (SkyPilot's) and Sky's default home
 # stay absent.
 home_sky_before=$(test -e "$HOME/.sky" && echo yes || echo no)
