@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "cluster_queue",
     "job_logs",
     "cost_report",
+    "clouds_check",
     "storage_list",
     "storage_delete",
     "launch",

@@ -6,7 +6,7 @@
 //! in `capabilities/main.json`.
 
 use sky_core::CloudId;
-use sky_core::api::views::{CostReportView, StatusView};
+use sky_core::api::views::{CloudCheckView, CostReportView, StatusView};
 use sky_core::api::{Sky, StorageDeleted, StorageView};
 use sky_core::credentials::{self, CloudCredentials};
 use sky_core::events::NullSink;
@@ -221,6 +221,17 @@ pub async fn job_logs(
 pub async fn cost_report(state: State<'_, AppState>) -> UiResult<CostReportView> {
     let sky = state.sky()?;
     blocking(move || Ok(sky.cost_report()?)).await
+}
+
+/// Each cloud's credentials as Sky would use them now (keychain, environment or the cloud CLI's
+/// login), checked with one authenticated call per cloud, as `sky check` does.
+#[tauri::command]
+pub async fn clouds_check(state: State<'_, AppState>) -> UiResult<Vec<CloudCheckView>> {
+    facade(
+        &state,
+        move |sky| async move { Ok(sky.verify_clouds().await) },
+    )
+    .await
 }
 
 /// The buckets Sky created for storage objects, with what their stores hold now.

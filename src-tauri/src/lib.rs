@@ -54,6 +54,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::cluster_queue,
             commands::job_logs,
             commands::cost_report,
+            commands::clouds_check,
             commands::storage_list,
             commands::storage_delete,
             commands::launch,

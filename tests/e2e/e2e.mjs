@@ -181,6 +181,13 @@ async function main() {
     await s.page("credentials");
     await s.screenshot("02-credentials-empty");
     check("AWS starts without credentials", (await s.exec("return document.querySelector('#status-aws').dataset.state")) === "missing");
+    await s.waitFor("return document.querySelector('#inuse-aws')?.dataset.state !== 'pending'", "AWS in-use check");
+    check(
+      "the page says AWS is not usable now and why (sky check's answer)",
+      (await s.exec("return document.querySelector('#inuse-aws').dataset.state")) === "off" &&
+        (await s.text("#inuse-aws")).includes("Not usable now: no AWS credentials"),
+      await s.text("#inuse-aws"),
+    );
     await s.type("#aws-access-key-id", AWS_KEY_ID);
     await s.type("#aws-secret-access-key", AWS_SECRET);
     await s.click("#aws-save");

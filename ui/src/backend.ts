@@ -180,6 +180,13 @@ export interface RunOutcome {
 }
 
 /// A bucket Sky created for a storage object (`sky storage ls -o json`).
+/** `sky check`'s answer for one cloud: usable now or not, and why (the credentials' source). */
+export interface CloudCheckView {
+  cloud: CloudId;
+  enabled: boolean;
+  reason: string;
+}
+
 export interface StorageView {
   name: string;
   store: "s3" | "gcs" | "azure";
@@ -219,6 +226,7 @@ export const backend = {
   clusterQueue: (name: string) => invoke<JobView[]>("cluster_queue", { name }),
   jobLogs: (name: string, job: number | null, channel: Channel<LogMessage>) =>
     invoke<null>("job_logs", { name, job, channel }),
+  cloudsCheck: () => invoke<CloudCheckView[]>("clouds_check"),
   storageList: () => invoke<StorageView[]>("storage_list"),
   storageDelete: (names: string[]) => invoke<StorageDeleted[]>("storage_delete", { names }),
   costReport: () => invoke<{ clusters: CostLineView[]; total_cost: number }>("cost_report"),

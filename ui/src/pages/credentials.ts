@@ -1,6 +1,14 @@
 // Credentials: per cloud, enter or import, see what the keychain holds. Secrets go straight from
 // the inputs to the `credentials_save` command and the inputs are cleared afterwards.
-import { backend, errorText, type CloudCredentials, type CloudId, type CredentialStatus, type ImportRequest } from "../backend";
+import {
+  backend,
+  errorText,
+  type CloudCheckView,
+  type CloudCredentials,
+  type CloudId,
+  type CredentialStatus,
+  type ImportRequest,
+} from "../backend";
 import { field, h } from "../dom";
 
 interface CloudForm {
@@ -92,12 +100,41 @@ export async function credentialsPage(): Promise<HTMLElement> {
     page.append(h("div", { class: "card error" }, errorText(e)));
   }
   const grid = h("div", { class: "cred-grid" });
-  for (const form of FORMS) grid.append(cloudCard(form, statuses.find((s) => s.cloud === form.cloud)));
+  const inUse = new Map<CloudId, HTMLElement>();
+  for (const form of FORMS) {
+    const slot = h("p", { class: "in-use pending", id: `inuse-${form.cloud}`, "data-state": "pending" }, "In use now: checking…");
+    inUse.set(form.cloud, slot);
+    grid.append(cloudCard(form, statuses.find((s) => s.cloud === form.cloud), slot));
+  }
   page.append(grid);
+  // What Sky would sign in with is not only the keychain (the environment, an SSO profile, a
+  // gcloud or az login): ask, without holding the page until every cloud has answered.
+  void backend
+    .cloudsCheck()
+    .then((checks) => showInUse(inUse, checks))
+    .catch((e) => {
+      for (const slot of inUse.values()) setInUse(slot, "error", `In use now: unknown (${errorText(e)})`);
+    });
   return page;
 }
 
-function cloudCard(form: CloudForm, status: CredentialStatus | undefined): HTMLElement {
+function setInUse(slot: HTMLElement, state: "ok" | "off" | "error", text: string) {
+  slot.className = `in-use ${state}`;
+  slot.dataset.state = state;
+  slot.textContent = text;
+}
+
+/** Fills each card's "In use now" line from `sky check`'s answers. */
+export function showInUse(slots: Map<CloudId, HTMLElement>, checks: CloudCheckView[]) {
+  for (const [cloud, slot] of slots) {
+    const check = checks.find((c) => c.cloud === cloud);
+    if (!check) setInUse(slot, "off", "In use now: not checked (not in allowed_clouds)");
+    else if (check.enabled) setInUse(slot, "ok", `In use now: ${check.reason}`);
+    else setInUse(slot, "off", `Not usable now: ${check.reason}`);
+  }
+}
+
+function cloudCard(form: CloudForm, status: CredentialStatus | undefined, inUse: HTMLElement): HTMLElement {
   const inputs = new Map<string, HTMLInputElement | HTMLTextAreaElement>();
   const statusSlot = h("div", {}, badge(status ?? { cloud: form.cloud, name: form.title, state: "missing", summary: null, message: "" }));
   const errorBox = h("div", { class: "form-error", id: `${form.cloud}-error`, role: "alert" });
@@ -116,7 +153,7 @@ function cloudCard(form: CloudForm, status: CredentialStatus | undefined): HTMLE
       errorBox.textContent = errorText(e);
     }
   };
-  const body = h("div", { class: "card cred-card", id: `cred-${form.cloud}` }, h("h2", {}, form.title), statusSlot);
+  const body = h("div", { class: "card cred-card", id: `cred-${form.cloud}` }, h("h2", {}, form.title), statusSlot, inUse);
   for (const i of form.inputs) {
     const id = `${form.cloud}-${i.id.replace(/_/g, "-")}`;
     const el = i.multiline
