@@ -127,18 +127,29 @@ pub fn find(profile_override: Option<&str>) -> Result<Option<Chained>, String> {
         .unwrap_or_else(|| crate::HOME_REGION.to_owned());
     let base = ProviderConfig::default().with_region(Some(aws_types::region::Region::new(region)));
     if let Some(profile) = profiles.get_profile(&profile_name) {
-        let (kind, sso) = describe(&profiles, profile)?;
-        let provider = ProfileFileCredentialsProvider::builder()
-            .configure(&base)
-            .profile_name(&profile_name)
-            .build();
-        return Ok(Some(Chained {
-            provider: SharedCredentialsProvider::new(provider),
-            from: format!("AWS profile \"{profile_name}\" ({kind})"),
-            sso,
-        }));
-    }
-    if let Some(name) = named {
+        match describe(&profiles, profile)? {
+            Some((kind, sso)) => {
+                let provider = ProfileFileCredentialsProvider::builder()
+                    .configure(&base)
+                    .profile_name(&profile_name)
+                    .build();
+                return Ok(Some(Chained {
+                    provider: SharedCredentialsProvider::new(provider),
+                    from: format!("AWS profile \"{profile_name}\" ({kind})"),
+                    sso,
+                }));
+            }
+            None if named.is_some() => {
+                return Err(format!(
+                    "AWS profile \"{profile_name}\" holds no credentials (no sso_session, \
+                     role_arn, credential_process or aws_access_key_id)"
+                ));
+            }
+            // The implicit `default` profile often holds only a region (on EC2, in a pod):
+            // the sources after it apply, as for the AWS CLI.
+            None => {}
+        }
+    } else if let Some(name) = named {
         let how = if profile_override.is_some() {
             "aws.profile in config.yaml"
         } else {
@@ -219,11 +230,12 @@ fn load_profiles(env: &Env, selected: &str) -> Result<ProfileSet, String> {
     .map_err(|e| format!("the AWS config files cannot be read: {e}"))
 }
 
-/// What kind of source a profile is, checked as far as can be without the network.
+/// What kind of source a profile is, checked as far as can be without the network; `None`
+/// when it holds no credentials at all (only settings such as `region`).
 fn describe(
     profiles: &ProfileSet,
     profile: &Profile,
-) -> Result<(String, Option<SsoLogin>), String> {
+) -> Result<Option<(String, Option<SsoLogin>)>, String> {
     let name = profile.name().to_owned();
     if let Some(role) = profile.get("role_arn") {
         let via = if let Some(source) = profile.get("source_profile") {
@@ -246,30 +258,27 @@ fn describe(
                 .and_then(|p| sso_login(profiles, p, &name)),
             _ => None,
         };
-        return Ok((format!("assumes role {role} {via}"), sso));
+        return Ok(Some((format!("assumes role {role} {via}"), sso)));
     }
     if let Some(sso) = sso_login(profiles, profile, &name) {
         let account = profile.get("sso_account_id").unwrap_or("?");
         let role = profile.get("sso_role_name").unwrap_or("?");
-        return Ok((
+        return Ok(Some((
             format!("AWS SSO, account {account}, role {role}"),
             Some(sso),
-        ));
+        )));
     }
     if profile.get("credential_process").is_some() {
-        return Ok(("credential_process".to_owned(), None));
+        return Ok(Some(("credential_process".to_owned(), None)));
     }
     if profile.get("aws_access_key_id").is_some() {
         let tail = profile
             .get("aws_access_key_id")
             .map(sky_core::credentials::key_id_tail)
             .unwrap_or_default();
-        return Ok((format!("access key …{tail}"), None));
+        return Ok(Some((format!("access key …{tail}"), None)));
     }
-    Err(format!(
-        "AWS profile \"{name}\" holds no credentials (no sso_session, role_arn, \
-         credential_process or aws_access_key_id)"
-    ))
+    Ok(None)
 }
 
 /// The SSO login a profile signs in with, if it is an SSO profile. `login_profile` is the profile
@@ -399,7 +408,9 @@ mod tests {
         ]);
         let profiles = load_profiles(&env, "work").expect("parse");
         let profile = profiles.get_profile("work").expect("profile");
-        let (kind, sso) = describe(&profiles, profile).expect("describe");
+        let (kind, sso) = describe(&profiles, profile)
+            .expect("describe")
+            .expect("credentials");
         assert_eq!(kind, "AWS SSO, account 111122223333, role Dev");
         let sso = sso.expect("an SSO login");
         // `printf my-sso | sha1sum`

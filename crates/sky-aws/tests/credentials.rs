@@ -194,6 +194,9 @@ async fn an_assumed_role_profile_runs_as_the_role() {
 async fn web_identity_from_the_environment_assumes_its_role() {
     let moto = start_moto().await;
     let user = User::new(&moto);
+    // A default profile with only a region, as on many CI runners and pods: the sources after
+    // it still apply.
+    user.aws_file("config", "[default]\nregion = us-east-1\n");
     let token = user.aws_file("web-identity-token", "made-up.jwt.token");
     let row = user.check(&[
         (
@@ -214,7 +217,7 @@ async fn web_identity_from_the_environment_assumes_its_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_profile_that_does_not_exist_is_named() {
+async fn a_profile_that_does_not_exist_or_holds_nothing_is_named() {
     let moto = start_moto().await;
     let user = User::new(&moto);
     user.aws_file("config", "[profile other]\nregion = us-east-1\n");
@@ -222,6 +225,12 @@ async fn a_profile_that_does_not_exist_is_named() {
     assert_eq!(row["enabled"], false, "{row}");
     assert!(
         reason(&row).contains("AWS_PROFILE names profile \"nope\", which is in neither"),
+        "{row}"
+    );
+    let row = user.check(&[("AWS_PROFILE", "other")]);
+    assert_eq!(row["enabled"], false, "{row}");
+    assert!(
+        reason(&row).contains("AWS profile \"other\" holds no credentials"),
         "{row}"
     );
 }
