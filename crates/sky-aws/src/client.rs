@@ -286,21 +286,26 @@ impl Clients {
 }
 
 impl Clients {
-    /// An STS client with the same credentials and endpoint (the caller's identity, node tokens).
+    /// An STS client with the same credentials and endpoint (whom the calls run as).
     pub fn sts(&self) -> Result<aws_sdk_sts::Client, ProvisionError> {
-        let found = self.found()?;
-        let mut builder = aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new(crate::HOME_REGION))
-            .credentials_provider(found.provider.clone())
-            .identity_cache(found.identity_cache())
-            .retry_config(sdk_retries())
-            .timeout_config(sdk_timeouts());
-        if let Some(url) = &self.endpoint {
-            builder = builder.endpoint_url(url.clone());
-        }
-        Ok(aws_sdk_sts::Client::from_conf(builder.build()))
+        Ok(sts_client(self.found()?, self.endpoint.as_deref()))
     }
+}
+
+/// STS with `found`'s credentials, at `endpoint` when one is set: the caller's identity, and the
+/// nodes' bucket tokens.
+pub(crate) fn sts_client(found: &Found, endpoint: Option<&str>) -> aws_sdk_sts::Client {
+    let mut builder = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new(crate::HOME_REGION))
+        .credentials_provider(found.provider.clone())
+        .identity_cache(found.identity_cache())
+        .retry_config(sdk_retries())
+        .timeout_config(sdk_timeouts());
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_sts::Client::from_conf(builder.build())
 }
 
 impl std::fmt::Debug for Clients {

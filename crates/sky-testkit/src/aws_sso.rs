@@ -13,10 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 
 /// The portal: which bearer token it accepts for which account and role.
 pub struct FakeSsoPortal {
@@ -49,20 +46,7 @@ impl FakeSsoPortal {
             calls: 0,
         }));
         let shared = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(state.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        crate::serve(listener, move |req| handle(shared.clone(), req));
         FakeSsoPortal { addr, state }
     }
 

@@ -15,3 +15,32 @@ pub mod gcp_fake;
 pub mod hosts;
 pub mod moto;
 pub mod require;
+
+/// Serves HTTP/1.1 on `listener` for as long as the test's runtime lives, one task per
+/// connection, every request through `handle` (what each fake's `start` runs).
+pub(crate) fn serve<H, Fut, E>(listener: tokio::net::TcpListener, handle: H)
+where
+    H: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<
+            Output = Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, E>,
+        > + Send
+        + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper::service::service_fn(handle),
+                    )
+                    .await;
+            });
+        }
+    });
+}

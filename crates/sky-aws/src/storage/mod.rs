@@ -29,7 +29,9 @@ use sky_core::storage::{
 };
 
 use crate::HOME_REGION;
-use crate::client::{CredentialSource, Found, Lookup, lookup, sdk_retries, sdk_timeouts};
+use crate::client::{
+    CredentialSource, Found, Lookup, lookup, sdk_retries, sdk_timeouts, sts_client,
+};
 
 /// How long the nodes' read-only credentials last: long enough for a large copy on a slow
 /// link, short enough that a leaked one soon expires.
@@ -106,18 +108,7 @@ impl S3Store {
     }
 
     fn sts(&self) -> Result<aws_sdk_sts::Client, StorageError> {
-        let creds = self.creds()?;
-        let mut builder = aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new(HOME_REGION))
-            .credentials_provider(creds.provider.clone())
-            .identity_cache(creds.identity_cache())
-            .retry_config(sdk_retries())
-            .timeout_config(sdk_timeouts());
-        if let Some(url) = &self.endpoint {
-            builder = builder.endpoint_url(url.clone());
-        }
-        Ok(aws_sdk_sts::Client::from_conf(builder.build()))
+        Ok(sts_client(self.creds()?, self.endpoint.as_deref()))
     }
 
     /// The bucket's region: asked once with `HeadBucket` (which also proves it exists and is
