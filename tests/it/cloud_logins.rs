@@ -125,12 +125,13 @@ async fn a_gcloud_user_login_signs_in_and_a_revoked_one_says_what_to_run() {
     );
     assert!(why.contains("Compute Engine answered"), "{why}");
     assert_no_secret(why, &login.gcloud());
+    // The auth library may refresh ahead of time, so the count is not pinned; what Compute
+    // sees must be a token the endpoint issued for this refresh token.
     let (issued, used) = gce.tokens();
-    assert_eq!(issued.len(), 1, "one exchange of the refresh token");
-    assert_eq!(
-        used.as_ref(),
-        issued.first(),
-        "Compute calls carry the exchanged token"
+    assert!(!issued.is_empty(), "the refresh token was exchanged");
+    assert!(
+        used.as_ref().is_some_and(|t| issued.contains(t)),
+        "Compute calls carry an exchanged token: {used:?} not in {issued:?}"
     );
 
     // The login is revoked (a password change, `gcloud auth revoke`): check says what to run.

@@ -213,11 +213,12 @@ impl Clients {
                 ),
             )
         })?;
-        let build_creds = || {
+        // One credentials object for both clients: they share its token cache, so a user login
+        // is exchanged once, not once per client.
+        let creds = {
             use google_cloud_auth::credentials::{
                 external_account, impersonated, service_account, user_account,
             };
-            let json = json.clone();
             match found.kind {
                 AdcKind::ServiceAccount => service_account::Builder::new(json).build(),
                 AdcKind::AuthorizedUser => user_account::Builder::new(json).build(),
@@ -230,7 +231,7 @@ impl Clients {
                     ProvisionErrorKind::Auth,
                     format!("GCP credentials from {} rejected: {e}", found.from),
                 )
-            })
+            })?
         };
         let interval = self.settings.poll_interval;
         let poll = || {
@@ -242,10 +243,10 @@ impl Clients {
                 .map_err(|e| ProvisionError::fatal(format!("GCP polling policy: {e}")))
         };
         let mut ib = Instances::builder()
-            .with_credentials(build_creds()?)
+            .with_credentials(creds.clone())
             .with_polling_backoff_policy(poll()?);
         let mut fb = Firewalls::builder()
-            .with_credentials(build_creds()?)
+            .with_credentials(creds)
             .with_polling_backoff_policy(poll()?);
         if let Some(endpoint) = &self.settings.endpoint {
             ib = ib.with_endpoint(endpoint.clone());
