@@ -66,28 +66,31 @@ impl Login {
     }
 
     fn check(&self) -> Value {
-        let out = sky(self.sky_home.path())
-            .env("HOME", self.home.path())
+        let mut cmd = sky(self.sky_home.path());
+        cmd.env("HOME", self.home.path())
             .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
             .env_remove("CLOUDSDK_CONFIG")
             .env_remove("CLOUDSDK_CORE_PROJECT")
             .env_remove("CLOUDSDK_ACTIVE_CONFIG_NAME")
-            .env_remove("GOOGLE_CLOUD_PROJECT")
-            .args(["check", "-o", "json"])
-            .output()
-            .expect("run sky");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-        v["clouds"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["cloud"] == "gcp"))
-            .cloned()
-            .expect("gcp row")
+            .env_remove("GOOGLE_CLOUD_PROJECT");
+        check_row(&mut cmd, "gcp")
     }
+}
+
+/// `sky check -o json` run as `cmd`, and its row for `cloud`.
+fn check_row(cmd: &mut assert_cmd::Command, cloud: &str) -> Value {
+    let out = cmd.args(["check", "-o", "json"]).output().expect("run sky");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    v["clouds"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["cloud"] == cloud))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {cloud} row in {v}"))
 }
 
 fn reason(row: &Value) -> &str {
@@ -230,23 +233,8 @@ async fn an_azure_cli_login_signs_in_and_an_expired_one_says_what_to_run() {
                 cmd.env_remove(key);
             }
         }
-        let out = cmd
-            .env("HOME", home.path())
-            .env("PATH", &path)
-            .args(["check", "-o", "json"])
-            .output()
-            .expect("run sky");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-        v["clouds"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["cloud"] == "azure"))
-            .cloned()
-            .expect("azure row")
+        cmd.env("HOME", home.path()).env("PATH", &path);
+        check_row(&mut cmd, "azure")
     };
 
     let row = check();

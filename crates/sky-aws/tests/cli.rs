@@ -5,27 +5,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use sky_core::provision::{Provider, ProvisionRequest};
 use support::*;
-
-fn sky_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> directory");
-    let bin = dir.join(format!("sky{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p sky-cli`)",
-        bin.display()
-    );
-    bin
-}
 
 fn sky(home: &Path) -> Command {
     let creds = test_credentials();

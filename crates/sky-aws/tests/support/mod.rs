@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sky_aws::{AwsOptions, AwsProvider, CredentialSource, Throttle};
@@ -40,6 +40,23 @@ pub fn s3_client(moto: &Moto, region: &str) -> aws_sdk_s3::Client {
             ))
             .build(),
     )
+}
+
+/// The real `sky` binary next to this test executable (built by the workspace build with the
+/// `aws` feature, as the test command builds it).
+pub fn sky_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> directory");
+    let bin = dir.join(format!("sky{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p sky-cli`)",
+        bin.display()
+    );
+    bin
 }
 
 pub const TEST_REGIONS: [&str; 3] = ["us-east-1", "us-east-2", "us-west-2"];
