@@ -27,6 +27,9 @@ export AZURE_CONFIG_DIR=/nonexistent/sky-tests/azure
 home_sky_before=$(test -e "$HOME/.sky" && echo yes || echo no)
 default_home="${XDG_DATA_HOME:-$HOME/.local/share}/sky"
 default_home_before=$(test -e "$default_home" && echo yes || echo no)
+# ... nor the user's own OpenSSH config (`ssh CLUSTER` adds an Include there only for the default
+# home; tests name their own homes).
+ssh_config_before=$(sha256sum "$HOME/.ssh/config" 2>/dev/null || echo absent)
 
 # The desktop app embeds ui/dist at compile time, so the UI is built before any cargo step, and
 # every cargo step uses the same features so that one compile serves lint, tests and the e2e run.
@@ -79,6 +82,10 @@ if [ "$home_sky_before" = no ] && [ -e "$HOME/.sky" ]; then
 fi
 if [ "$default_home_before" = no ] && [ -e "$default_home" ]; then
   echo "a test wrote to the real default Sky home $default_home" >&2
+  exit 1
+fi
+if [ "$(sha256sum "$HOME/.ssh/config" 2>/dev/null || echo absent)" != "$ssh_config_before" ]; then
+  echo "a test changed the real ~/.ssh/config" >&2
   exit 1
 fi
 echo "all tests passed"

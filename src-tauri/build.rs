@@ -19,6 +19,8 @@ const COMMANDS: &[&str] = &[
     "job_logs",
     "cost_report",
     "clouds_check",
+    "ssh_include",
+    "ssh_include_set",
     "storage_list",
     "storage_delete",
     "launch",

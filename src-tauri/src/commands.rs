@@ -7,7 +7,7 @@
 
 use sky_core::CloudId;
 use sky_core::api::views::{CloudCheckView, CostReportView, StatusView};
-use sky_core::api::{Sky, StorageDeleted, StorageView};
+use sky_core::api::{Sky, SshIncludeView, StorageDeleted, StorageView};
 use sky_core::credentials::{self, CloudCredentials};
 use sky_core::events::NullSink;
 use sky_core::state::Autostop;
@@ -232,6 +232,20 @@ pub async fn clouds_check(state: State<'_, AppState>) -> UiResult<Vec<CloudCheck
         move |sky| async move { Ok(sky.verify_clouds().await) },
     )
     .await
+}
+
+/// Whether `ssh CLUSTER` works from a terminal (`~/.ssh/config` includes Sky's cluster configs).
+#[tauri::command]
+pub async fn ssh_include(state: State<'_, AppState>) -> UiResult<SshIncludeView> {
+    let sky = state.sky()?;
+    blocking(move || Ok(sky.ssh_include()?)).await
+}
+
+/// Adds or removes the `Include` line in `~/.ssh/config`; the page asked the user first.
+#[tauri::command]
+pub async fn ssh_include_set(state: State<'_, AppState>, on: bool) -> UiResult<SshIncludeView> {
+    let sky = state.sky()?;
+    blocking(move || Ok(sky.set_ssh_include(on)?)).await
 }
 
 /// The buckets Sky created for storage objects, with what their stores hold now.

@@ -55,6 +55,8 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, state: AppState) -> Builder<R> {
             commands::job_logs,
             commands::cost_report,
             commands::clouds_check,
+            commands::ssh_include,
+            commands::ssh_include_set,
             commands::storage_list,
             commands::storage_delete,
             commands::launch,

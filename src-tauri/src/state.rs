@@ -72,9 +72,7 @@ impl AppState {
         let options = sky_core::api::SkyOptions {
             // The head agent runs `sky stop|down` when autostop fires: the CLI beside this app.
             sky_program: sky_program(),
-            allowed_clouds: config.enabled_clouds(),
-            default_autostop: config.autostop,
-            ..Default::default()
+            ..sky_core::api::SkyOptions::from_config(&config)
         };
         let registry = sky_clouds::registry(&paths, &config);
         let clock = std::sync::Arc::new(sky_core::clock::SystemClock);

@@ -297,6 +297,18 @@ async function main() {
     check("the cluster shows UP in the Clusters table", (await s.text(row)).includes("LOCAL"));
     await s.screenshot("08-clusters-up");
 
+    // Terminal access asks before it changes ~/.ssh/config (HOME is this run's temp folder).
+    await s.waitFor("return ['absent', 'declined'].includes(document.querySelector('#clusters-ssh')?.dataset.state)", "the terminal access card");
+    await s.click("#clusters-ssh-on");
+    check("terminal access names the file it will change", (await s.text("#clusters-ssh-question")).includes(join(process.env.HOME, ".ssh", "config")));
+    await s.click("#clusters-ssh-yes");
+    await s.waitFor("return document.querySelector('#clusters-ssh')?.dataset.state === 'included'", "terminal access on");
+    const sshConfig = join(process.env.HOME, ".ssh", "config");
+    check("turning terminal access on adds the Include line", readFileSync(sshConfig, "utf8").includes("Include "));
+    await s.click("#clusters-ssh-off");
+    await s.waitFor("return document.querySelector('#clusters-ssh')?.dataset.state === 'declined'", "terminal access off");
+    check("turning it off takes the line out again", readFileSync(sshConfig, "utf8") === "");
+
     // Jobs & logs: the CLI's job is in the queue and its log streams into the window.
     await s.page("jobs");
     await s.waitFor("return !!document.querySelector('#jobs-table tr[data-job]')", "a job in the queue", 15000);

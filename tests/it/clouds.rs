@@ -122,6 +122,55 @@ impl World {
         stderr
     }
 
+    /// Runs the real OpenSSH client on `host` with the user config under `user_home` (what
+    /// `ssh HOST` reads from a terminal; `-F` because OpenSSH finds `~` from the password
+    /// database, not `$HOME`); its output.
+    async fn openssh(&self, user_home: &Path, host: &str, command: &str) -> std::process::Output {
+        let mut cmd = std::process::Command::new("ssh");
+        cmd.arg("-F").arg(user_home.join(".ssh/config")).args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            host,
+            command,
+        ]);
+        tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("join")
+            .expect("the OpenSSH client runs")
+    }
+
+    /// `ssh HOST COMMAND` through the user config must succeed; its stdout.
+    async fn openssh_ok(&self, user_home: &Path, host: &str, command: &str) -> String {
+        let out = self.openssh(user_home, host, command).await;
+        assert!(
+            out.status.success(),
+            "ssh {host} {command:?} failed ({:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Asserts `ssh CLUSTER` and `ssh CLUSTER-workerN` reach each rank's own machine: each
+    /// finds the mark its own setup left in its home.
+    async fn assert_ssh_reaches_each_node(&self, user_home: &Path, cluster: &str, nodes: u32) {
+        for rank in 0..nodes {
+            let host = if rank == 0 {
+                cluster.to_owned()
+            } else {
+                format!("{cluster}-worker{rank}")
+            };
+            let mark = self.openssh_ok(user_home, &host, "cat ~/setup-mark").await;
+            assert_eq!(
+                mark.trim(),
+                format!("setup done on rank {rank}"),
+                "ssh {host}"
+            );
+        }
+    }
+
     /// Asserts each rank printed its line with the hosts' addresses, the synced file and the
     /// mark its own setup left in its own home.
     fn assert_ranks(&self, stdout: &str, nodes: u32) -> Vec<String> {
@@ -204,8 +253,34 @@ async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
     );
     let task = task.display().to_string();
 
+    // The user's own home, for ~/.ssh/config: a test's SKY_HOME is not the default home, so
+    // the launch leaves that file alone until `sky config ssh --on`.
+    let user_home = tempfile::tempdir().expect("user home");
+    world
+        .env
+        .push(("HOME".into(), user_home.path().display().to_string()));
+
     let out = world.ok(&["launch", "-y", "-c", "awse2e", &task]).await;
     let first_ips = world.assert_ranks(&out, 2);
+    assert!(!user_home.path().join(".ssh/config").exists());
+    let on = world.ok(&["config", "ssh", "--on"]).await;
+    assert!(on.contains("`ssh CLUSTER` works"), "{on}");
+    // The real OpenSSH client reaches each node by name, trusting the host keys Sky pinned.
+    world
+        .assert_ssh_reaches_each_node(user_home.path(), "awse2e", 2)
+        .await;
+    let ip = world.ok(&["status", "--ip", "awse2e"]).await;
+    assert_eq!(ip.trim(), first_ips[0], "the head's address");
+    let access: serde_json::Value = serde_json::from_str(
+        &world
+            .ok(&["status", "--endpoints", "awse2e", "-o", "json"])
+            .await,
+    )
+    .expect("json");
+    assert_eq!(
+        access["hosts"],
+        serde_json::json!(["awse2e", "awse2e-worker1"])
+    );
 
     let logs = world.ok(&["logs", "awse2e", "1"]).await;
     assert!(logs.contains("file=synced-from-laptop"), "{logs}");
@@ -245,8 +320,23 @@ async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
             "{addr} not in SKY_NODE_IPS:\n{out}"
         );
     }
+    // `ssh CLUSTER` follows the new addresses.
+    world
+        .assert_ssh_reaches_each_node(user_home.path(), "awse2e", 2)
+        .await;
 
     world.ok(&["down", "awse2e", "-y"]).await;
+    // Gone with the cluster: its config and its pinned host keys.
+    assert!(!world.path().join("ssh/config.d/awse2e").exists());
+    assert!(!world.path().join("ssh/known_hosts/awse2e").exists());
+    let gone = world.openssh(user_home.path(), "awse2e", "true").await;
+    assert!(
+        !gone.status.success(),
+        "ssh still reaches a torn-down cluster"
+    );
+    world.ok(&["config", "ssh", "--off"]).await;
+    let text = std::fs::read_to_string(user_home.path().join(".ssh/config")).expect("config");
+    assert_eq!(text, "", "--off takes out exactly what --on put in");
     assert_eq!(
         moto::live_instances(moto.port, AWS_REGION, AWS_CLUSTER_TAG).await,
         Vec::<String>::new()
@@ -365,18 +455,29 @@ async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
     world
         .env
         .push(("SKY_AGENT_IDLE_UNIT_SECS".into(), "1".into()));
+    // config.yaml's labels go under the task's, and the task's `config:` turns gVNIC on.
     world.config(&format!(
-        "allowed_clouds: [gcp]\n{}",
+        "allowed_clouds: [gcp]\n{}  labels: {{team: platform, cost-center: c42}}\n",
         gcp_config(&fake.url(), &world.hosts.user())
     ));
     let task = world.task(
         2,
-        "  infra: gcp/us-central1\n  instance_type: n4-standard-2\n",
+        "  infra: gcp/us-central1\n  instance_type: n4-standard-2\n  labels: {team: research}\n\
+         config:\n  gcp:\n    enable_gvnic: true\n",
     );
     let out = world
         .ok(&["launch", "-y", "-c", "gcpe2e", &task.display().to_string()])
         .await;
     world.assert_ranks(&out, 2);
+    let placed = fake.instances();
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    for zone_name in &placed {
+        let (zone, name) = zone_name.split_once('/').expect("zone/name");
+        let node = fake.instance(zone, name).expect("instance");
+        assert_eq!(node["labels"]["team"], "research", "{node}");
+        assert_eq!(node["labels"]["cost-center"], "c42", "{node}");
+        assert_eq!(node["networkInterfaces"][0]["nicType"], "GVNIC", "{node}");
+    }
 
     // Autostop: a GCE instance that shuts itself down becomes TERMINATED (stopped), but cannot
     // delete itself, so `--down` is refused rather than set and never done.

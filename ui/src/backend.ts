@@ -187,6 +187,13 @@ export interface CloudCheckView {
   reason: string;
 }
 
+/// Whether `ssh CLUSTER` works from a terminal: `~/.ssh/config` includes Sky's cluster configs.
+export interface SshIncludeView {
+  state: "included" | "absent" | "declined";
+  user_config: string;
+  cluster_configs: string;
+}
+
 export interface StorageView {
   name: string;
   store: "s3" | "gcs" | "azure";
@@ -227,6 +234,8 @@ export const backend = {
   jobLogs: (name: string, job: number | null, channel: Channel<LogMessage>) =>
     invoke<null>("job_logs", { name, job, channel }),
   cloudsCheck: () => invoke<CloudCheckView[]>("clouds_check"),
+  sshInclude: () => invoke<SshIncludeView>("ssh_include"),
+  sshIncludeSet: (on: boolean) => invoke<SshIncludeView>("ssh_include_set", { on }),
   storageList: () => invoke<StorageView[]>("storage_list"),
   storageDelete: (names: string[]) => invoke<StorageDeleted[]>("storage_delete", { names }),
   costReport: () => invoke<{ clusters: CostLineView[]; total_cost: number }>("cost_report"),

@@ -97,6 +97,8 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
             ("Name".to_owned(), "trainer".to_owned()),
         ]
         .into(),
+        // GCP's choice; EC2 has no such setting and ignores it.
+        gvnic: false,
     };
     p.run_instances(&request("tuned", settings.clone()))
         .await
@@ -192,7 +194,7 @@ async fn a_label_ec2_refuses_is_refused_before_anything_is_created() {
         .await
         .expect_err("aws: keys are reserved");
     assert!(
-        err.to_string().contains("resources.labels: label 'aws:owner: me' cannot be used: AWS reserves tag keys starting with 'aws:'"),
+        err.to_string().contains("labels: label 'aws:owner: me' cannot be used: AWS reserves tag keys starting with 'aws:'"),
         "{err}"
     );
     assert_eq!(

@@ -38,9 +38,10 @@ pub fn open_sky(json: bool) -> Result<Sky, CodedError> {
     let options = SkyOptions {
         // The agent runs this same binary when autostop fires.
         sky_program: std::env::current_exe().ok(),
-        allowed_clouds: config.enabled_clouds(),
-        default_autostop: config.autostop,
         lock_timeout: lock_timeout(),
+        // `ssh CLUSTER` works after a launch, with a notice, as SkyPilot does it.
+        ssh_include: sky_core::api::SshInclude::AddWithNotice,
+        ..SkyOptions::from_config(&config)
     };
     Sky::open(paths, registry, Arc::new(SystemClock), options).map_err(|e| coded(e, json))
 }

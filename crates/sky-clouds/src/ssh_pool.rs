@@ -453,6 +453,14 @@ impl Provider for SshPoolCloud {
         }
     }
 
+    fn ssh_targets(
+        &self,
+        cluster_name: &str,
+        _info: &ClusterInfo,
+    ) -> Option<Result<Vec<SshTarget>, ProvisionError>> {
+        Some(self.targets(cluster_name))
+    }
+
     async fn connect_agent(
         &self,
         cluster_name: &str,

@@ -14,6 +14,7 @@ mod orphans;
 mod placement;
 mod refresh;
 mod run;
+mod ssh_access;
 mod storage;
 pub(crate) mod sync;
 pub mod views;
@@ -37,6 +38,7 @@ use crate::state::{ClusterRecord, ClusterStatus, StateError, StateStore};
 
 pub use launch::{LaunchOptions, LaunchPreview};
 pub use orphans::OrphanView;
+pub use ssh_access::{SshAccessView, SshInclude, SshIncludeView};
 pub use storage::{StorageDeleted, StorageView};
 pub use views::{ClusterView, CostReportView, RefreshChange, RunOutcome, StatusView};
 
@@ -147,6 +149,23 @@ pub struct SkyOptions {
     pub allowed_clouds: Vec<CloudId>,
     /// `autostop` in config.yaml: set by launches whose flags and task say nothing of autostop.
     pub default_autostop: Option<crate::task::AutostopRequest>,
+    /// What config.yaml puts on every node a launch creates (labels, gVNIC).
+    pub nodes: crate::config::NodeDefaults,
+    /// Whether a launch may add Sky's cluster configs to `~/.ssh/config` unasked.
+    pub ssh_include: SshInclude,
+}
+
+impl SkyOptions {
+    /// The options `config` sets; the caller adds what only it knows (`sky_program`, a lock
+    /// timeout from its environment).
+    pub fn from_config(config: &crate::config::SkyConfig) -> SkyOptions {
+        SkyOptions {
+            allowed_clouds: config.enabled_clouds(),
+            default_autostop: config.autostop,
+            nodes: config.nodes.clone(),
+            ..SkyOptions::default()
+        }
+    }
 }
 
 impl Default for SkyOptions {
@@ -156,6 +175,8 @@ impl Default for SkyOptions {
             sky_program: None,
             allowed_clouds: CloudId::ALL.to_vec(),
             default_autostop: None,
+            nodes: crate::config::NodeDefaults::default(),
+            ssh_include: SshInclude::default(),
         }
     }
 }
@@ -369,9 +390,8 @@ impl Sky {
             }),
             Err(e) => return Err(e),
         }
-        self.db()?.remove(
+        self.remove_record(
             name,
-            self.clock.now(),
             if purge {
                 "terminated (purge)"
             } else {
@@ -468,13 +488,23 @@ impl Sky {
                 hint: "it has no nodes recorded".into(),
             });
         };
-        provider
+        let client = provider
             .connect_agent(&rec.name, info)
             .await
             .map_err(|source| SkyError::Provider {
                 cluster: rec.name.clone(),
                 source,
-            })
+            })?;
+        // The nodes' host keys are pinned now, so OpenSSH can trust the same ones.
+        self.write_ssh_config(rec);
+        Ok(client)
+    }
+
+    /// Removes the record of `name` (its cluster is gone) and what reached it from outside Sky.
+    fn remove_record(&self, name: &str, why: &str) -> Result<(), SkyError> {
+        self.db()?.remove(name, self.clock.now(), why)?;
+        self.forget_ssh(name);
+        Ok(())
     }
 
     /// The front door for a name that may become a new record (launch, adopt): the one rule

@@ -3,9 +3,10 @@
 //!
 //! Paths are computed when asked for, never cached at start-up, so a test that points `SKY_HOME`
 //! at a temporary directory never touches the real home. `config.yaml` uses SkyPilot's format;
-//! Sky acts on `allowed_clouds`, `<cloud>.ssh_user` and `autostop` (the default for launches whose
-//! task and flags say nothing) and keeps every other key as written so a shared SkyPilot config
-//! still loads.
+//! Sky acts on `allowed_clouds`, `<cloud>.ssh_user`, `<cloud>.labels`, `gcp.enable_gvnic` and
+//! `autostop` (the default for launches whose task and flags say nothing), hands the providers
+//! their sections, and keeps every other key as written so a shared SkyPilot config still loads
+//! (warning once for each key nothing reads).
 //!
 //! What this module does not do: write the config, or check credentials (`sky check` does).
 
@@ -97,6 +98,9 @@ pub struct SkyConfig {
     pub ssh_users: BTreeMap<CloudId, String>,
     /// `autostop`: what a launch sets when neither `-i` nor the task's `resources.autostop` says.
     pub autostop: Option<crate::task::AutostopRequest>,
+    /// What every node a launch creates gets from this file: `<cloud>.labels` and
+    /// `gcp.enable_gvnic`.
+    pub nodes: NodeDefaults,
     /// Every other top-level key, as written.
     pub other: BTreeMap<String, serde_json::Value>,
     /// Keys Sky reads nowhere (SkyPilot's `jobs`, `kubernetes`, `aws.vpc_name`, typos), as
@@ -116,6 +120,8 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "image_id",
             "disk_size",
             "ssh_user",
+            "labels",
+            "instance_tags",
         ],
     ),
     (
@@ -125,10 +131,34 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "poll_interval_ms",
             "boot_timeout_secs",
             "ssh_user",
+            "labels",
+            "instance_tags",
+            "enable_gvnic",
         ],
     ),
-    ("azure", &["endpoint_url", "authority_host", "ssh_user"]),
+    (
+        "azure",
+        &[
+            "endpoint_url",
+            "authority_host",
+            "ssh_user",
+            "labels",
+            "instance_tags",
+        ],
+    ),
 ];
+
+/// What `config.yaml` puts on every node a launch creates, beside what the task asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeDefaults {
+    /// `<cloud>.labels` (or SkyPilot's older spelling `instance_tags`): tags (AWS, Azure) or
+    /// labels (GCP) on every resource a launch on that cloud creates. The task's
+    /// `resources.labels` win key by key.
+    pub labels: BTreeMap<CloudId, BTreeMap<String, String>>,
+    /// `gcp.enable_gvnic`: GCP nodes get the gVNIC network interface; a task's
+    /// `config.gcp.enable_gvnic` wins.
+    pub gcp_enable_gvnic: bool,
+}
 
 /// Storage-only providers SkyPilot accepts in `allowed_clouds`.
 const STORAGE_ONLY: &[&str] = &["cloudflare", "coreweave", "vastdata", "huggingface"];
@@ -200,12 +230,34 @@ impl SkyConfig {
                     }
                     None => config.unused.push(format!("{}: {name}", at(key))),
                 }
-                if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name)
-                    && let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {
+                if let Some(cloud) = SSH_USER_CLOUDS.iter().find(|c| c.as_str() == name) {
+                    if let Some(user) = ssh_user_of(&name, value).map_err(|(node, message)| {
                         invalid(&format!("{name}.ssh_user"), Some(node), message)
-                    })?
-                {
-                    config.ssh_users.insert(*cloud, user);
+                    })? {
+                        config.ssh_users.insert(*cloud, user);
+                    }
+                    let labels = labels_of(&name, value).map_err(|(key, node, message)| {
+                        invalid(&format!("{name}.{key}"), Some(node), message)
+                    })?;
+                    if !labels.is_empty() {
+                        config.nodes.labels.insert(*cloud, labels);
+                    }
+                    if *cloud == CloudId::Gcp
+                        && let Some((_, node)) = entry(value, "enable_gvnic")
+                        && !node.is_null()
+                    {
+                        config.nodes.gcp_enable_gvnic = node.as_bool().ok_or_else(|| {
+                            invalid(
+                                "gcp.enable_gvnic",
+                                Some(node),
+                                format!(
+                                    "expected true or false, got {}: {}",
+                                    node.kind_name(),
+                                    node.show()
+                                ),
+                            )
+                        })?;
+                    }
                 }
                 config.other.insert(name, value.to_json());
                 continue;
@@ -298,15 +350,77 @@ impl SkyConfig {
 /// The clouds whose VMs Sky logs into with a configurable user.
 const SSH_USER_CLOUDS: [CloudId; 3] = [CloudId::Aws, CloudId::Gcp, CloudId::Azure];
 
+/// The entry `key` of a section, when the section is a mapping that has it.
+fn entry<'n>(section: &'n Node, key: &str) -> Option<&'n (Node, Node)> {
+    section
+        .as_map()
+        .and_then(|entries| entries.iter().find(|(k, _)| k.key_text() == key))
+}
+
+/// Reads `labels` (or `instance_tags`, SkyPilot's older name; both at once is refused as SkyPilot
+/// refuses it) from a cloud's section: a mapping of strings. Each cloud's own rules for keys and
+/// values are checked when a launch uses them, as for `resources.labels`.
+#[allow(clippy::type_complexity)]
+fn labels_of<'n>(
+    section: &str,
+    value: &'n Node,
+) -> Result<BTreeMap<String, String>, (&'static str, &'n Node, String)> {
+    let labels = entry(value, "labels");
+    let tags = entry(value, "instance_tags");
+    let (key, node) = match (labels, tags) {
+        (Some((_, _)), Some((k, _))) => {
+            return Err((
+                "instance_tags",
+                k,
+                format!(
+                    "{section}.labels and {section}.instance_tags are the same setting; keep \
+                     only labels"
+                ),
+            ));
+        }
+        (Some((_, node)), None) => ("labels", node),
+        (None, Some((_, node))) => ("instance_tags", node),
+        (None, None) => return Ok(BTreeMap::new()),
+    };
+    let mut out = BTreeMap::new();
+    if node.is_null() {
+        return Ok(out);
+    }
+    let Some(entries) = node.as_map() else {
+        return Err((
+            key,
+            node,
+            format!(
+                "expected a mapping of label names to strings, got {}: {}",
+                node.kind_name(),
+                node.show()
+            ),
+        ));
+    };
+    for (k, v) in entries {
+        let Some(text) = v.as_str() else {
+            return Err((
+                key,
+                v,
+                format!(
+                    "label '{}' must be a string, got {}: {}",
+                    k.key_text(),
+                    v.kind_name(),
+                    v.show()
+                ),
+            ));
+        };
+        out.insert(k.key_text(), text.to_owned());
+    }
+    Ok(out)
+}
+
 /// Reads `ssh_user` from a cloud's section. The name ends up in cloud-init, GCP's `ssh-keys`
 /// metadata and Azure's `adminUsername`, so it must be a portable Linux login name: lowercase
 /// letters, digits, `_` and `-`, starting with a letter or `_`, at most 32 characters. `root` is
 /// refused because Azure rejects it and sshd images commonly forbid it.
 fn ssh_user_of<'n>(section: &str, value: &'n Node) -> Result<Option<String>, (&'n Node, String)> {
-    let Some(entries) = value.as_map() else {
-        return Ok(None);
-    };
-    let Some((_, node)) = entries.iter().find(|(k, _)| k.key_text() == "ssh_user") else {
+    let Some((_, node)) = entry(value, "ssh_user") else {
         return Ok(None);
     };
     if node.is_null() {
@@ -431,6 +545,49 @@ mod tests {
             err.to_string()
                 .contains("aws.ssh_user: expected a Linux login name"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn labels_and_gvnic_are_read_per_cloud() {
+        let config = SkyConfig::parse(
+            "aws:\n  labels: {team: ml, cost-center: c42}\ngcp:\n  instance_tags: {team: ml}\n  \
+             enable_gvnic: true\nazure:\n  labels: null\n",
+            "config.yaml",
+        )
+        .expect("valid");
+        assert_eq!(config.unused, Vec::<String>::new());
+        assert_eq!(
+            config.nodes.labels[&CloudId::Aws],
+            BTreeMap::from([
+                ("cost-center".to_owned(), "c42".to_owned()),
+                ("team".to_owned(), "ml".to_owned()),
+            ])
+        );
+        assert_eq!(config.nodes.labels[&CloudId::Gcp]["team"], "ml");
+        assert!(!config.nodes.labels.contains_key(&CloudId::Azure));
+        assert!(config.nodes.gcp_enable_gvnic);
+
+        let err = SkyConfig::parse("aws:\n  labels: {team: 7}\n", "config.yaml")
+            .expect_err("not a string");
+        assert_eq!(
+            err.to_string(),
+            "config.yaml:2:18: aws.labels: label 'team' must be a string, got an integer: 7"
+        );
+        let err = SkyConfig::parse(
+            "gcp:\n  labels: {a: b}\n  instance_tags: {a: b}\n",
+            "config.yaml",
+        )
+        .expect_err("both");
+        assert!(
+            err.to_string()
+                .starts_with("config.yaml:3:3: gcp.instance_tags: gcp.labels and"),
+            "{err}"
+        );
+        let err = SkyConfig::parse("gcp:\n  enable_gvnic: 1\n", "config.yaml").expect_err("int");
+        assert_eq!(
+            err.to_string(),
+            "config.yaml:2:17: gcp.enable_gvnic: expected true or false, got an integer: 1"
         );
     }
 }

@@ -382,6 +382,7 @@ impl Provider for GcpProvider {
                 ssh_public_key: ssh_public_key.clone(),
                 ssh_user: self.ssh_user.clone(),
                 labels: req.settings.labels.clone(),
+                gvnic: req.settings.gvnic,
             };
             set.spawn(ops::insert(
                 built.instances.clone(),

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use google_cloud_compute_v1::model::{
     AcceleratorConfig, AccessConfig, AttachedDisk, AttachedDiskInitializeParams, Firewall,
     Instance, Metadata, NetworkInterface, Scheduling, Tags, access_config, firewall, metadata,
-    scheduling,
+    network_interface, scheduling,
 };
 use sky_core::provision::Launchable;
 use sky_core::resources::{DiskTier, PortRange};
@@ -133,6 +133,8 @@ pub struct NodeSpec {
     pub ssh_user: String,
     /// The task's `resources.labels` (checked against GCP's rules), on the instance and its disk.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `gcp.enable_gvnic`: the gVNIC interface instead of VirtIO.
+    pub gvnic: bool,
 }
 
 /// The `instances.insert` body of one node.
@@ -163,11 +165,14 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
                 .set_disk_size_gb(spec.disk_size_gb)
                 .set_disk_type(format!("zones/{zone}/diskTypes/{}", spec.disk_type)),
         );
-    let nic = NetworkInterface::new()
+    let mut nic = NetworkInterface::new()
         .set_network("global/networks/default")
         .set_access_configs([AccessConfig::new()
             .set_name("External NAT")
             .set_type(access_config::Type::OneToOneNat)]);
+    if spec.gvnic {
+        nic = nic.set_nic_type(network_interface::NicType::Gvnic);
+    }
     let mut sched = Scheduling::new();
     if l.use_spot {
         // Spot VMs cannot migrate or restart on their own; stopping keeps the disk for `sky start`.
@@ -338,6 +343,7 @@ mod tests {
             ssh_public_key: "ssh-ed25519 AAAA sky\n".into(),
             ssh_user: SSH_USER.into(),
             labels: [("team".to_owned(), "ml-infra".to_owned())].into(),
+            gvnic: false,
         }
     }
 
@@ -428,6 +434,22 @@ mod tests {
         let items = &body.metadata.as_ref().expect("metadata").items;
         assert_eq!(items[0].value.as_deref(), Some("sky:ssh-ed25519 AAAA sky"));
         assert_eq!(items[1].value.as_deref(), Some("My_Cluster.1"));
+        let json = serde_json::to_value(&body).expect("json");
+        assert!(json["networkInterfaces"][0].get("nicType").is_none());
+    }
+
+    #[test]
+    fn gvnic_sets_the_interface_type() {
+        let body = instance_body(
+            &launchable(false, None),
+            "us-central1-a",
+            &NodeSpec {
+                gvnic: true,
+                ..spec(0)
+            },
+        );
+        let json = serde_json::to_value(&body).expect("json");
+        assert_eq!(json["networkInterfaces"][0]["nicType"], "GVNIC");
     }
 
     #[test]

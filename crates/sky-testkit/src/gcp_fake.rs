@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use crate::hosts::Hosts;
 
 mod names;
-use names::{check_labels, check_name};
+use names::{check_labels, check_name, check_nics};
 
 /// What an insert in a zone does instead of succeeding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -648,7 +648,10 @@ fn insert(
             "Required field 'resource.name' not specified",
         );
     };
-    if let Some(refused) = check_name(&name).or_else(|| check_labels(&inst)) {
+    if let Some(refused) = check_name(&name)
+        .or_else(|| check_labels(&inst))
+        .or_else(|| check_nics(&inst))
+    {
         return refused;
     }
     if st.instances.contains_key(&(zone.to_owned(), name.clone())) {

@@ -28,6 +28,8 @@ vi.mock("../backend", () => ({
     clusterDown: (n: string) => (calls.push(`down ${n}`), Promise.resolve()),
     clusterAutostop: (n: string, m: number | null, d: boolean) => (calls.push(`autostop ${n} ${m} ${d}`), Promise.resolve()),
     clusterExec: () => Promise.resolve(1),
+    sshInclude: () => Promise.resolve({ state: "absent", user_config: "~/.ssh/config", cluster_configs: "config.d" }),
+    sshIncludeSet: () => Promise.reject(new Error("not in this test")),
   },
 }));
 

@@ -8,6 +8,7 @@ import { h, setAttr, setDisabled, setText } from "../dom";
 import { confirmationBox } from "../confirm";
 import { actionsFor, autostop, bulkPlan, place, price, uptime, type BulkLabel } from "../clusterfmt";
 import { session } from "../session";
+import { sshAccessCard } from "../sshaccess";
 
 /// Only a safety net: the app pushes every change as it sees it.
 const FALLBACK_POLL_MS = 30000;
@@ -81,6 +82,7 @@ export async function clustersPage(): Promise<HTMLElement> {
     confirmBox,
     execBox,
     h("div", { class: "card" }, table, empty),
+    sshAccessCard(),
   );
 
   const say = (text: string, error = false) => {

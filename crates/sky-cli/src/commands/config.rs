@@ -1,9 +1,11 @@
 //! `sky config import-skypilot`: copies SkyPilot's `config.yaml` and `ssh_node_pools.yaml` from
 //! its home (`~/.sky`) into Sky's, after checking them with Sky's own parsers, and says what it
 //! did file by file. Sky never reads SkyPilot's home otherwise, so this is the one explicit way in.
-//!
 //! What this does not do: copy or merge anything else (SkyPilot's database, keys and clusters
 //! stay SkyPilot's), or change SkyPilot's files (they are only read).
+//!
+//! `sky config ssh [--on|--off]`: whether `~/.ssh/config` includes Sky's per-cluster configs, so
+//! that `ssh CLUSTER` works (see `Sky::set_ssh_include`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -12,8 +14,10 @@ use std::process::ExitCode;
 
 use sky_core::config::Paths;
 use sky_core::home::{ImportedFile, import_skypilot};
+use sky_core::ssh::client_config::IncludeState;
 
 use crate::output::{CodedError, CommandResult, Format};
+use crate::session::{coded, open_sky};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,6 +30,21 @@ enum Sub {
     /// Copy SkyPilot's config.yaml and ssh_node_pools.yaml into Sky's home (checked first;
     /// SkyPilot's files are only read).
     ImportSkypilot(ImportArgs),
+    /// Show, add (`--on`) or remove (`--off`) the `Include` line in ~/.ssh/config that makes
+    /// `ssh CLUSTER` reach Sky's clusters.
+    Ssh(SshArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SshArgs {
+    /// Add the line (at the top of ~/.ssh/config).
+    #[arg(long, conflicts_with = "off")]
+    on: bool,
+    /// Remove it; Sky then never adds it again on its own.
+    #[arg(long)]
+    off: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Format,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,7 +62,41 @@ struct ImportArgs {
 pub fn run(args: Args) -> CommandResult {
     match args.command {
         Sub::ImportSkypilot(a) => import(a),
+        Sub::Ssh(a) => ssh(a),
     }
+}
+
+fn ssh(args: SshArgs) -> CommandResult {
+    let json = args.output == Format::Json;
+    let sky = open_sky(json)?;
+    let view = if args.on || args.off {
+        sky.set_ssh_include(args.on)
+    } else {
+        sky.ssh_include()
+    }
+    .map_err(|e| coded(e, json))?;
+    let out = if json {
+        serde_json::to_string(&view)? + "\n"
+    } else {
+        let user = view.user_config.display();
+        let configs = view.cluster_configs.display();
+        match view.state {
+            IncludeState::Included => format!(
+                "`ssh CLUSTER` works: {user} includes Sky's cluster configs ({configs}); \
+                 `sky config ssh --off` removes the line\n"
+            ),
+            IncludeState::Absent => format!(
+                "{user} does not include Sky's cluster configs ({configs}); `sky config ssh --on` \
+                 adds one line at its top so that `ssh CLUSTER` works\n"
+            ),
+            IncludeState::Declined => format!(
+                "{user} does not include Sky's cluster configs ({configs}), and Sky will not add \
+                 them on its own; `sky config ssh --on` does\n"
+            ),
+        }
+    };
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn import(args: ImportArgs) -> CommandResult {

@@ -25,6 +25,13 @@ pub struct Args {
     /// name where the cloud does not accept it as it is).
     #[arg(short, long)]
     pub verbose: bool,
+    /// Print the head's IP address (of the one cluster named), for scripts.
+    #[arg(long, conflicts_with_all = ["refresh", "endpoints"])]
+    pub ip: bool,
+    /// Print the task's ports on the head as `IP:PORT` (of the one cluster named), and its
+    /// `ssh` host names.
+    #[arg(long, conflicts_with = "refresh")]
+    pub endpoints: bool,
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
@@ -32,6 +39,9 @@ pub struct Args {
 pub fn run(args: Args) -> CommandResult {
     let json = args.output == Format::Json;
     let sky = open_sky(json)?;
+    if args.ip || args.endpoints {
+        return access(&sky, &args, json);
+    }
     let (view, orphans, foreign) = if args.refresh {
         let sink = TermSink::new(json);
         let rt = runtime()?;
@@ -75,6 +85,46 @@ pub fn run(args: Args) -> CommandResult {
         text
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--ip` and `--endpoints`: how to reach one cluster, from its record.
+fn access(sky: &sky_core::api::Sky, args: &Args, json: bool) -> CommandResult {
+    let [name] = args.clusters.as_slice() else {
+        return Err(crate::output::CodedError {
+            code: sky_core::ErrorCode::InvalidTask,
+            message: format!(
+                "--{} takes exactly one cluster name, got {}",
+                if args.ip { "ip" } else { "endpoints" },
+                args.clusters.len()
+            ),
+            json,
+        }
+        .into());
+    };
+    let view = sky.ssh_access(name).map_err(|e| coded(e, json))?;
+    let mut out = String::new();
+    if json {
+        out = serde_json::to_string(&view)? + "\n";
+    } else if args.ip {
+        let _ = writeln!(out, "{}", view.head_ip);
+    } else {
+        for endpoint in &view.endpoints {
+            let _ = writeln!(out, "{endpoint}");
+        }
+        if view.endpoints.is_empty() {
+            let _ = writeln!(out, "# the task opens no ports (resources.ports)");
+        }
+        match &view.no_ssh {
+            Some(why) => {
+                let _ = writeln!(out, "# no ssh: {why}");
+            }
+            None => {
+                let _ = writeln!(out, "# ssh: {}", view.hosts.join(", "));
+            }
+        }
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

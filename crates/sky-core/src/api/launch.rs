@@ -46,6 +46,30 @@ pub struct LaunchPreview {
 }
 
 impl Sky {
+    /// The disk, ports and image the task asks for on `l` (from the resources alternative `l`
+    /// was chosen for; the default ones when none matches, e.g. a provider's own offer), with
+    /// config.yaml's labels under the task's and gVNIC from the task's `config:` or config.yaml.
+    fn node_settings(&self, task: &Task, l: &Launchable) -> NodeSettings {
+        let mut settings = option_for(&task.resources, l)
+            .map(|r| NodeSettings::for_region(r, &l.region))
+            .unwrap_or_default();
+        let defaults = &self.options.nodes;
+        if let Some(labels) = defaults.labels.get(&l.cloud) {
+            for (key, value) in labels {
+                settings
+                    .labels
+                    .entry(key.clone())
+                    .or_insert_with(|| value.clone());
+            }
+        }
+        settings.gvnic = l.cloud == CloudId::Gcp
+            && task
+                .config
+                .gcp_enable_gvnic
+                .unwrap_or(defaults.gcp_enable_gvnic);
+        settings
+    }
+
     /// Picks the cluster name and shows what `launch` would do; changes nothing.
     pub fn preview_launch(
         &self,
@@ -182,6 +206,7 @@ impl Sky {
             });
         }
         let client = self.agent_of(&rec).await?;
+        self.offer_ssh(&rec, sink);
         let agent_err = |source| SkyError::Agent {
             cluster: name.clone(),
             source,
@@ -397,7 +422,7 @@ impl Sky {
             num_nodes: rec.num_nodes,
             launchable: launchable.clone(),
             resume_stopped: false,
-            settings: node_settings(task, &launchable),
+            settings: self.node_settings(task, &launchable),
             launch_id: self.record_attempt(name, &launchable)?,
         };
         let info = stage(sink, name, Stage::Provision, async {
@@ -429,11 +454,7 @@ impl Sky {
         {
             Ok(c) => c,
             Err(e) => {
-                self.db()?.remove(
-                    name,
-                    self.clock.now(),
-                    "launch failed: no feasible resources",
-                )?;
+                self.remove_record(name, "launch failed: no feasible resources")?;
                 return Err(e);
             }
         };
@@ -459,7 +480,7 @@ impl Sky {
             &mut blocklist,
             options,
             sink,
-            &|l: &Launchable| node_settings(task, l),
+            &|l: &Launchable| self.node_settings(task, l),
             &|attempt: &LaunchAttempt| {
                 let mut db = self
                     .db()
@@ -476,11 +497,7 @@ impl Sky {
             Ok(ok) => ok,
             Err(FailoverError::Cancelled { .. }) => {
                 // Failover terminated what it was creating: nothing is left to describe.
-                self.db()?.remove(
-                    name,
-                    self.clock.now(),
-                    "launch cancelled while provisioning",
-                )?;
+                self.remove_record(name, "launch cancelled while provisioning")?;
                 self.release_buckets_noting(name, sink).await;
                 return Err(SkyError::Cancelled {
                     cluster: name.into(),
@@ -492,11 +509,7 @@ impl Sky {
                 let leaked = matches!(&source, FailoverError::Fatal { error, .. } if error.kind == ProvisionErrorKind::Fatal && error.message.contains("cleaning up failed"));
                 if !leaked {
                     // Failover terminated whatever it created: the record has nothing to describe.
-                    self.db()?.remove(
-                        name,
-                        self.clock.now(),
-                        "launch failed: provisioning failed",
-                    )?;
+                    self.remove_record(name, "launch failed: provisioning failed")?;
                     self.release_buckets_noting(name, sink).await;
                 }
                 return Err(SkyError::Failover {
@@ -705,11 +718,4 @@ fn check_secrets(task: &Task) -> Result<(), SkyError> {
             "secret '{name}' has no value; export it and pass --secret {name}"
         ))),
     }
-}
-/// The disk, ports and image the task asks for on `l`: from the resources alternative `l` was
-/// chosen for (the default ones when none matches, e.g. a provider's own offer).
-fn node_settings(task: &Task, l: &Launchable) -> NodeSettings {
-    option_for(&task.resources, l)
-        .map(|r| NodeSettings::for_region(r, &l.region))
-        .unwrap_or_default()
 }

@@ -131,9 +131,8 @@ impl Sky {
             if !checked.unchecked.is_empty() {
                 return self.keep_unchecked(rec, &checked.unchecked, &what);
             }
-            self.db()?.remove(
+            self.remove_record(
                 name,
-                now,
                 "refresh: launch was interrupted before nodes were recorded",
             )?;
             return Ok(change(
@@ -187,8 +186,7 @@ impl Sky {
                 }
                 message = format!("autodowned {after}: no nodes are left; record removed");
             }
-            self.db()?
-                .remove(name, now, &format!("refresh: {message}"))?;
+            self.remove_record(name, &format!("refresh: {message}"))?;
             for note in self.release_buckets(name).await {
                 message = format!("{message}; {note}");
             }

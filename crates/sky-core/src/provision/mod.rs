@@ -79,6 +79,10 @@ pub struct NodeSettings {
     /// creates, beside Sky's own; checked by [`crate::resources::label_problem`].
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// GCP's gVNIC network interface instead of VirtIO (`gcp.enable_gvnic`); set only on GCP
+    /// placements, the one cloud that offers the choice.
+    #[serde(default)]
+    pub gvnic: bool,
 }
 
 impl Default for NodeSettings {
@@ -89,6 +93,7 @@ impl Default for NodeSettings {
             ports: Vec::new(),
             image_id: None,
             labels: BTreeMap::new(),
+            gvnic: false,
         }
     }
 }
@@ -111,6 +116,7 @@ impl NodeSettings {
             ports: resources.ports.clone(),
             image_id,
             labels: resources.labels.clone(),
+            gvnic: false,
         }
     }
 
@@ -122,7 +128,7 @@ impl NodeSettings {
             if let Some(why) = crate::resources::label_problem(cloud, key, value) {
                 return Err(ProvisionError::new(
                     ProvisionErrorKind::InvalidRequest,
-                    format!("resources.labels: {why}"),
+                    format!("labels: {why}"),
                 )
                 .with_scope(BlockScope::Cloud));
             }
@@ -363,6 +369,16 @@ pub trait Provider: Send + Sync {
     /// default `None` keeps the versions for nodes that are directories on this machine.
     fn vms<'a>(&'a self, _cluster_name: &'a str, _info: &'a ClusterInfo) -> Option<Vms<'a>> {
         None
+    }
+    /// How OpenSSH reaches the cluster's nodes, head first, for `ssh CLUSTER` (see
+    /// `crate::ssh::client_config`): the same addresses, logins and keys Sky uses. `None` for
+    /// nodes that are not reached over SSH (directories on this machine).
+    fn ssh_targets(
+        &self,
+        cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Option<Result<Vec<crate::ssh::SshTarget>, ProvisionError>> {
+        self.vms(cluster_name, info).map(|vms| vms.targets())
     }
     /// The nodes as the head's agent must see them (its cluster config): where each node's files
     /// are and how the agent reaches it. The default suits nodes that are directories on this

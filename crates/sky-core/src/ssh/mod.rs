@@ -2,7 +2,8 @@
 //! cloud today, the clouds' VMs next): the user's key ([`keys`]), host keys per cluster
 //! ([`known_hosts`]), one russh connection per node with many channels ([`session`]), workdir
 //! upload ([`sync`]), node pools ([`pools`]), each cluster's own directory on its nodes
-//! ([`node_dir`]), connection reuse within a process ([`cache`]) and
+//! ([`node_dir`]), connection reuse within a process ([`cache`]), OpenSSH configs for
+//! `ssh CLUSTER` ([`client_config`]) and
 //! the cluster-level entry point [`RemoteCluster`]
 //! ([`remote`]): install and reach the head's `sky-agent`, give it access to the workers, sync
 //! workdirs, release the nodes.
@@ -11,6 +12,7 @@
 //! does, reaching workers with its own SSH), or decide which node is the head (rank 0 is).
 
 pub mod cache;
+pub mod client_config;
 pub mod keys;
 pub mod known_hosts;
 pub mod node_dir;

@@ -12,6 +12,7 @@
 //! checked at launch), or decide feasibility and price (the optimizer does).
 
 mod autostop;
+mod config_block;
 mod error;
 mod fields;
 mod mounts;
@@ -32,6 +33,7 @@ use std::fmt;
 use serde::Serialize;
 
 pub use autostop::{AutostopRequest, DEFAULT_IDLE_MINUTES};
+pub use config_block::TaskConfig;
 pub use error::TaskError;
 
 /// Reads an `autostop` value (`config.yaml`'s default) the way a task's is read.
@@ -76,8 +78,9 @@ pub struct Task {
     pub event_callback: Option<String>,
     /// The `service:` block, kept as written (with `${VAR}` substituted).
     pub service: Option<serde_json::Value>,
-    /// The task's `config:` overrides, kept as written.
-    pub config: Option<serde_json::Value>,
+    /// What the task's `config:` block changes for its own launch (see [`TaskConfig`]).
+    #[serde(skip_serializing_if = "TaskConfig::is_empty")]
+    pub config: TaskConfig,
     /// Other valid SkyPilot task fields kept as written (`pool`, `volumes`, `volume_mounts`,
     /// `managed_secrets`, `api_server_access`, `file_mounts_mapping`, `_metadata`).
     pub extras: BTreeMap<String, serde_json::Value>,
@@ -244,7 +247,7 @@ impl Task {
             outputs: None,
             event_callback: None,
             service: None,
-            config: None,
+            config: TaskConfig::default(),
             extras: BTreeMap::new(),
             requested,
         }

@@ -241,12 +241,7 @@ fn parse_task(ctx: Ctx<'_>, doc: &Node, overrides: &TaskOverrides) -> Result<Tas
                     task.outputs = spec;
                 }
             }
-            "config" => {
-                let entries = ctx.opt_map(path, value)?;
-                if !entries.is_empty() {
-                    task.config = Some(value.to_json());
-                }
-            }
+            "config" => task.config = super::config_block::parse(&ctx, path, value)?,
             "service" if !value.is_null() => {
                 value
                     .as_map()

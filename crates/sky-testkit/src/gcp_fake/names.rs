@@ -59,6 +59,36 @@ pub(super) fn check_labels(instance: &Value) -> Option<Reply> {
     None
 }
 
+/// The `nicType` values `NetworkInterface.NicType` defines; Google refuses any other string
+/// before it looks at the rest of the request.
+const NIC_TYPES: &[&str] = &[
+    "UNSPECIFIED_NIC_TYPE",
+    "VIRTIO_NET",
+    "GVNIC",
+    "IDPF",
+    "MRDMA",
+    "IRDMA",
+];
+
+/// Compute Engine's check of each network interface's `nicType` enum.
+pub(super) fn check_nics(instance: &Value) -> Option<Reply> {
+    let nics = instance.get("networkInterfaces")?.as_array()?;
+    nics.iter().enumerate().find_map(|(i, nic)| {
+        let nic_type = nic.get("nicType")?.as_str().unwrap_or_default();
+        (!NIC_TYPES.contains(&nic_type)).then(|| {
+            api_error(
+                400,
+                "invalid",
+                &format!(
+                    "Invalid value at 'resource.network_interfaces[{i}].nic_type' \
+                     (type.googleapis.com/google.cloud.compute.v1.NetworkInterface.NicType), \
+                     \"{nic_type}\""
+                ),
+            )
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +126,13 @@ mod tests {
         ] {
             assert!(check_labels(&bad).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn nic_types_are_the_enums_names() {
+        assert!(check_nics(&json!({"networkInterfaces": [{"network": "n"}]})).is_none());
+        assert!(check_nics(&json!({"networkInterfaces": [{"nicType": "GVNIC"}]})).is_none());
+        let refused = check_nics(&json!({"networkInterfaces": [{"nicType": "gvnic"}]}));
+        assert_eq!(refused.map(|r| r.status().as_u16()), Some(400));
     }
 }
