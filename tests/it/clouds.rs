@@ -344,6 +344,99 @@ async fn aws_two_nodes_run_exec_stop_start_and_down_over_ssh() {
     assert!(world.hosts.placed().is_empty());
 }
 
+/// A company network: nodes with no public address, reached only through a bastion
+/// (`aws.use_internal_ips` and `aws.ssh_proxy_command`, a real `ssh -W` through a jump host in
+/// the test namespaces). Every connection Sky makes, and `ssh CLUSTER` after it, goes through the
+/// bastion: the proxy command logs each address it was asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_nodes_by_private_address_through_a_bastion() {
+    let Some(mut world) = World::start(3) else {
+        return;
+    };
+    let moto = moto::start_moto().await;
+    let proxy = moto::start_proxy(moto.port).await;
+    proxy.with_hosts(world.hosts.clone());
+    aws_env(&mut world);
+    // The bastion: one of the hosts, with a key of its own made for this run.
+    let bastion = world.hosts.attach("bastion").expect("bastion host");
+    let keys = tempfile::tempdir().expect("keys");
+    let key = keys.path().join("bastion-key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(made.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    world.hosts.authorize("bastion", &public);
+    let log = keys.path().join("proxied");
+    let user = world.hosts.user();
+    let proxy_command = format!(
+        "echo %h:%p >> {log} && exec ssh -F /dev/null -i {key} -o BatchMode=yes \
+         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -W %h:%p {user}@{bastion}",
+        log = log.display(),
+        key = key.display(),
+    );
+    world.config(&format!(
+        "allowed_clouds: [aws]\n{}  use_internal_ips: true\n  ssh_proxy_command:\n    \
+         {AWS_REGION}: '{proxy_command}'\n",
+        aws_config(&proxy.url(), &user)
+    ));
+    let user_home = tempfile::tempdir().expect("user home");
+    world
+        .env
+        .push(("HOME".into(), user_home.path().display().to_string()));
+    let task = world.task(
+        2,
+        &format!("  infra: aws/{AWS_REGION}\n  instance_type: m6i.large\n"),
+    );
+    let out = world
+        .ok(&["launch", "-y", "-c", "private", &task.display().to_string()])
+        .await;
+    for rank in 0..2 {
+        assert!(
+            out.contains(&format!("rank={rank} of 2")) && out.contains("file=synced-from-laptop"),
+            "{out}"
+        );
+    }
+    let nodes: Vec<String> = world
+        .hosts
+        .placed()
+        .into_iter()
+        .filter(|(k, _)| k != "bastion")
+        .map(|(_, addr)| addr)
+        .collect();
+    assert_eq!(nodes.len(), 2);
+    let proxied = std::fs::read_to_string(&log).expect("the proxy command ran");
+    for addr in &nodes {
+        assert!(
+            proxied.lines().any(|l| l == format!("{addr}:22")),
+            "Sky reached {addr} through the bastion:\n{proxied}"
+        );
+    }
+    let ip = world.ok(&["status", "--ip", "private"]).await;
+    assert!(
+        nodes.contains(&ip.trim().to_owned()),
+        "the head's private address: {ip}"
+    );
+
+    // `ssh CLUSTER` goes through the same bastion.
+    world.ok(&["config", "ssh", "--on"]).await;
+    let before = std::fs::read_to_string(&log).expect("log").lines().count();
+    world
+        .assert_ssh_reaches_each_node(user_home.path(), "private", 2)
+        .await;
+    let after = std::fs::read_to_string(&log).expect("log").lines().count();
+    assert_eq!(after, before + 2, "each ssh went through the bastion");
+
+    world.ok(&["down", "private", "-y"]).await;
+    assert_eq!(
+        moto::live_instances(moto.port, AWS_REGION, AWS_CLUSTER_TAG).await,
+        Vec::<String>::new()
+    );
+}
+
 /// Waits until `done` holds for what `look` returns, asking every 100 ms for at most `secs`:
 /// the cloud's own record reaching a state, not a fixed pause.
 async fn until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(

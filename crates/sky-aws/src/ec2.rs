@@ -11,9 +11,9 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, Instance, InstanceInterruptionBehavior,
-    InstanceLifecycleType, InstanceMarketOptionsRequest, InstanceStateName, InstanceType,
-    IpPermission, IpRange, MarketType, Placement, ResourceType, SpotInstanceType,
-    SpotMarketOptions, Tag, TagSpecification, VolumeType,
+    InstanceLifecycleType, InstanceMarketOptionsRequest, InstanceNetworkInterfaceSpecification,
+    InstanceStateName, InstanceType, IpPermission, IpRange, MarketType, Placement, ResourceType,
+    SpotInstanceType, SpotMarketOptions, Tag, TagSpecification, VolumeType,
 };
 use backon::{ExponentialBuilder, Retryable};
 use sky_core::provision::{NodeHandle, NodeState, ProvisionError};
@@ -222,22 +222,44 @@ pub async fn ensure_key_pair(
     }
 }
 
-/// The id of security group `name` (in the default VPC), with every range of `ports` open to
-/// TCP from anywhere. Rules the group already has are kept and not sent again, so a relaunch
-/// that asks for more ports adds only those (EC2 rejects a whole batch with one duplicate).
+/// The filters that find security group `name`: in `vpc`, or (when `None`) by name alone, which
+/// EC2 resolves in the default VPC as before.
+fn group_filters(name: &str, vpc: Option<&str>) -> Vec<Filter> {
+    let mut filters = vec![Filter::builder().name("group-name").values(name).build()];
+    if let Some(vpc) = vpc {
+        filters.push(Filter::builder().name("vpc-id").values(vpc).build());
+    }
+    filters
+}
+
+/// Whether `tags` say the resource is `owner`'s.
+fn owned_by(tags: &[Tag], owner: &str) -> bool {
+    tags.iter()
+        .any(|t| t.key() == Some(TAG_OWNER) && t.value() == Some(owner))
+}
+
+/// The id of security group `name` in `vpc` (the default VPC when `None`), with every range of
+/// `ports` open to TCP from anywhere. Rules the group already has are kept and not sent again,
+/// so a relaunch that asks for more ports adds only those (EC2 rejects a whole batch with one
+/// duplicate). A group that exists and is not `owner`'s (a company's own
+/// `aws.security_group_name`) is used as it is and never changed: ports it does not open to
+/// anywhere are only warned of, since it may well open them to the company's own ranges.
 pub async fn ensure_security_group(
     client: &Client,
     name: &str,
     ports: &[PortRange],
     tags: &[Tag],
+    vpc: Option<&str>,
+    owner: &str,
 ) -> Result<String, ProvisionError> {
     let existing = client
         .describe_security_groups()
-        .filters(Filter::builder().name("group-name").values(name).build())
+        .set_filters(Some(group_filters(name, vpc)))
         .send()
         .await
         .map_err(|e| provision_error("DescribeSecurityGroups", &e))?;
     let group = existing.security_groups().first();
+    let foreign = group.is_some_and(|g| !owned_by(g.tags(), owner));
     let open: Vec<(i32, i32)> = group
         .map(|g| {
             g.ip_permissions()
@@ -254,6 +276,7 @@ pub async fn ensure_security_group(
             let created = client
                 .create_security_group()
                 .group_name(name)
+                .set_vpc_id(vpc.map(str::to_owned))
                 .description("Sky cluster: SSH and the task's ports")
                 .tag_specifications(
                     TagSpecification::builder()
@@ -268,7 +291,7 @@ pub async fn ensure_security_group(
                 Err(e) if code_of(&e) == Some("InvalidGroup.Duplicate") => {
                     let again = client
                         .describe_security_groups()
-                        .filters(Filter::builder().name("group-name").values(name).build())
+                        .set_filters(Some(group_filters(name, vpc)))
                         .send()
                         .await
                         .map_err(|e| provision_error("DescribeSecurityGroups", &e))?;
@@ -304,6 +327,26 @@ pub async fn ensure_security_group(
     if permissions.is_empty() {
         return Ok(id);
     }
+    if foreign {
+        let missing: Vec<String> = permissions
+            .iter()
+            .filter_map(|p| Some((p.from_port()?, p.to_port()?)))
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        tracing::warn!(
+            group = %name,
+            "security group {name} is not Sky's, so Sky leaves its rules as they are; it does not \
+             open TCP {} to anywhere",
+            missing.join(", ")
+        );
+        return Ok(id);
+    }
     match client
         .authorize_security_group_ingress()
         .group_id(&id)
@@ -331,6 +374,8 @@ pub struct Launch<'a> {
     pub count: u32,
     pub key_name: &'a str,
     pub security_group_id: &'a str,
+    /// The subnet and the public-address choice (`aws.vpc_name`, `aws.use_internal_ips`).
+    pub network: &'a crate::network::NetworkPlacement,
     pub spot: bool,
     pub disk: Disk,
     /// The image's root device, which the disk mapping must name to resize the root volume
@@ -491,7 +536,6 @@ pub async fn run(
             .min_count(count)
             .max_count(count)
             .key_name(launch.key_name)
-            .security_group_ids(launch.security_group_id)
             .client_token(launch.client_token)
             .tag_specifications(tags.clone())
             .tag_specifications(volume_tags.clone())
@@ -501,6 +545,22 @@ pub async fn run(
                     .ebs(launch.disk.ebs())
                     .build(),
             );
+        let net = launch.network;
+        if net.subnet_id.is_some() || !net.public_ip {
+            // An explicit interface carries the subnet, the group and the address choice (EC2
+            // refuses groups given beside one).
+            req = req.network_interfaces(
+                InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .set_subnet_id(net.subnet_id.clone())
+                    .groups(launch.security_group_id)
+                    .associate_public_ip_address(net.public_ip)
+                    .delete_on_termination(true)
+                    .build(),
+            );
+        } else {
+            req = req.security_group_ids(launch.security_group_id);
+        }
         if let Some(zone) = launch.zone {
             req = req.placement(Placement::builder().availability_zone(zone).build());
         }

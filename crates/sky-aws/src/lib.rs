@@ -14,6 +14,7 @@ pub mod chain;
 pub mod client;
 pub mod ec2;
 pub mod errors;
+pub mod network;
 mod provider;
 pub mod storage;
 
@@ -57,6 +58,8 @@ pub struct AwsOptions {
     /// Whose resources this provider tags and acts on: by default the owner id in the Sky
     /// home's state database.
     pub owner: HomeOwner,
+    /// `aws.vpc_name`, `security_group_name`, `use_internal_ips`, `ssh_proxy_command`.
+    pub network: sky_core::config::CloudNetwork,
 }
 
 impl AwsOptions {
@@ -75,6 +78,7 @@ impl AwsOptions {
             wait_timeout: Duration::from_secs(600),
             throttle: Throttle::default(),
             ssh_user: DEFAULT_SSH_USER.to_owned(),
+            network: sky_core::config::CloudNetwork::default(),
         }
     }
 
@@ -86,6 +90,7 @@ impl AwsOptions {
         if let Some(user) = config.ssh_user(sky_core::cloud::CloudId::Aws) {
             options.ssh_user = user.to_owned();
         }
+        options.network = config.network(sky_core::cloud::CloudId::Aws);
         let Some(section) = config.other.get("aws").and_then(|v| v.as_object()) else {
             return options;
         };
@@ -124,7 +129,13 @@ impl AwsOptions {
                     _ => warn_ignored(key, "a positive number of GiB"),
                 },
                 // Read and checked by the core's config parser.
-                "ssh_user" => {}
+                "ssh_user"
+                | "labels"
+                | "instance_tags"
+                | "vpc_name"
+                | "security_group_name"
+                | "use_internal_ips"
+                | "ssh_proxy_command" => {}
                 _ => tracing::debug!(key = %key, "unknown aws setting in config.yaml; ignored"),
             }
         }

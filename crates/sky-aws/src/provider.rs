@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{InstanceAttributeName, InstanceStateName};
+use aws_sdk_ec2::types::{Filter, InstanceAttributeName, InstanceStateName};
 use sky_core::catalog::Catalog;
 use sky_core::cloud::CloudId;
 use sky_core::provision::{
@@ -301,12 +301,17 @@ impl AwsProvider {
         let l = &req.launchable;
         req.settings.check_labels(CloudId::Aws)?;
         let owner = self.owner()?;
+        let network =
+            crate::network::place(client, &self.options.network, &l.region, l.zone.as_deref())
+                .await?;
         // First, so a relaunch of an existing cluster that asks for more ports opens them.
         let sg = ec2::ensure_security_group(
             client,
-            &ec2::security_group_name(&owner, cluster),
+            &self.group_name(&owner, cluster),
             &req.settings.inbound_ranges(),
             &ec2::ownership_tags(cluster, &owner, &req.launch_id),
+            network.vpc_id.as_deref(),
+            &owner,
         )
         .await?;
         let mine = Scope::Owner {
@@ -348,6 +353,7 @@ impl AwsProvider {
             count: req.num_nodes - have,
             key_name: &key_name,
             security_group_id: &sg,
+            network: &network,
             spot: l.use_spot,
             disk: ec2::Disk::for_tier(disk_gib, req.settings.disk_tier),
             root_device,
@@ -447,9 +453,22 @@ impl AwsProvider {
         Ok(())
     }
 
+    /// The security group of `owner`'s `cluster`: `aws.security_group_name` (shared by every
+    /// cluster), else one of the cluster's own.
+    fn group_name(&self, owner: &str, cluster: &str) -> String {
+        self.options
+            .network
+            .security_group_name
+            .clone()
+            .unwrap_or_else(|| ec2::security_group_name(owner, cluster))
+    }
+
     /// Deletes `owner`'s security group of `cluster` once none of that owner's instances of the
-    /// cluster remain in the region. Not fatal when EC2 refuses: the group costs nothing and the
-    /// next launch of this name reuses it.
+    /// cluster remain in the region, in whichever VPC it is (by id: EC2 takes a name only in the
+    /// default VPC). Only a group tagged with `owner` is deleted, so a company's own
+    /// `aws.security_group_name` stays; a shared one still in use by another cluster (stopped
+    /// ones included) is refused by EC2 and kept. Not fatal when EC2 refuses: the group costs
+    /// nothing and the next launch of this name reuses it.
     async fn delete_group_if_unused(
         &self,
         client: &Client,
@@ -463,9 +482,23 @@ impl AwsProvider {
         if !self.live_nodes(client, scope).await?.is_empty() {
             return Ok(());
         }
-        let sg = ec2::security_group_name(owner, cluster);
-        if let Err(e) = client.delete_security_group().group_name(&sg).send().await {
-            tracing::debug!(group = %sg, error = %provision_error("DeleteSecurityGroup", &e), "security group kept");
+        let sg = self.group_name(owner, cluster);
+        let groups = client
+            .describe_security_groups()
+            .filters(Filter::builder().name("group-name").values(&sg).build())
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{}", ec2::TAG_OWNER))
+                    .values(owner)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| provision_error("DescribeSecurityGroups", &e))?;
+        for id in groups.security_groups().iter().filter_map(|g| g.group_id()) {
+            if let Err(e) = client.delete_security_group().group_id(id).send().await {
+                tracing::debug!(group = %sg, id, error = %provision_error("DeleteSecurityGroup", &e), "security group kept");
+            }
         }
         Ok(())
     }
@@ -994,12 +1027,22 @@ impl Provider for AwsProvider {
     }
 
     fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {
+        let network = &self.options.network;
+        // The region the cluster was last sent to is where it runs now.
+        let region = self.recorded_regions(cluster_name).pop();
+        let proxy_command = network
+            .ssh_proxy_command
+            .as_ref()
+            .zip(region.as_deref())
+            .and_then(|(proxy, region)| proxy.for_region(region));
         Some(Vms {
             sky_home: &self.options.sky_home,
             cluster_name,
             info,
             user: &self.options.ssh_user,
             connect: ConnectOptions::from_env(),
+            use_internal_ips: network.use_internal_ips,
+            proxy_command,
         })
     }
 }

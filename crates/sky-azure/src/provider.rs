@@ -758,6 +758,8 @@ impl Provider for AzureProvider {
             info,
             user: &self.settings.ssh_user,
             connect: ConnectOptions::from_env(),
+            use_internal_ips: false,
+            proxy_command: None,
         })
     }
 }

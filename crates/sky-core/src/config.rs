@@ -10,8 +10,12 @@
 //!
 //! What this module does not do: write the config, or check credentials (`sky check` does).
 
+mod network;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+pub use network::{CloudNetwork, ProxyCommand};
 
 use crate::cloud::CloudId;
 use crate::error::ErrorCode;
@@ -101,6 +105,9 @@ pub struct SkyConfig {
     /// What every node a launch creates gets from this file: `<cloud>.labels` and
     /// `gcp.enable_gvnic`.
     pub nodes: NodeDefaults,
+    /// `<cloud>.vpc_name`, `security_group_name`, `use_internal_ips`, `ssh_proxy_command`, for
+    /// the clouds whose provider acts on them ([`network::NETWORK_KEYS`]).
+    pub networks: BTreeMap<CloudId, CloudNetwork>,
     /// Every other top-level key, as written.
     pub other: BTreeMap<String, serde_json::Value>,
     /// Keys Sky reads nowhere (SkyPilot's `jobs`, `kubernetes`, `aws.vpc_name`, typos), as
@@ -122,6 +129,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "ssh_user",
             "labels",
             "instance_tags",
+            "vpc_name",
+            "security_group_name",
+            "use_internal_ips",
+            "ssh_proxy_command",
         ],
     ),
     (
@@ -242,6 +253,11 @@ impl SkyConfig {
                     if !labels.is_empty() {
                         config.nodes.labels.insert(*cloud, labels);
                     }
+                    let net = network::read(*cloud, &name, value)
+                        .map_err(|(path, node, message)| invalid(&path, Some(node), message))?;
+                    if net != CloudNetwork::default() {
+                        config.networks.insert(*cloud, net);
+                    }
                     if *cloud == CloudId::Gcp
                         && let Some((_, node)) = entry(value, "enable_gvnic")
                         && !node.is_null()
@@ -320,6 +336,11 @@ impl SkyConfig {
             config.allowed_clouds = Some(clouds);
         }
         Ok(config)
+    }
+
+    /// `cloud`'s network settings (its default network when the config says nothing).
+    pub fn network(&self, cloud: CloudId) -> CloudNetwork {
+        self.networks.get(&cloud).cloned().unwrap_or_default()
     }
 
     /// `<cloud>.ssh_user` when the config sets it; `None` means the provider's default login.
@@ -488,13 +509,13 @@ mod tests {
     #[test]
     fn keys_sky_reads_nowhere_are_listed_with_their_place() {
         let text = "allowed_clouds: [aws]\nautostop: 10\njobs:\n  controller: {}\naws:\n  \
-                    endpoint_url: http://x\n  vpc_name: corp\ngcp:\n  ssh_user: me\n";
+                    endpoint_url: http://x\n  use_ssm: true\ngcp:\n  ssh_user: me\n";
         let config = SkyConfig::parse(text, "config.yaml").expect("valid");
         assert_eq!(
             config.unused,
             [
                 "config.yaml:3:1: jobs".to_owned(),
-                "config.yaml:7:3: aws.vpc_name".to_owned()
+                "config.yaml:7:3: aws.use_ssm".to_owned()
             ]
         );
     }
@@ -588,6 +609,43 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "config.yaml:2:17: gcp.enable_gvnic: expected true or false, got an integer: 1"
+        );
+    }
+
+    #[test]
+    fn aws_network_keys_are_read_and_checked() {
+        let config = SkyConfig::parse(
+            "aws:\n  vpc_name: corp\n  security_group_name: corp-sky\n  use_internal_ips: true\n  \
+             ssh_proxy_command:\n    us-east-1: ssh -W %h:%p bastion\n    us-west-2: null\n\
+             gcp:\n  vpc_name: corp\n",
+            "config.yaml",
+        )
+        .expect("valid");
+        let aws = config.network(CloudId::Aws);
+        assert_eq!(aws.vpc_name.as_deref(), Some("corp"));
+        assert_eq!(aws.security_group_name.as_deref(), Some("corp-sky"));
+        assert!(aws.use_internal_ips);
+        let proxy = aws.ssh_proxy_command.expect("proxy");
+        assert_eq!(proxy.for_region("us-east-1"), Some("ssh -W %h:%p bastion"));
+        assert_eq!(proxy.for_region("us-west-2"), None);
+        assert_eq!(proxy.for_region("eu-west-1"), None);
+        // GCP's provider does not act on its network keys yet: they are named as unused.
+        assert_eq!(config.unused, ["config.yaml:9:3: gcp.vpc_name".to_owned()]);
+        assert_eq!(config.network(CloudId::Gcp), CloudNetwork::default());
+
+        let err = SkyConfig::parse("aws:\n  use_internal_ips: yes please\n", "config.yaml")
+            .expect_err("not a bool");
+        assert_eq!(
+            err.to_string(),
+            "config.yaml:2:21: aws.use_internal_ips: expected true or false, got a string: yes please"
+        );
+        let err = SkyConfig::parse("aws:\n  ssh_proxy_command: {us-east-1: 3}\n", "config.yaml")
+            .expect_err("not a command");
+        assert!(
+            err.to_string().starts_with(
+                "config.yaml:2:34: aws.ssh_proxy_command.us-east-1: expected a command"
+            ),
+            "{err}"
         );
     }
 }

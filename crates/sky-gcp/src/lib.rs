@@ -584,6 +584,8 @@ impl Provider for GcpProvider {
             info,
             user: &self.ssh_user,
             connect: self.connect,
+            use_internal_ips: false,
+            proxy_command: None,
         })
     }
 }

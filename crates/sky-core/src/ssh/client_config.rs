@@ -67,6 +67,17 @@ fn arg(text: &str) -> String {
     }
 }
 
+/// A proxy command as OpenSSH must be given it to run it as Sky does. OpenSSH expands the same
+/// `%h`, `%p` and `%r`, but runs `exec COMMAND` in the user's shell, which ends a compound
+/// command (`log && exec ssh -W ...`) after its first part; Sky runs it with `sh -c`, so the
+/// config does too.
+fn proxy_line(command: &str) -> String {
+    if cfg!(windows) {
+        return command.to_owned();
+    }
+    format!("sh -c '{}'", command.replace('\'', "'\\''"))
+}
+
 /// The `Host` names of a cluster's nodes, head first: `CLUSTER`, `CLUSTER-worker1`, ...
 pub fn host_names(cluster: &str, nodes: usize) -> Vec<String> {
     (0..nodes)
@@ -107,6 +118,8 @@ fn host_block(
     out.push_str("  ServerAliveInterval 30\n");
     if let Some(jump) = jump {
         out.push_str(&format!("  ProxyJump {jump}\n"));
+    } else if let Some(proxy) = &target.proxy_command {
+        out.push_str(&format!("  ProxyCommand {}\n", proxy_line(proxy)));
     }
     out.push('\n');
 }
@@ -317,6 +330,17 @@ mod tests {
         );
         assert!(text.contains("  StrictHostKeyChecking yes\n"));
         assert!(!text.contains("ProxyJump"));
+        assert!(!text.contains("ProxyCommand"));
+
+        let mut proxied = target("10.0.0.1", 22);
+        proxied.proxy_command = Some("echo %h >> 'my log' && exec ssh -W %h:%p b".into());
+        let text = render(home, "p", &[proxied]);
+        assert!(
+            text.contains(
+                "  ProxyCommand sh -c 'echo %h >> '\\''my log'\\'' && exec ssh -W %h:%p b'\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

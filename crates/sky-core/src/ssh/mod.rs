@@ -42,9 +42,39 @@ pub struct SshTarget {
     /// A bastion to tunnel through (a direct-tcpip channel on the jump host's connection).
     #[serde(default)]
     pub jump: Option<Box<SshTarget>>,
+    /// A command whose stdin and stdout are the connection, as OpenSSH's `ProxyCommand`
+    /// (`ssh_proxy_command` in config.yaml); `%h`, `%p` and `%r` are this target's address,
+    /// port and login, `%%` a percent sign.
+    #[serde(default)]
+    pub proxy_command: Option<String>,
 }
 
 impl SshTarget {
+    /// The proxy command with OpenSSH's `%h`, `%p`, `%r` and `%%` replaced for this target.
+    pub fn proxy_command_line(&self) -> Option<String> {
+        let template = self.proxy_command.as_deref()?;
+        let mut out = String::with_capacity(template.len() + 16);
+        let mut chars = template.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('h') => out.push_str(&self.host),
+                Some('p') => out.push_str(&self.port.to_string()),
+                Some('r') => out.push_str(&self.user),
+                Some('%') => out.push('%'),
+                Some(other) => {
+                    out.push('%');
+                    out.push(other);
+                }
+                None => out.push('%'),
+            }
+        }
+        Some(out)
+    }
+
     pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>) -> SshTarget {
         SshTarget {
             host: host.into(),
@@ -52,6 +82,7 @@ impl SshTarget {
             user: user.into(),
             identity_file: None,
             jump: None,
+            proxy_command: None,
         }
     }
 }
@@ -134,4 +165,20 @@ pub enum SshError {
     },
     #[error("{0}")]
     Local(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SshTarget;
+
+    #[test]
+    fn proxy_commands_expand_as_openssh_expands_them() {
+        let mut t = SshTarget::new("10.0.0.5", 2222, "ubuntu");
+        assert_eq!(t.proxy_command_line(), None);
+        t.proxy_command = Some("ssh -W %h:%p %r@bastion # 100%% %x %".into());
+        assert_eq!(
+            t.proxy_command_line().as_deref(),
+            Some("ssh -W 10.0.0.5:2222 ubuntu@bastion # 100% %x %")
+        );
+    }
 }

@@ -159,6 +159,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<NodePool>, PoolError> {
                 user: user.clone().unwrap_or_default(),
                 identity_file: identity.clone(),
                 jump: None,
+                proxy_command: None,
             };
             let mut host_jump = jump.clone();
             if let Some(ip) = text_of(host) {
@@ -275,6 +276,7 @@ fn parse_jump(text: &str, host: &SshTarget) -> Option<SshTarget> {
         user,
         identity_file: host.identity_file.clone(),
         jump: None,
+        proxy_command: None,
     })
 }
 

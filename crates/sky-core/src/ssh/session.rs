@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use russh::client::{self, Handle};
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, ChannelStream, Disconnect};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::known_hosts::KnownHosts;
 use super::{ConnectOptions, SshError, SshTarget};
@@ -72,6 +72,80 @@ pub struct SshSession {
     target: SshTarget,
     /// The bastion's session; it must outlive the tunnelled one.
     _jump: Option<Box<SshSession>>,
+    /// The proxy command carrying the connection; killed when the session is dropped.
+    _proxy: Option<ProxyChild>,
+}
+
+/// A running `ssh_proxy_command`, and what it wrote on stderr (its reason when it fails).
+struct ProxyChild {
+    _child: tokio::process::Child,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl ProxyChild {
+    /// The proxy's stderr so far, for an error message (it has ended or is ending).
+    async fn said(self) -> String {
+        drop(self._child);
+        match tokio::time::timeout(Duration::from_secs(2), self.stderr).await {
+            Ok(Ok(text)) if !text.trim().is_empty() => text.trim().to_owned(),
+            _ => "it said nothing on stderr".to_owned(),
+        }
+    }
+}
+
+/// Starts `target`'s proxy command (through the shell, as OpenSSH runs `ProxyCommand`) and
+/// returns its stdout and stdin as one stream.
+fn proxy_stream(
+    target: &SshTarget,
+) -> Result<
+    (
+        tokio::io::Join<tokio::process::ChildStdout, tokio::process::ChildStdin>,
+        ProxyChild,
+    ),
+    SshError,
+> {
+    let line = target.proxy_command_line().unwrap_or_default();
+    let mut cmd = if cfg!(windows) {
+        let mut c = tokio::process::Command::new("cmd");
+        c.arg("/C").arg(&line);
+        c
+    } else {
+        let mut c = tokio::process::Command::new("sh");
+        c.arg("-c").arg(&line);
+        c
+    };
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            protocol(
+                target,
+                format!("cannot start the proxy command `{line}`: {e}"),
+            )
+        })?;
+    let (Some(stdout), Some(stdin), Some(mut stderr)) =
+        (child.stdout.take(), child.stdin.take(), child.stderr.take())
+    else {
+        return Err(protocol(target, "the proxy command has no pipes"));
+    };
+    let stderr = tokio::spawn(async move {
+        let mut text = Vec::new();
+        // Bounded: a chatty proxy cannot grow this without end.
+        let _ = (&mut stderr).take(16 * 1024).read_to_end(&mut text).await;
+        // Drained to the end, so a chatty proxy never blocks on a full pipe.
+        let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    Ok((
+        tokio::io::join(stdout, stdin),
+        ProxyChild {
+            _child: child,
+            stderr,
+        },
+    ))
 }
 
 impl std::fmt::Debug for SshSession {
@@ -173,7 +247,16 @@ impl SshSession {
             known: known.clone(),
             refused: refused.clone(),
         };
+        let mut proxy = None;
         let (handle, jump) = match &target.jump {
+            None if target.proxy_command.is_some() => {
+                let (stream, child) = proxy_stream(target)?;
+                proxy = Some(child);
+                (
+                    client::connect_stream(config(), stream, handler).await,
+                    None,
+                )
+            }
             None => {
                 let handle =
                     client::connect(config(), (target.host.as_str(), target.port), handler).await;
@@ -195,13 +278,20 @@ impl SshSession {
                 (handle, Some(Box::new(bastion)))
             }
         };
-        let mut handle = handle.map_err(|e| {
-            refused
-                .lock()
-                .ok()
-                .and_then(|mut slot| slot.take())
-                .unwrap_or_else(|| protocol(target, e))
-        })?;
+        let mut handle = match handle {
+            Ok(handle) => handle,
+            Err(e) => {
+                let refused = refused.lock().ok().and_then(|mut slot| slot.take());
+                return Err(match (refused, proxy) {
+                    (Some(refused), _) => refused,
+                    (None, Some(child)) => protocol(
+                        target,
+                        format!("{e} (through the proxy command: {})", child.said().await),
+                    ),
+                    (None, None) => protocol(target, e),
+                });
+            }
+        };
         let hash = handle
             .best_supported_rsa_hash()
             .await
@@ -224,6 +314,7 @@ impl SshSession {
             handle,
             target: target.clone(),
             _jump: jump,
+            _proxy: proxy,
         })
     }
 

@@ -33,6 +33,11 @@ pub struct Vms<'a> {
     pub info: &'a ClusterInfo,
     pub user: &'a str,
     pub connect: ConnectOptions,
+    /// Reach the nodes by their private addresses even when they have public ones
+    /// (`use_internal_ips`).
+    pub use_internal_ips: bool,
+    /// `ssh_proxy_command` for the cluster's region.
+    pub proxy_command: Option<&'a str>,
 }
 
 impl Vms<'_> {
@@ -43,11 +48,13 @@ impl Vms<'_> {
             .nodes
             .iter()
             .map(|n| {
-                let host = n
-                    .external_ip
-                    .clone()
-                    .unwrap_or_else(|| n.internal_ip.clone());
-                SshTarget::new(host, 22, self.user)
+                let host = match &n.external_ip {
+                    Some(public) if !self.use_internal_ips => public.clone(),
+                    _ => n.internal_ip.clone(),
+                };
+                let mut target = SshTarget::new(host, 22, self.user);
+                target.proxy_command = self.proxy_command.map(str::to_owned);
+                target
             })
             .collect();
         if targets.is_empty() || targets.iter().any(|t| t.host.is_empty()) {
