@@ -81,17 +81,21 @@ pub async fn credentials_save(
     credentials: CloudCredentials,
 ) -> UiResult<CredentialStatus> {
     let store = state.credentials()?;
-    blocking(move || {
+    let saved = blocking(move || {
         store.save(&credentials)?;
         Ok(CredentialStatus::stored(&credentials, store.backend()))
     })
-    .await
+    .await?;
+    state.reload_sky();
+    Ok(saved)
 }
 
 #[tauri::command]
 pub async fn credentials_delete(state: State<'_, AppState>, cloud: CloudId) -> UiResult<bool> {
     let store = state.credentials()?;
-    blocking(move || Ok(store.delete(cloud)?)).await
+    let deleted = blocking(move || Ok(store.delete(cloud)?)).await?;
+    state.reload_sky();
+    Ok(deleted)
 }
 
 /// Reads credentials from where the cloud's own tools keep them and stores them in the keychain.
@@ -102,7 +106,7 @@ pub async fn credentials_import(
 ) -> UiResult<CredentialStatus> {
     let store = state.credentials()?;
     let env = state.import_env.clone();
-    blocking(move || {
+    let imported = blocking(move || {
         let creds = match request {
             ImportRequest::Aws => credentials::import_aws(&env)?,
             ImportRequest::Gcp {
@@ -120,7 +124,9 @@ pub async fn credentials_import(
         store.save(&creds)?;
         Ok(CredentialStatus::stored(&creds, store.backend()))
     })
-    .await
+    .await?;
+    state.reload_sky();
+    Ok(imported)
 }
 
 /// The on-demand vs spot chart for the given candidates, as SVG text.
@@ -224,9 +230,12 @@ pub async fn cost_report(state: State<'_, AppState>) -> UiResult<CostReportView>
 }
 
 /// Each cloud's credentials as Sky would use them now (keychain, environment or the cloud CLI's
-/// login), checked with one authenticated call per cloud, as `sky check` does.
+/// login), checked with one authenticated call per cloud, as `sky check` does. Looked for afresh:
+/// the Credentials page asks this when it opens, which is where a person looks after signing in
+/// in a terminal.
 #[tauri::command]
 pub async fn clouds_check(state: State<'_, AppState>) -> UiResult<Vec<CloudCheckView>> {
+    state.reload_sky();
     facade(
         &state,
         move |sky| async move { Ok(sky.verify_clouds().await) },

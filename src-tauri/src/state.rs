@@ -13,8 +13,9 @@ pub struct AppState {
     catalog: std::sync::OnceLock<std::sync::Arc<sky_core::catalog::Catalog>>,
     /// Given by tests; opened from the platform on first use otherwise.
     credentials: std::sync::OnceLock<Result<CredentialStore, UiError>>,
-    /// The cluster facade over `sky_home`, opened on first use (its database lives there).
-    sky: std::sync::OnceLock<std::sync::Arc<sky_core::api::Sky>>,
+    /// The cluster facade over `sky_home`, opened on first use (its database lives there), and
+    /// opened afresh after [`AppState::reload_sky`].
+    sky: std::sync::Mutex<Option<std::sync::Arc<sky_core::api::Sky>>>,
     sky_home: std::path::PathBuf,
     /// Home directory and environment the importers read, fixed at start-up so tests inject theirs.
     pub import_env: ImportEnv,
@@ -46,7 +47,7 @@ impl AppState {
         AppState {
             catalog: std::sync::OnceLock::new(),
             credentials,
-            sky: std::sync::OnceLock::new(),
+            sky: std::sync::Mutex::new(None),
             sky_home: sky_core::config::Paths::from_env().sky_home(),
             import_env,
             launches: Default::default(),
@@ -63,7 +64,9 @@ impl AppState {
 
     /// The same facade the CLI opens, over the same `SKY_HOME`, so both see the same clusters.
     pub fn sky(&self) -> UiResult<std::sync::Arc<sky_core::api::Sky>> {
-        if let Some(s) = self.sky.get() {
+        // Held while opening, so two first commands open one facade, not two.
+        let mut slot = self.sky.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = slot.as_ref() {
             return Ok(s.clone());
         }
         let paths = sky_core::config::Paths::with_home(&self.sky_home);
@@ -76,8 +79,16 @@ impl AppState {
         };
         let registry = sky_clouds::registry(&paths, &config);
         let clock = std::sync::Arc::new(sky_core::clock::SystemClock);
-        let sky = sky_core::api::Sky::open(paths, registry, clock, options)?;
-        Ok(self.sky.get_or_init(|| std::sync::Arc::new(sky)).clone())
+        let sky = std::sync::Arc::new(sky_core::api::Sky::open(paths, registry, clock, options)?);
+        *slot = Some(sky.clone());
+        Ok(sky)
+    }
+
+    /// Makes the next command open the facade afresh: its providers look for credentials again
+    /// (ones saved in the keychain here, or a login made in a terminal while the app runs) and
+    /// config.yaml is read again. Commands already running keep the facade they hold.
+    pub fn reload_sky(&self) {
+        *self.sky.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The platform keychain (opened on first use) and the real environment.

@@ -294,3 +294,36 @@ fn the_pages_cloud_type_knows_every_cloud() {
         assert!(line.contains(&quoted), "{line} lacks {quoted}");
     }
 }
+
+/// The Credentials page's check looks afresh: a config.yaml (or a login) changed while the app
+/// runs is seen without a restart, as the CLI sees it on its next command.
+#[test]
+fn the_clouds_check_sees_what_changed_while_the_app_runs() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let sky_home = home.path().join("sky");
+    std::fs::create_dir_all(&sky_home).expect("sky home");
+    std::fs::write(sky_home.join("config.yaml"), "allowed_clouds: [local]\n").expect("config");
+    let (_app, w) = boot_with_sky_home(home.path());
+    let ssh_reason = |w: &WebviewWindow<tauri::test::MockRuntime>| {
+        let checks = invoke(w, "clouds_check", serde_json::json!({})).expect("check");
+        checks
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["cloud"] == "ssh"))
+            .map(|c| c["reason"].as_str().unwrap_or_default().to_owned())
+            .expect("an ssh row")
+    };
+    assert!(
+        ssh_reason(&w).contains("allowed_clouds"),
+        "disallowed at first"
+    );
+    std::fs::write(
+        sky_home.join("config.yaml"),
+        "allowed_clouds: [local, ssh]\n",
+    )
+    .expect("config");
+    let now = ssh_reason(&w);
+    assert!(
+        !now.contains("allowed_clouds"),
+        "seen without a restart: {now}"
+    );
+}
