@@ -145,6 +145,9 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "labels",
             "instance_tags",
             "enable_gvnic",
+            "vpc_name",
+            "use_internal_ips",
+            "ssh_proxy_command",
         ],
     ),
     (
@@ -617,7 +620,7 @@ mod tests {
         let config = SkyConfig::parse(
             "aws:\n  vpc_name: corp\n  security_group_name: corp-sky\n  use_internal_ips: true\n  \
              ssh_proxy_command:\n    us-east-1: ssh -W %h:%p bastion\n    us-west-2: null\n\
-             gcp:\n  vpc_name: corp\n",
+             azure:\n  vpc_name: corp\n",
             "config.yaml",
         )
         .expect("valid");
@@ -629,9 +632,22 @@ mod tests {
         assert_eq!(proxy.for_region("us-east-1"), Some("ssh -W %h:%p bastion"));
         assert_eq!(proxy.for_region("us-west-2"), None);
         assert_eq!(proxy.for_region("eu-west-1"), None);
-        // GCP's provider does not act on its network keys yet: they are named as unused.
-        assert_eq!(config.unused, ["config.yaml:9:3: gcp.vpc_name".to_owned()]);
-        assert_eq!(config.network(CloudId::Gcp), CloudNetwork::default());
+        // Azure's provider does not act on its network keys yet: they are named as unused.
+        assert_eq!(
+            config.unused,
+            ["config.yaml:9:3: azure.vpc_name".to_owned()]
+        );
+        assert_eq!(config.network(CloudId::Azure), CloudNetwork::default());
+        let gcp = SkyConfig::parse("gcp:\n  vpc_name: host-proj/shared\n", "c").expect("valid");
+        assert_eq!(
+            gcp.network(CloudId::Gcp).vpc_name.as_deref(),
+            Some("host-proj/shared")
+        );
+        let err = SkyConfig::parse("gcp:\n  vpc_name: Corp_Net\n", "c").expect_err("bad name");
+        assert!(
+            err.to_string().contains("is not a GCP network name"),
+            "{err}"
+        );
 
         let err = SkyConfig::parse("aws:\n  use_internal_ips: yes please\n", "config.yaml")
             .expect_err("not a bool");

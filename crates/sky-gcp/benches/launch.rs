@@ -53,6 +53,7 @@ fn bench(c: &mut Criterion) {
             endpoint: Some(fake.url()),
             poll_interval: Duration::from_millis(5),
             boot_timeout: Duration::from_secs(30),
+            ..Settings::default()
         },
     ));
     let mut group = c.benchmark_group("gcp_launch_on_fake");

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use google_cloud_compute_v1::client::{Firewalls, Instances};
+use google_cloud_compute_v1::client::{Firewalls, Instances, Networks, Subnetworks};
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use sky_core::cloud::CloudId;
 use sky_core::config::SkyConfig;
@@ -104,6 +104,8 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// Longest `wait_instances` waits for every node to run.
     pub boot_timeout: Duration,
+    /// `gcp.vpc_name`, `gcp.use_internal_ips`, `gcp.ssh_proxy_command`.
+    pub network: sky_core::config::CloudNetwork,
 }
 
 impl Default for Settings {
@@ -112,6 +114,7 @@ impl Default for Settings {
             endpoint: None,
             poll_interval: Duration::from_secs(1),
             boot_timeout: Duration::from_secs(600),
+            network: Default::default(),
         }
     }
 }
@@ -120,7 +123,10 @@ impl Settings {
     /// Reads `gcp.endpoint_url`, `gcp.poll_interval_ms` and `gcp.boot_timeout_secs`; a value of the
     /// wrong type is an error naming the key.
     pub fn from_config(config: &SkyConfig) -> Result<Settings, String> {
-        let mut s = Settings::default();
+        let mut s = Settings {
+            network: config.network(sky_core::cloud::CloudId::Gcp),
+            ..Settings::default()
+        };
         let Some(section) = config.other.get("gcp") else {
             return Ok(s);
         };
@@ -167,6 +173,8 @@ pub struct Built {
     pub project: String,
     pub instances: Instances,
     pub firewalls: Firewalls,
+    pub networks: Networks,
+    pub subnetworks: Subnetworks,
 }
 
 impl Clients {
@@ -213,7 +221,7 @@ impl Clients {
                 ),
             )
         })?;
-        // One credentials object for both clients: they share its token cache, so a user login
+        // One credentials object for every client: they share its token cache, so a user login
         // is exchanged once, not once per client.
         let creds = {
             use google_cloud_auth::credentials::{
@@ -246,18 +254,26 @@ impl Clients {
             .with_credentials(creds.clone())
             .with_polling_backoff_policy(poll()?);
         let mut fb = Firewalls::builder()
-            .with_credentials(creds)
+            .with_credentials(creds.clone())
             .with_polling_backoff_policy(poll()?);
+        let mut nb = Networks::builder().with_credentials(creds.clone());
+        let mut sb = Subnetworks::builder().with_credentials(creds);
         if let Some(endpoint) = &self.settings.endpoint {
             ib = ib.with_endpoint(endpoint.clone());
             fb = fb.with_endpoint(endpoint.clone());
+            nb = nb.with_endpoint(endpoint.clone());
+            sb = sb.with_endpoint(endpoint.clone());
         }
         let instances = ib.build().await.map_err(client_error)?;
         let firewalls = fb.build().await.map_err(client_error)?;
+        let networks = nb.build().await.map_err(client_error)?;
+        let subnetworks = sb.build().await.map_err(client_error)?;
         Ok(Built {
             project: found.project.clone(),
             instances,
             firewalls,
+            networks,
+            subnetworks,
         })
     }
 }

@@ -15,6 +15,7 @@
 pub mod adc;
 pub mod client;
 pub mod errors;
+pub mod network;
 pub mod ops;
 pub mod spec;
 
@@ -103,6 +104,14 @@ impl GcpProvider {
 
     fn settings(&self) -> &Settings {
         self.clients.settings()
+    }
+
+    /// `gcp.ssh_proxy_command` for the region the cluster's nodes are in (their handles say
+    /// `zone/name`).
+    fn proxy_command<'a>(&'a self, info: &ClusterInfo) -> Option<&'a str> {
+        let proxy = self.settings().network.ssh_proxy_command.as_ref()?;
+        let zone = info.head()?.instance_id.split_once('/')?.0;
+        proxy.for_region(region_of_zone(zone))
     }
 
     /// The catalog's GCP image with `tag` (SkyPilot's defaults are tagged for CPU and GPU nodes).
@@ -356,12 +365,38 @@ impl Provider for GcpProvider {
         };
         let disk_size_gb = i64::from(req.settings.disk_size_gb);
         let disk_type = spec::disk_type(&l.instance_type, req.settings.disk_tier);
-        ops::ensure_firewall(
-            &built.firewalls,
+        let placement = network::place(
+            &built.networks,
+            &built.subnetworks,
+            &self.settings().network,
             &built.project,
-            spec::firewall_body(&req.cluster_name, &owner, &req.settings.inbound_ranges()),
+            region_of_zone(&zone),
         )
         .await?;
+        if placement.network.starts_with("global/")
+            || placement
+                .network
+                .starts_with(&format!("projects/{}/", built.project))
+        {
+            ops::ensure_firewall(
+                &built.firewalls,
+                &built.project,
+                spec::firewall_body(
+                    &req.cluster_name,
+                    &owner,
+                    &req.settings.inbound_ranges(),
+                    &placement.network,
+                ),
+            )
+            .await?;
+        } else {
+            // A shared VPC's firewall rules belong to its host project, whose admins make them.
+            tracing::warn!(
+                network = %placement.network,
+                "shared VPC: Sky creates no firewall rule in the host project; its rules must \
+                 let SSH (and the task's ports) reach the cluster"
+            );
+        }
         let attempt = format!(
             "{}-{}",
             self.nonce,
@@ -383,6 +418,7 @@ impl Provider for GcpProvider {
                 ssh_user: self.ssh_user.clone(),
                 labels: req.settings.labels.clone(),
                 gvnic: req.settings.gvnic,
+                network: placement.clone(),
             };
             set.spawn(ops::insert(
                 built.instances.clone(),
@@ -584,8 +620,8 @@ impl Provider for GcpProvider {
             info,
             user: &self.ssh_user,
             connect: self.connect,
-            use_internal_ips: false,
-            proxy_command: None,
+            use_internal_ips: self.settings().network.use_internal_ips,
+            proxy_command: self.proxy_command(info),
         })
     }
 }

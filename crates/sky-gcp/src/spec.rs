@@ -135,6 +135,9 @@ pub struct NodeSpec {
     pub labels: std::collections::BTreeMap<String, String>,
     /// `gcp.enable_gvnic`: the gVNIC interface instead of VirtIO.
     pub gvnic: bool,
+    /// The network, subnetwork and external-address choice (`gcp.vpc_name`,
+    /// `gcp.use_internal_ips`).
+    pub network: crate::network::NetworkPlacement,
 }
 
 /// The `instances.insert` body of one node.
@@ -165,11 +168,15 @@ pub fn instance_body(l: &Launchable, zone: &str, spec: &NodeSpec) -> Instance {
                 .set_disk_size_gb(spec.disk_size_gb)
                 .set_disk_type(format!("zones/{zone}/diskTypes/{}", spec.disk_type)),
         );
-    let mut nic = NetworkInterface::new()
-        .set_network("global/networks/default")
-        .set_access_configs([AccessConfig::new()
+    let mut nic = NetworkInterface::new().set_network(spec.network.network.clone());
+    if let Some(sub) = &spec.network.subnetwork {
+        nic = nic.set_subnetwork(sub.clone());
+    }
+    if spec.network.public_ip {
+        nic = nic.set_access_configs([AccessConfig::new()
             .set_name("External NAT")
             .set_type(access_config::Type::OneToOneNat)]);
+    }
     if spec.gvnic {
         nic = nic.set_nic_type(network_interface::NicType::Gvnic);
     }
@@ -286,7 +293,12 @@ pub fn accelerator_type(name: &str) -> String {
 
 /// The cluster's firewall rule: `ranges` (SSH and the task's ports), from anywhere, to the
 /// cluster's tag.
-pub fn firewall_body(cluster_name: &str, owner: &str, ranges: &[PortRange]) -> Firewall {
+pub fn firewall_body(
+    cluster_name: &str,
+    owner: &str,
+    ranges: &[PortRange],
+    network: &str,
+) -> Firewall {
     let id = cluster_id(cluster_name);
     let name = firewall_name(&id, owner);
     let all: Vec<String> = ranges
@@ -301,7 +313,7 @@ pub fn firewall_body(cluster_name: &str, owner: &str, ranges: &[PortRange]) -> F
         .collect();
     Firewall::new()
         .set_name(name.clone())
-        .set_network("global/networks/default")
+        .set_network(network)
         .set_direction(firewall::Direction::Ingress)
         .set_source_ranges(["0.0.0.0/0"])
         .set_target_tags([name])
@@ -344,6 +356,11 @@ mod tests {
             ssh_user: SSH_USER.into(),
             labels: [("team".to_owned(), "ml-infra".to_owned())].into(),
             gvnic: false,
+            network: crate::network::NetworkPlacement {
+                network: "global/networks/default".into(),
+                subnetwork: None,
+                public_ip: true,
+            },
         }
     }
 
@@ -455,7 +472,12 @@ mod tests {
     #[test]
     fn firewall_opens_ssh_and_ports_once() {
         let p = |start, end| PortRange { start, end };
-        let fw = firewall_body("c", "owner-a", &[p(22, 22), p(8080, 8080), p(9000, 9010)]);
+        let fw = firewall_body(
+            "c",
+            "owner-a",
+            &[p(22, 22), p(8080, 8080), p(9000, 9010)],
+            "global/networks/default",
+        );
         assert_eq!(fw.allowed[0].ports, ["22", "8080", "9000-9010"]);
         assert_eq!(fw.target_tags, [firewall_name("c", "owner-a")]);
         assert_ne!(firewall_name("c", "owner-a"), firewall_name("c", "owner-b"));

@@ -57,6 +57,7 @@ fn provider_over(fake: &FakeGce, home: &std::path::Path) -> GcpProvider {
         endpoint: Some(fake.url()),
         poll_interval: Duration::from_millis(5),
         boot_timeout: Duration::from_secs(10),
+        ..Settings::default()
     };
     GcpProvider::new(
         home.to_path_buf(),

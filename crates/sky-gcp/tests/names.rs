@@ -22,6 +22,7 @@ async fn provider(fake: &FakeGce, home: &tempfile::TempDir) -> Arc<GcpProvider> 
         endpoint: Some(fake.url()),
         poll_interval: Duration::from_millis(5),
         boot_timeout: Duration::from_secs(10),
+        ..Settings::default()
     };
     Arc::new(GcpProvider::new(
         home.path().to_path_buf(),

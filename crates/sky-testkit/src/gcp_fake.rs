@@ -7,8 +7,9 @@
 //!
 //! Faults are injected per zone: an insert can end in an operation error (capacity, quota) or be
 //! refused outright over HTTP (quota 403, auth 403, 500). Every request must carry a bearer token
-//! (any token: the real SDK signs its own JWT offline). It deliberately does not model networks,
-//! disks, images, IAM or regions beyond the zone name.
+//! (any token: the real SDK signs its own JWT offline). Networks and subnetworks are modelled as
+//! far as inserts check them (`networks.rs`); disks, images, IAM and regions beyond the zone name
+//! are not.
 //!
 //! With [`FakeGce::with_hosts`], instances are real SSH hosts: a running instance is placed on a
 //! host of the pool (its address as both `networkIP` and `natIP`, a new one after each start) and
@@ -26,6 +27,7 @@ use serde_json::{Value, json};
 use crate::hosts::Hosts;
 
 mod names;
+mod networks;
 use names::{check_labels, check_name, check_nics};
 
 /// What an insert in a zone does instead of succeeding.
@@ -78,6 +80,7 @@ pub struct State {
     /// (zone, name) → instance JSON.
     instances: BTreeMap<(String, String), Value>,
     firewalls: BTreeMap<String, Value>,
+    networks: networks::Networks,
     ops: HashMap<String, Op>,
     request_ids: HashMap<String, String>,
     faults: Vec<Fault>,
@@ -283,6 +286,33 @@ impl FakeGce {
 
     /// Creates a RUNNING instance directly, as another tool (SkyPilot, a colleague's Sky home, a
     /// person in the console) would, with these labels.
+    /// A VPC network of `project` (auto mode: a subnetwork in every region, none named).
+    pub fn add_network(&self, project: &str, name: &str, auto: bool) {
+        self.state().networks.networks.insert(
+            format!("{project}/{name}"),
+            Some(networks::FakeNetwork { auto }),
+        );
+    }
+
+    /// A subnetwork of `network` in `region`.
+    pub fn add_subnetwork(&self, project: &str, region: &str, name: &str, network: &str) {
+        self.state().networks.subnets.push(networks::FakeSubnet {
+            project: project.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+            network: network.to_owned(),
+        });
+    }
+
+    /// The stored body of the instance `name`, in whichever zone it is.
+    pub fn instance_named(&self, name: &str) -> Option<Value> {
+        self.state()
+            .instances
+            .iter()
+            .find(|((_, n), _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
     pub fn add_instance(&self, zone: &str, name: &str, labels: Value) {
         let mut st = self.state();
         st.next_id += 1;
@@ -495,6 +525,10 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Repl
         (Method::POST, ["zones", _zone, "operations", op, "wait"]) => poll(&mut st, op, true),
         (Method::GET, ["global", "operations", op]) => poll(&mut st, op, false),
         (Method::POST, ["global", "firewalls"]) => firewall_insert(&mut st, &project, &body),
+        (Method::GET, ["global", "networks", name]) => st.networks.get(&project, name),
+        (Method::GET, ["regions", region, "subnetworks"]) => {
+            st.networks.list_subnets(&project, region)
+        }
         (Method::PATCH, ["global", "firewalls", name]) => {
             firewall_patch(&mut st, &project, name, &body)
         }
@@ -651,6 +685,7 @@ fn insert(
     if let Some(refused) = check_name(&name)
         .or_else(|| check_labels(&inst))
         .or_else(|| check_nics(&inst))
+        .or_else(|| st.networks.check_instance(project, zone, &inst))
     {
         return refused;
     }
@@ -873,7 +908,12 @@ fn firewall_insert(st: &mut State, project: &str, body: &[u8]) -> Reply {
             "Required field 'resource.name' not specified",
         );
     };
-    if let Some(refused) = check_name(&name) {
+    if let Some(refused) = check_name(&name).or_else(|| {
+        st.networks.check_network(
+            project,
+            fw["network"].as_str().unwrap_or("global/networks/default"),
+        )
+    }) {
         return refused;
     }
     if st.firewalls.contains_key(&name) {
@@ -942,7 +982,13 @@ fn apply(st: &mut State, effect: Effect) {
                     }
                 }
                 i["networkInterfaces"][0]["networkIP"] = json!(internal);
-                i["networkInterfaces"][0]["accessConfigs"][0]["natIP"] = json!(external);
+                // Only an interface with an access config gets an external address.
+                if let Some(ac) = i
+                    .pointer_mut("/networkInterfaces/0/accessConfigs/0")
+                    .and_then(Value::as_object_mut)
+                {
+                    ac.insert("natIP".into(), json!(external));
+                }
             }
         }
         Effect::Stop { zone, name } => {
@@ -951,7 +997,10 @@ fn apply(st: &mut State, effect: Effect) {
             }
             if let Some(i) = st.instances.get_mut(&(zone, name)) {
                 i["status"] = json!("TERMINATED");
-                if let Some(ac) = i["networkInterfaces"][0]["accessConfigs"][0].as_object_mut() {
+                if let Some(ac) = i
+                    .pointer_mut("/networkInterfaces/0/accessConfigs/0")
+                    .and_then(Value::as_object_mut)
+                {
                     ac.remove("natIP");
                 }
             }

@@ -10,15 +10,35 @@ use crate::task::yaml::Node;
 
 /// The network keys each cloud's provider acts on. Others of SkyPilot's stay "not used" (the
 /// warning names them) until that provider does.
-pub const NETWORK_KEYS: &[(CloudId, &[&str])] = &[(
-    CloudId::Aws,
-    &[
-        "vpc_name",
-        "security_group_name",
-        "use_internal_ips",
-        "ssh_proxy_command",
-    ],
-)];
+pub const NETWORK_KEYS: &[(CloudId, &[&str])] = &[
+    (
+        CloudId::Aws,
+        &[
+            "vpc_name",
+            "security_group_name",
+            "use_internal_ips",
+            "ssh_proxy_command",
+        ],
+    ),
+    (
+        CloudId::Gcp,
+        &["vpc_name", "use_internal_ips", "ssh_proxy_command"],
+    ),
+];
+
+/// GCP's `vpc_name`: `NAME` or `PROJECT/NAME` (a shared VPC of a host project), of lowercase
+/// letters, digits and `-` as GCP names them.
+fn gcp_vpc_ok(text: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    match text.split_once('/') {
+        Some((project, name)) => part(project) && part(name),
+        None => part(text),
+    }
+}
 
 /// `ssh_proxy_command`: how to reach the nodes' SSH port, OpenSSH's `ProxyCommand` with `%h`,
 /// `%p` and `%r` for the node's address, port and login.
@@ -91,6 +111,16 @@ pub(super) fn read<'n>(
                     .filter(|s| !s.is_empty())
                     .ok_or_else(|| expected("a name"))?
                     .to_owned();
+                if key == "vpc_name" && cloud == CloudId::Gcp && !gcp_vpc_ok(&text) {
+                    return Err((
+                        path,
+                        v,
+                        format!(
+                            "'{text}' is not a GCP network name (allowed: NAME or PROJECT/NAME, \
+                             of lowercase letters, digits and '-')"
+                        ),
+                    ));
+                }
                 if key == "vpc_name" {
                     network.vpc_name = Some(text);
                 } else {

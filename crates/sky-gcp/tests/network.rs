@@ -1,0 +1,148 @@
+//! A company's GCP network, through the real client against the Compute Engine fake:
+//! `gcp.vpc_name` puts the nodes (and the cluster's firewall rule) in that network and the
+//! region's subnetwork, a region without a subnetwork of it is ruled out with the reason, a
+//! network that does not exist rules out GCP, and `gcp.use_internal_ips` gives the nodes no
+//! external address.
+
+use std::time::Duration;
+
+use sky_core::cloud::CloudId;
+use sky_core::config::CloudNetwork;
+use sky_core::credentials::{GcpCredentials, Secret};
+use sky_core::provision::{BlockScope, Launchable, Provider, ProvisionRequest};
+use sky_gcp::GcpProvider;
+use sky_gcp::client::{CredentialSource, Settings};
+use sky_testkit::gcp_fake::{self as fake, FakeGce};
+
+const PROJECT: &str = "sky-test";
+
+fn provider(fake: &FakeGce, home: &std::path::Path, network: CloudNetwork) -> GcpProvider {
+    GcpProvider::new(
+        home.to_path_buf(),
+        CredentialSource::Fixed(GcpCredentials {
+            service_account_json: Secret::new(fake::service_account_json(PROJECT)),
+            project_id: PROJECT.into(),
+        }),
+        Settings {
+            endpoint: Some(fake.url()),
+            poll_interval: Duration::from_millis(5),
+            boot_timeout: Duration::from_secs(10),
+            network,
+        },
+    )
+}
+
+fn request(cluster: &str, zone: &str) -> ProvisionRequest {
+    ProvisionRequest {
+        cluster_name: cluster.into(),
+        num_nodes: 2,
+        launchable: Launchable {
+            cloud: CloudId::Gcp,
+            region: zone.rsplit_once('-').expect("zone").0.into(),
+            zone: Some(zone.into()),
+            instance_type: "n2-standard-8".into(),
+            use_spot: false,
+            vcpus: 8.0,
+            memory_gib: 32.0,
+            accelerators: None,
+            hourly_price: 0.39,
+        },
+        resume_stopped: false,
+        settings: Default::default(),
+        launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_network_and_its_subnetwork_take_the_nodes_with_internal_addresses_only() {
+    let fake = FakeGce::start().await;
+    fake.add_network(PROJECT, "corp", false);
+    fake.add_subnetwork(PROJECT, "us-central1", "corp-central", "corp");
+    let home = tempfile::tempdir().expect("home");
+    let p = provider(
+        &fake,
+        home.path(),
+        CloudNetwork {
+            vpc_name: Some("corp".into()),
+            use_internal_ips: true,
+            ..CloudNetwork::default()
+        },
+    );
+    p.run_instances(&request("invpc", "us-central1-a"))
+        .await
+        .expect("launch");
+    let info = p.wait_instances("invpc").await.expect("running");
+    assert_eq!(info.nodes.len(), 2);
+    for node in &info.nodes {
+        assert_eq!(node.external_ip, None, "no external address");
+        let name = node.instance_id.split_once('/').expect("zone/name").1;
+        let body = fake.instance_named(name).expect("instance");
+        let nic = &body["networkInterfaces"][0];
+        assert_eq!(
+            nic["network"], "projects/sky-test/global/networks/corp",
+            "{nic}"
+        );
+        assert_eq!(
+            nic["subnetwork"], "projects/sky-test/regions/us-central1/subnetworks/corp-central",
+            "{nic}"
+        );
+        assert!(
+            nic.get("accessConfigs")
+                .is_none_or(|a| a.as_array().is_some_and(Vec::is_empty)),
+            "{nic}"
+        );
+    }
+    let rules = fake.firewalls();
+    assert_eq!(rules.len(), 1);
+    let rule = fake.firewall(&rules[0]).expect("rule");
+    assert_eq!(rule["network"], "projects/sky-test/global/networks/corp");
+
+    // No subnetwork of corp in europe-west4: that region is ruled out, saying why.
+    let err = p
+        .run_instances(&request("eu", "europe-west4-a"))
+        .await
+        .expect_err("no subnetwork there");
+    assert_eq!(err.scope, Some(BlockScope::Region), "{err:?}");
+    assert!(
+        err.message
+            .contains("'corp' has no subnetwork in europe-west4"),
+        "{}",
+        err.message
+    );
+    // Stop and start an instance that has no external address.
+    p.stop("invpc").await.expect("stop");
+    let mut again = request("invpc", "us-central1-a");
+    again.resume_stopped = true;
+    p.run_instances(&again).await.expect("start");
+    let info = p.wait_instances("invpc").await.expect("running again");
+    assert!(info.nodes.iter().all(|n| n.external_ip.is_none()));
+    p.terminate("invpc").await.expect("down");
+    assert_eq!(fake.instances(), Vec::<String>::new());
+    assert!(fake.firewalls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_does_not_exist_rules_out_gcp() {
+    let fake = FakeGce::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let p = provider(
+        &fake,
+        home.path(),
+        CloudNetwork {
+            vpc_name: Some("nope".into()),
+            ..CloudNetwork::default()
+        },
+    );
+    let err = p
+        .run_instances(&request("none", "us-central1-a"))
+        .await
+        .expect_err("no such network");
+    assert_eq!(err.scope, Some(BlockScope::Cloud), "{err:?}");
+    assert!(
+        err.message.contains("no VPC network 'nope'"),
+        "{}",
+        err.message
+    );
+    assert_eq!(fake.instances(), Vec::<String>::new());
+    assert!(fake.firewalls().is_empty(), "nothing was created");
+}
