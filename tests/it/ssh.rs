@@ -358,6 +358,123 @@ fn two_node_launch_runs_setup_and_run_on_both_nodes_with_the_workdir() {
     assert!(!pool.path().join("ssh/clusters/duo.json").exists());
 }
 
+/// Every entry under `root` as `path kind detail` lines (links not followed), for comparing a
+/// node's copy with the source.
+fn tree(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        use std::os::unix::fs::PermissionsExt;
+        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(root)
+                .expect("under root")
+                .display()
+                .to_string();
+            let meta = std::fs::symlink_metadata(&p).expect("lstat");
+            if meta.file_type().is_symlink() {
+                let to = std::fs::read_link(&p).expect("readlink");
+                out.push(format!("{rel} -> {}", to.display()));
+            } else if meta.is_dir() {
+                out.push(format!("{rel}/"));
+                walk(root, &p, out);
+            } else {
+                let data = std::fs::read(&p).expect("read");
+                let mode = meta.permissions().mode() & 0o777;
+                out.push(format!("{rel} {mode:o} {}", String::from_utf8_lossy(&data)));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn workdir_sync_and_mounts_stream_long_utf8_names_and_symlinks_to_every_node() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let Some(pool) = Pool::start(2) else { return };
+    let work = tempfile::tempdir().expect("workdir");
+    let wd = work.path().join("wd");
+    let long = format!("{}/{}.txt", "é".repeat(70), "ü".repeat(70)); // > 255 bytes, non-ASCII
+    for (rel, body) in [
+        ("a.txt", "a"),
+        (long.as_str(), "long"),
+        ("x.log", "ignored"),
+    ] {
+        let p = wd.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, body).expect("file");
+    }
+    std::fs::write(wd.join("run.sh"), "#!/bin/sh\n").expect("file");
+    std::fs::set_permissions(wd.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(wd.join(".skyignore"), "*.log\n").expect("ignore");
+    std::fs::create_dir_all(wd.join("empty")).expect("empty dir");
+    symlink("a.txt", wd.join("rel-link")).expect("link");
+    symlink("/nonexistent/target", wd.join("dangling")).expect("link");
+    symlink("/etc", wd.join("outside")).expect("link");
+    let conf = work.path().join("app.conf");
+    std::fs::write(&conf, "conf-v1").expect("file");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let opts = ConnectOptions {
+            total_wait: Duration::from_secs(20),
+            attempt_timeout: Duration::from_secs(5),
+        };
+        let targets: Vec<SshTarget> = pool
+            .nodes
+            .nodes
+            .iter()
+            .map(|n| SshTarget::new("127.0.0.1", n.port, n.user.clone()))
+            .collect();
+        let cluster = RemoteCluster::connect(pool.path(), "sync", &targets, opts)
+            .await
+            .expect("cluster");
+        // A stale workdir (this cluster's own, from an earlier sync) is replaced whole.
+        cluster.sync_workdir(&wd).await.expect("first workdir sync");
+        for node in &pool.nodes.nodes {
+            let stale = node.home.join("sky_workdir/stale.txt");
+            std::fs::create_dir_all(stale.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&stale, "old").expect("stale");
+        }
+        cluster.sync_workdir(&wd).await.expect("workdir sync");
+        cluster
+            .upload_file_mounts(&sky_core::storage::NodeMounts {
+                local: vec![
+                    ("~/mnt/wd".to_owned(), wd.clone()),
+                    ("~/cfg/app.conf".to_owned(), conf.clone()),
+                ],
+                buckets: Vec::new(),
+            })
+            .await
+            .expect("file mounts");
+        let mut expected = tree(&wd);
+        expected.retain(|l| !l.starts_with("x.log"));
+        for node in &pool.nodes.nodes {
+            assert_eq!(
+                tree(&node.home.join("sky_workdir")),
+                expected,
+                "{}",
+                node.user
+            );
+            assert_eq!(tree(&node.home.join("mnt/wd")), expected, "{}", node.user);
+            assert_eq!(
+                std::fs::read_to_string(node.home.join("cfg/app.conf")).expect("mounted file"),
+                "conf-v1"
+            );
+        }
+        // A source that cannot be read fails the sync, naming it.
+        let err = cluster
+            .sync_workdir(&work.path().join("gone"))
+            .await
+            .expect_err("missing workdir");
+        assert!(err.to_string().contains("is not a directory"), "{err}");
+        cluster.release().await.expect("release");
+    });
+}
+
 #[test]
 fn a_worker_whose_sshd_ignores_user_keys_gets_the_login_key_and_jobs_still_run() {
     let Some(pool) = Pool::start_with(2, false) else {

@@ -12,10 +12,24 @@ use std::path::{Path, PathBuf};
 use crate::jobs::WORKDIR_NAME;
 use crate::storage::{BucketCopy, NodeMounts, local_destination};
 
-/// What a workdir sync sends: paths relative to `src` and whether each is a directory, parents
-/// before children, honouring `.skyignore` (else `.gitignore`) and skipping `.git`. Shared by the
-/// local copy and the SSH upload so both send the same files.
-pub(crate) fn workdir_entries(src: &Path) -> Result<Vec<(PathBuf, bool)>, String> {
+/// What one entry of a workdir is. Symlinks are kept as links, never followed, whatever they point
+/// at (inside the tree, outside it, or nowhere), as SkyPilot's `rsync -a` keeps them: the link is
+/// the user's data, and following one could send a whole home directory or loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    Dir,
+    File,
+    Symlink,
+}
+
+/// What a workdir sync sends: paths relative to `src` and what each is, parents before children,
+/// honouring `.skyignore` (else `.gitignore`) and skipping `.git`. Shared by the local copy and
+/// the SSH upload so both send the same entries. An iterator, so a tree of millions of files is
+/// walked as it is sent rather than listed first. Other kinds (FIFOs, sockets, devices) are left
+/// out with a warning naming them, as `rsync -a` does without `-D`.
+pub(crate) fn workdir_entries(
+    src: &Path,
+) -> Result<impl Iterator<Item = Result<(PathBuf, EntryKind), String>>, String> {
     if !src.is_dir() {
         return Err(format!("{} is not a directory", src.display()));
     }
@@ -28,26 +42,36 @@ pub(crate) fn workdir_entries(src: &Path) -> Result<Vec<(PathBuf, bool)>, String
         .require_git(false)
         .ignore(false)
         .git_ignore(!has_skyignore)
+        .follow_links(false)
         .add_custom_ignore_filename(".skyignore")
         .filter_entry(|e| e.file_name() != ".git")
         .build();
-    let mut out = Vec::new();
-    for entry in walker {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let rel = entry.path().strip_prefix(src).map_err(|e| e.to_string())?;
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        match entry.file_type() {
-            Some(k) if k.is_dir() => out.push((rel.to_path_buf(), true)),
-            Some(k) if k.is_file() => out.push((rel.to_path_buf(), false)),
-            _ => {}
-        }
-    }
-    Ok(out)
+    let root = src.to_path_buf();
+    Ok(walker.filter_map(move |entry| {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let rel = match entry.path().strip_prefix(&root) {
+            Ok(rel) if rel.as_os_str().is_empty() => return None,
+            Ok(rel) => rel.to_path_buf(),
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let kind = match entry.file_type() {
+            Some(k) if k.is_symlink() => EntryKind::Symlink,
+            Some(k) if k.is_dir() => EntryKind::Dir,
+            Some(k) if k.is_file() => EntryKind::File,
+            _ => {
+                tracing::warn!(path = %entry.path().display(), "not a file, directory or symlink: not synced");
+                return None;
+            }
+        };
+        Some(Ok((rel, kind)))
+    }))
 }
 
 /// Replaces `node_dir/sky_workdir` with a filtered copy of `src`; returns the files copied.
+/// Symlinks are recreated with the same target (see [`EntryKind`]), like the SSH upload's.
 pub(crate) fn sync_workdir(src: &Path, node_dir: &Path) -> Result<usize, String> {
     if !src.is_dir() {
         return Err(format!("{} is not a directory", src.display()));
@@ -60,15 +84,22 @@ pub(crate) fn sync_workdir(src: &Path, node_dir: &Path) -> Result<usize, String>
     }
     fs::create_dir_all(&dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
     let mut copied = 0;
-    for (rel, is_dir) in workdir_entries(src)? {
+    for entry in workdir_entries(src)? {
+        let (rel, kind) = entry?;
         let target: PathBuf = dest.join(&rel);
-        if is_dir {
+        let from = src.join(&rel);
+        if kind == EntryKind::Dir {
             fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        if kind == EntryKind::Symlink {
+            let to = fs::read_link(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+            symlink(&from, &to, &target)
+                .map_err(|e| format!("{}: cannot recreate the symlink: {e}", from.display()))?;
         } else {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-            }
-            let from = src.join(&rel);
             fs::copy(&from, &target).map_err(|e| format!("{}: {e}", from.display()))?;
             copied += 1;
         }
@@ -106,13 +137,23 @@ fn place_local(src: &Path, dest: &Path) -> Result<(), String> {
         return fs::rename(&part, dest).map_err(|e| format!("{}: {e}", dest.display()));
     }
     fs::create_dir_all(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    for (rel, is_dir) in workdir_entries(src)? {
+    for entry in workdir_entries(src)? {
+        let (rel, kind) = entry?;
         let target = dest.join(&rel);
-        if is_dir {
-            fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
-        } else {
-            let from = src.join(&rel);
-            fs::copy(&from, &target).map_err(|e| format!("{}: {e}", from.display()))?;
+        let from = src.join(&rel);
+        match kind {
+            EntryKind::Dir => {
+                fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+            }
+            EntryKind::File => {
+                fs::copy(&from, &target).map_err(|e| format!("{}: {e}", from.display()))?;
+            }
+            EntryKind::Symlink => {
+                let to = fs::read_link(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+                // A merge replaces what is there, as a copy of a file does.
+                let _ = fs::remove_file(&target);
+                symlink(&from, &to, &target).map_err(|e| format!("{}: {e}", target.display()))?;
+            }
         }
     }
     Ok(())
@@ -156,6 +197,21 @@ async fn run_copy(node_dir: &Path, copy: &BucketCopy, dest: &Path) -> Result<(),
 pub(crate) fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(unix)]
+fn symlink(_from: &Path, to: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(to, link)
+}
+
+/// Windows has two kinds of links; the original's target decides (a dangling one is a file link).
+#[cfg(windows)]
+fn symlink(from: &Path, to: &Path, link: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        std::os::windows::fs::symlink_dir(to, link)
+    } else {
+        std::os::windows::fs::symlink_file(to, link)
+    }
 }
 
 #[cfg(test)]

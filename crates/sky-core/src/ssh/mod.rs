@@ -1,9 +1,9 @@
 //! SSH to remote nodes, for every provider whose nodes are reachable by SSH (the `ssh` node-pool
 //! cloud today, the clouds' VMs next): the user's key ([`keys`]), host keys per cluster
 //! ([`known_hosts`]), one russh connection per node with many channels ([`session`]), workdir
-//! upload ([`sync`]), node pools ([`pools`]), each cluster's own directory on its nodes
-//! ([`node_dir`]), connection reuse within a process ([`cache`]), OpenSSH configs for
-//! `ssh CLUSTER` ([`client_config`]) and
+//! upload as a streamed tar ([`sync`], [`archive`]), node pools ([`pools`]), each cluster's own
+//! directory on its nodes ([`node_dir`]), connection reuse within a process ([`cache`]), OpenSSH
+//! configs for `ssh CLUSTER` ([`client_config`]) and
 //! the cluster-level entry point [`RemoteCluster`]
 //! ([`remote`]): install and reach the head's `sky-agent`, give it access to the workers, sync
 //! workdirs, release the nodes.
@@ -11,6 +11,7 @@
 //! What this module does not do: create machines (providers do), run jobs (the head's agent
 //! does, reaching workers with its own SSH), or decide which node is the head (rank 0 is).
 
+pub mod archive;
 pub mod cache;
 pub mod client_config;
 pub mod keys;

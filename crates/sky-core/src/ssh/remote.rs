@@ -419,9 +419,10 @@ impl RemoteCluster {
         Ok(specs)
     }
 
-    /// Replaces `~/sky_workdir` on every node with `src`, all nodes at once. A node's workdir is
-    /// replaced only when it is missing or this cluster created it (recorded in the cluster's
-    /// directory, so `down` removes it too); another one is refused, naming the node.
+    /// Replaces `~/sky_workdir` on every node with `src`, all nodes at once, the tree read once
+    /// and streamed (see [`super::archive`]). A node's workdir is replaced only when it is missing
+    /// or this cluster created it (recorded in the cluster's directory, so `down` removes it
+    /// too); another one is refused, naming the node.
     #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name))]
     pub async fn sync_workdir(&self, src: &Path) -> Result<(), SshError> {
         let claim = format!(
@@ -432,41 +433,42 @@ impl RemoteCluster {
         let mut set = JoinSet::new();
         for node in &self.nodes {
             let node = node.clone();
-            let src = src.to_path_buf();
             let claim = claim.clone();
             set.spawn(async move {
                 node.session.run(&claim, None).await?;
                 node.dir_ready.store(true, Ordering::Release);
-                super::sync::upload_workdir(&node.session, &src).await
+                Ok::<(), SshError>(())
             });
         }
         while let Some(joined) = set.join_next().await {
             joined.map_err(|e| SshError::Local(e.to_string()))??;
         }
+        let files = super::sync::upload_workdir(&self.nodes, src).await?;
+        tracing::debug!(files, nodes = self.nodes.len(), "workdir synced");
         Ok(())
     }
 
-    /// Places a task's `file_mounts` on every node: each local source is read once, each node
-    /// then copies the buckets itself; the nodes are served at once.
+    /// Places a task's `file_mounts` on every node: each local source is checked first, then read
+    /// once and streamed to all nodes at once; each node then copies the buckets itself, the
+    /// nodes served at once.
     #[tracing::instrument(level = "debug", skip_all, fields(cluster = %self.name, local = mounts.local.len(), buckets = mounts.buckets.len()))]
     pub async fn upload_file_mounts(&self, mounts: &NodeMounts) -> Result<(), SshError> {
-        let prepared: Arc<Vec<MountUpload>> = Arc::new(
-            mounts
-                .local
-                .iter()
-                .map(|(remote, local)| MountUpload::prepare(remote, local))
-                .collect::<Result<_, _>>()?,
-        );
+        let prepared: Vec<MountUpload> = mounts
+            .local
+            .iter()
+            .map(|(remote, local)| MountUpload::prepare(remote, local))
+            .collect::<Result<_, _>>()?;
+        for mount in &prepared {
+            mount
+                .upload(&self.nodes)
+                .await
+                .map_err(|e| SshError::Local(format!("file_mounts.{}: {e}", mount.remote)))?;
+        }
         let buckets = Arc::new(mounts.buckets.clone());
         let mut set = JoinSet::new();
         for node in &self.nodes {
-            let (node, prepared, buckets) = (node.clone(), prepared.clone(), buckets.clone());
+            let (node, buckets) = (node.clone(), buckets.clone());
             set.spawn(async move {
-                for mount in prepared.iter() {
-                    mount.upload(&node.session).await.map_err(|e| {
-                        SshError::Local(format!("file_mounts.{}: {e}", mount.remote))
-                    })?;
-                }
                 for copy in buckets.iter() {
                     copy_bucket(&node.session, copy).await?;
                 }

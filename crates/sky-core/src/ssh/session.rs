@@ -372,6 +372,99 @@ impl SshSession {
         Ok(out.stdout_text())
     }
 
+    /// [`SshSession::run`] with stdin streamed from `stdin` as it arrives, so a large upload never
+    /// sits in memory whole; output is read meanwhile, so a chatty command cannot stall the feed.
+    /// An empty chunk marks the end of the input: only then is EOF sent. A feed that stops
+    /// without it (its producer failed) closes the channel without EOF and fails here, so a
+    /// cut-off stream is never reported as sent.
+    #[tracing::instrument(name = "ssh_exec_fed", level = "debug", skip_all, fields(target = %self.target, command = %first_line(command)))]
+    pub async fn run_fed(
+        &self,
+        command: &str,
+        mut stdin: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    ) -> Result<String, SshError> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        let (mut read, write) = channel.split();
+        let mut feed = Box::pin(async {
+            loop {
+                match stdin.recv().await {
+                    Some(chunk) if chunk.is_empty() => {
+                        write.eof().await?;
+                        return Ok(true);
+                    }
+                    Some(chunk) => write.data_bytes(chunk).await?,
+                    None => {
+                        // The archive is incomplete (packing failed). End the input anyway: the
+                        // remote `tar` then exits on the cut-off stream instead of waiting on
+                        // stdin for ever, and the caller reports the packer's error.
+                        write.eof().await?;
+                        return Ok::<bool, russh::Error>(false);
+                    }
+                }
+            }
+        });
+        // None while feeding; then whether the input was complete.
+        let mut fed: Option<bool> = None;
+        let mut out = ExecOutput {
+            code: -1,
+            ..Default::default()
+        };
+        loop {
+            tokio::select! {
+                done = &mut feed, if fed.is_none() => {
+                    fed = Some(done.map_err(|e| protocol(&self.target, e))?);
+                }
+                msg = read.wait() => match msg {
+                    None => break,
+                    Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        out.stderr.extend_from_slice(&data);
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => {
+                        out.code = i32::try_from(exit_status).unwrap_or(-1);
+                    }
+                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                        out.code = 128 + signal_number(&signal_name);
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+        if out.code != 0 {
+            return Err(SshError::Remote {
+                target: self.target.to_string(),
+                command: first_line(command),
+                code: out.code,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
+        }
+        drop(feed);
+        // A command that succeeded before the end marker arrived took what it needed (tar stops
+        // at the archive's end blocks). The rest is drained rather than dropped: the producer
+        // serves every node, and a queue closed early reads to it as a node that failed.
+        if fed.is_none() {
+            fed = Some(false);
+            while let Some(chunk) = stdin.recv().await {
+                if chunk.is_empty() {
+                    fed = Some(true);
+                    break;
+                }
+            }
+        }
+        if fed == Some(false) {
+            return Err(protocol(&self.target, "the input stream was cut off"));
+        }
+        Ok(out.stdout_text())
+    }
+
     /// Starts `command` and hands back its stdin/stdout as one byte stream (stderr is dropped),
     /// for a protocol spoken over the channel, like the agent's `rpc`.
     pub async fn open_stream(&self, command: &str) -> Result<ChannelStream<client::Msg>, SshError> {

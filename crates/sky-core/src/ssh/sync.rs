@@ -8,84 +8,101 @@
 //! way ([`MountUpload`]); bucket paths are copied by the node itself ([`copy_bucket`]). What
 //! this module does not do: FUSE mounts of buckets or deletion-preserving incremental sync.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::SshError;
+use super::archive::{self, Source};
+use super::remote::RemoteNode;
 use super::session::{SshSession, quote};
-use crate::api::sync::workdir_entries;
 use crate::jobs::WORKDIR_NAME;
 use crate::storage::BucketCopy;
 
-/// Replaces `~/sky_workdir` on the node with `src` (filtered); returns the files sent.
-pub async fn upload_workdir(session: &SshSession, src: &Path) -> Result<usize, SshError> {
-    let (archive, files) = pack(src)?;
+/// Replaces `~/sky_workdir` on every node with `src` (filtered), the tree read once and streamed
+/// to all nodes at once (see [`archive`]); returns the files sent.
+pub async fn upload_workdir(nodes: &[Arc<RemoteNode>], src: &Path) -> Result<usize, SshError> {
     let dest = format!("\"$HOME\"/{WORKDIR_NAME}");
     let command =
         format!("rm -rf {dest} && mkdir -p {dest} && tar -xf - -C {dest} --no-same-owner");
-    session.run(&command, Some(&archive)).await?;
-    Ok(files)
+    let nodes = nodes.to_vec();
+    archive::stream_to(
+        Source::Tree(src.to_path_buf()),
+        nodes.len(),
+        |rank, queue| {
+            let (node, command) = (nodes[rank].clone(), command.clone());
+            async move { node.session.run_fed(&command, queue).await.map(drop) }
+        },
+    )
+    .await
 }
 
-/// One `file_mounts` entry of a local path, read (and for a directory packed, with the same
-/// `.skyignore`/`.gitignore` filter as the workdir, as SkyPilot's rsync does) once for all nodes.
+/// One `file_mounts` entry of a local path (for a directory packed with the same
+/// `.skyignore`/`.gitignore` filter as the workdir, as SkyPilot's rsync does), read once for all
+/// nodes when it is uploaded.
 #[derive(Debug, Clone)]
 pub struct MountUpload {
     /// Where it goes on the node: absolute, `~/...` (the login's home) or relative to the home.
     pub remote: String,
-    payload: Payload,
+    src: PathBuf,
+    is_dir: bool,
 }
 
-#[derive(Debug, Clone)]
-enum Payload {
-    File { data: Vec<u8>, mode: u32 },
-    Dir { archive: Vec<u8> },
-}
+/// The name a single file travels under, extracted next to its destination and then moved over
+/// it, so a reader never sees half a file and a cut-off stream never replaces the old one.
+const PART_NAME: &str = ".sky-part";
 
 impl MountUpload {
-    /// Reads `src` (a file or a directory) for placing at `remote`.
+    /// Checks `src` (a file or a directory) for placing at `remote`; nothing is read yet.
     pub fn prepare(remote: &str, src: &Path) -> Result<MountUpload, SshError> {
-        let payload = if src.is_dir() {
-            Payload::Dir {
-                archive: pack(src)?.0,
-            }
-        } else {
-            let data = std::fs::read(src)
-                .map_err(|e| SshError::Local(format!("{}: {e}", src.display())))?;
-            Payload::File {
-                data,
-                mode: file_mode(src),
-            }
-        };
+        let meta = std::fs::metadata(src)
+            .map_err(|e| SshError::Local(format!("{}: {e}", src.display())))?;
         Ok(MountUpload {
             remote: remote.to_owned(),
-            payload,
+            src: src.to_path_buf(),
+            is_dir: meta.is_dir(),
         })
     }
 
-    /// Places the file or directory on the node in one command, its bytes on stdin. A directory
-    /// is merged into what is there (as rsync would); a file replaces the old one atomically.
-    /// Parents are created, with `sudo -n` when the login may not write there (a VM's `/data`).
-    pub async fn upload(&self, session: &SshSession) -> Result<(), SshError> {
+    /// The shell command placing the stream on a node. A directory is merged into what is there
+    /// (as rsync would); a file replaces the old one atomically. Parents are created, with
+    /// `sudo -n` when the login may not write there (a VM's `/data`).
+    fn command(&self) -> String {
         let path = remote_path(&self.remote);
-        let (dir, rest, data) = match &self.payload {
-            Payload::Dir { archive } => (
-                r#""$p""#,
-                r#"tar -xf - -C "$p" --no-same-owner"#.to_owned(),
-                archive,
-            ),
-            Payload::File { data, mode } => (
+        let (dir, rest) = if self.is_dir {
+            (r#""$p""#, r#"tar -xf - -C "$p" --no-same-owner"#.to_owned())
+        } else {
+            // The part file is unique per upload: two mounts into one directory may run at once.
+            (
                 r#""$(dirname -- "$p")""#,
                 format!(
-                    r#"cat > "$p.sky-part" && chmod {mode:o} "$p.sky-part" && mv -f "$p.sky-part" "$p""#
+                    r#"t="$(mktemp -d "$d/{PART_NAME}.XXXXXX")" && tar -xf - -C "$t" --no-same-owner && mv -f "$t/{PART_NAME}" "$p"; s=$?; rm -rf "$t"; exit $s"#
                 ),
-                data,
-            ),
+            )
         };
-        let command = format!(
+        format!(
             "p={path} && d={dir} && {{ mkdir -p \"$d\" 2>/dev/null || {{ sudo -n mkdir -p \"$d\" && \
              sudo -n chown \"$(id -u):$(id -g)\" \"$d\"; }}; }} && {rest}"
-        );
-        session.run(&command, Some(data)).await?;
+        )
+    }
+
+    /// Places the file or directory on every node in one command each, all at once, the
+    /// source read once (see [`archive`]).
+    pub async fn upload(&self, nodes: &[Arc<RemoteNode>]) -> Result<(), SshError> {
+        let source = if self.is_dir {
+            Source::Tree(self.src.clone())
+        } else {
+            Source::File {
+                path: self.src.clone(),
+                name: PART_NAME.to_owned(),
+            }
+        };
+        let command = self.command();
+        let nodes = nodes.to_vec();
+        archive::stream_to(source, nodes.len(), |rank, queue| {
+            let (node, command) = (nodes[rank].clone(), command.clone());
+            async move { node.session.run_fed(&command, queue).await.map(drop) }
+        })
+        .await?;
         Ok(())
     }
 }
@@ -122,83 +139,6 @@ fn remote_path(remote: &str) -> String {
     }
 }
 
-/// The filtered tree of `src` as an uncompressed ustar archive.
-pub fn pack(src: &Path) -> Result<(Vec<u8>, usize), SshError> {
-    let entries = workdir_entries(src).map_err(SshError::Local)?;
-    let mut out = Vec::new();
-    let mut files = 0;
-    for (rel, is_dir) in entries {
-        let name = rel.to_string_lossy().replace('\\', "/");
-        if is_dir {
-            header(&mut out, &format!("{name}/"), 0, 0o755, b'5')?;
-            continue;
-        }
-        let path = src.join(&rel);
-        let data = std::fs::read(&path)
-            .map_err(|e| SshError::Local(format!("{}: {e}", path.display())))?;
-        let mode = file_mode(&path);
-        header(&mut out, &name, data.len() as u64, mode, b'0')?;
-        out.extend_from_slice(&data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-        files += 1;
-    }
-    out.resize(out.len() + 1024, 0);
-    Ok((out, files))
-}
-
-#[cfg(unix)]
-fn file_mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777)
-}
-
-#[cfg(not(unix))]
-fn file_mode(_path: &Path) -> u32 {
-    0o644
-}
-
-/// One ustar header block; names longer than 100 bytes use the 155-byte prefix field.
-fn header(out: &mut Vec<u8>, name: &str, size: u64, mode: u32, kind: u8) -> Result<(), SshError> {
-    let mut block = [0u8; 512];
-    let bytes = name.as_bytes();
-    let (prefix, rest) = if bytes.len() <= 100 {
-        (&b""[..], bytes)
-    } else {
-        let split = name[..name.len().min(156)]
-            .rfind('/')
-            .filter(|i| bytes.len() - i - 1 <= 100 && *i <= 155)
-            .ok_or_else(|| {
-                SshError::Local(format!(
-                    "workdir path too long to send (max 255 bytes): {name}"
-                ))
-            })?;
-        (&bytes[..split], &bytes[split + 1..])
-    };
-    block[..rest.len()].copy_from_slice(rest);
-    octal(&mut block[100..108], u64::from(mode));
-    octal(&mut block[108..116], 0);
-    octal(&mut block[116..124], 0);
-    octal(&mut block[124..136], size);
-    octal(&mut block[136..148], 0);
-    block[148..156].fill(b' ');
-    block[156] = kind;
-    block[257..263].copy_from_slice(b"ustar\0");
-    block[263..265].copy_from_slice(b"00");
-    block[345..345 + prefix.len()].copy_from_slice(prefix);
-    let sum: u32 = block.iter().map(|b| u32::from(*b)).sum();
-    octal(&mut block[148..155], u64::from(sum));
-    out.extend_from_slice(&block);
-    Ok(())
-}
-
-/// Zero-padded octal, NUL-terminated, filling `field`.
-fn octal(field: &mut [u8], value: u64) {
-    let width = field.len() - 1;
-    let text = format!("{value:0width$o}");
-    field[..width].copy_from_slice(&text.as_bytes()[text.len() - width..]);
-    field[width] = 0;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,40 +150,5 @@ mod tests {
         assert_eq!(remote_path("/mnt/it's"), r#"'/mnt/it'\''s'"#);
         assert_eq!(remote_path("rel/x"), "'rel/x'");
         assert_eq!(remote_path("~other/x"), "'~other/x'");
-    }
-
-    #[test]
-    fn packs_a_tree_that_tar_can_read() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let src = dir.path().join("src");
-        let long = format!("{}/{}", "d".repeat(120), "f".repeat(90));
-        for f in ["a.txt", "sub/b.txt", long.as_str(), "skip.log"] {
-            let p = src.join(f);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&p, format!("content of {f}")).expect("write");
-        }
-        std::fs::write(src.join(".skyignore"), "*.log\n").expect("ignore");
-        let (archive, files) = pack(&src).expect("pack");
-        assert_eq!(files, 4, "a.txt, sub/b.txt, the long one and .skyignore");
-        let out = dir.path().join("out");
-        std::fs::create_dir_all(&out).expect("out");
-        let mut tar = std::process::Command::new("tar")
-            .args(["-xf", "-", "-C"])
-            .arg(&out)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("tar runs");
-        std::io::Write::write_all(tar.stdin.as_mut().expect("stdin"), &archive).expect("feed");
-        drop(tar.stdin.take());
-        assert!(tar.wait().expect("wait").success());
-        assert_eq!(
-            std::fs::read_to_string(out.join(&long)).expect("long name"),
-            format!("content of {long}")
-        );
-        assert_eq!(
-            std::fs::read_to_string(out.join("sub/b.txt")).expect("b"),
-            "content of sub/b.txt"
-        );
-        assert!(!out.join("skip.log").exists());
     }
 }

@@ -77,11 +77,21 @@ pub fn upload_files(sources: &[PathBuf]) -> Result<Vec<UploadFile>, String> {
             format!("{name}/")
         };
         if src.is_dir() {
-            for (rel, is_dir) in crate::api::sync::workdir_entries(src)? {
-                if is_dir {
-                    continue;
+            for entry in crate::api::sync::workdir_entries(src)? {
+                let (rel, kind) = entry?;
+                let path = src.join(&rel);
+                match kind {
+                    crate::api::sync::EntryKind::Dir => continue,
+                    crate::api::sync::EntryKind::File => {}
+                    // An object store has no links: a link to a file uploads that file's bytes,
+                    // as `aws s3 sync` does; one to a directory or to nothing is left out.
+                    crate::api::sync::EntryKind::Symlink if path.is_file() => {}
+                    crate::api::sync::EntryKind::Symlink => {
+                        tracing::warn!(link = %path.display(), "not uploaded: a link to a directory or to nothing");
+                        continue;
+                    }
                 }
-                out.push(file(&src.join(&rel), format!("{base}{}", key_of(&rel)?))?);
+                out.push(file(&path, format!("{base}{}", key_of(&rel)?))?);
             }
         } else {
             let name = src
