@@ -273,3 +273,61 @@ async fn an_azure_cli_login_signs_in_and_an_expired_one_says_what_to_run() {
         "{why}"
     );
 }
+
+/// TPUs are priced in the catalog, but Sky's GCP provider cannot create TPU VMs (they need the
+/// Cloud TPU API): a TPU task on GCP is refused with that reason before anything is created,
+/// and the dry run says a real launch would skip the TPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tpu_task_is_refused_with_the_reason_before_anything_is_created() {
+    let gce = FakeGce::start().await;
+    let login = Login::new(&gce);
+    let key = login.home.path().join("sa.json");
+    std::fs::write(
+        &key,
+        sky_testkit::gcp_fake::service_account_json("sky-test"),
+    )
+    .expect("key");
+    let command = |args: &[&str]| {
+        let mut cmd = sky(login.sky_home.path());
+        cmd.env("HOME", login.home.path())
+            .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
+            .env_remove("CLOUDSDK_CORE_PROJECT")
+            .env_remove("GOOGLE_CLOUD_PROJECT")
+            .args(args);
+        cmd
+    };
+    let dry = command(&["launch", "--dryrun", "-y", "--gpus", "tpu-v4-8", "echo hi"])
+        .output()
+        .expect("run sky");
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        text.contains("a real launch skips the chosen GCP TPU-VM") && text.contains("Cloud TPU"),
+        "{text}"
+    );
+    // Off the runtime: the fake serves on it meanwhile.
+    let mut launch = command(&["launch", "-y", "-c", "tpu", "--gpus", "tpu-v4-8", "echo hi"]);
+    let launched = tokio::task::spawn_blocking(move || launch.output())
+        .await
+        .expect("join")
+        .expect("run sky");
+    let stderr = String::from_utf8_lossy(&launched.stderr);
+    assert!(
+        !launched.status.success(),
+        "a TPU launch went ahead: {stderr}"
+    );
+    assert!(
+        stderr.contains("TPU VMs are created through Cloud TPU's own API"),
+        "{stderr}"
+    );
+    assert_eq!(gce.instances(), Vec::<String>::new());
+    assert_eq!(
+        gce.count_calls("POST"),
+        0,
+        "nothing was asked of Compute Engine"
+    );
+}

@@ -30,7 +30,7 @@ use sky_core::cloud::CloudId;
 use sky_core::config::{Paths, SkyConfig};
 use sky_core::provision::{
     Capabilities, CheckResult, ClusterInfo, FoundCluster, FoundPlacement, GuestShutdown, HomeOwner,
-    LaunchAttempt, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
+    LaunchAttempt, Launchable, NodeHandle, NodeState, Provider, ProvisionError, ProvisionErrorKind,
     ProvisionRequest,
 };
 use sky_core::ssh::ConnectOptions;
@@ -611,6 +611,22 @@ impl Provider for GcpProvider {
             CloudName::new(&format!("label {}", spec::LABEL_CLUSTER), id.clone()),
             CloudName::new("firewall rule", firewall),
         ]
+    }
+
+    fn can_create(&self, l: &Launchable) -> Result<(), String> {
+        let tpu = l
+            .accelerators
+            .as_ref()
+            .is_some_and(|(name, _)| name.to_ascii_lowercase().starts_with("tpu-"))
+            || l.instance_type.eq_ignore_ascii_case("TPU-VM");
+        if tpu {
+            return Err(
+                "TPU VMs are created through Cloud TPU's own API, which Sky's GCP provider does \
+                 not call yet (it creates Compute Engine instances); ask for a GPU instead"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 
     fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {

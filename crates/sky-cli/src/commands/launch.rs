@@ -123,6 +123,28 @@ fn dryrun(args: &Args) -> CommandResult {
 /// the launch will not try.
 fn launch_note(plan: &Plan, paths: &Paths, config: &SkyConfig, allowed: &[CloudId]) -> String {
     let registry = sky_clouds::registry(paths, config);
+    // A placement the catalog prices but its provider cannot create is never tried.
+    let mut uncreatable = String::new();
+    for task in &plan.tasks {
+        let l = sky_core::provision::Launchable::from(task.chosen.clone());
+        if let Some(Err(why)) = registry.get(l.cloud).map(|p| p.can_create(&l)) {
+            uncreatable.push_str(&format!(
+                "Note: a real launch skips the chosen {} {} ({why}) and takes the next placement \
+                 it can create, or stops with this reason.\n",
+                l.cloud.display_name(),
+                l.instance_type
+            ));
+        }
+    }
+    let rest = configured_note(plan, &registry, allowed);
+    uncreatable + &rest
+}
+
+fn configured_note(
+    plan: &Plan,
+    registry: &sky_core::provision::Registry,
+    allowed: &[CloudId],
+) -> String {
     let configured: Vec<CloudId> = allowed
         .iter()
         .copied()

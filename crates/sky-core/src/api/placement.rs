@@ -50,6 +50,23 @@ impl Sky {
         } else {
             priced
         };
+        // Placements the catalog prices but the provider cannot create (GCP's TPU VMs) are left
+        // out, and say why if nothing else is left.
+        let out: Vec<Launchable> = out
+            .into_iter()
+            .filter(
+                |l| match self.registry.get(l.cloud).map(|p| p.can_create(l)) {
+                    Some(Err(why)) => {
+                        let line = format!("{} {}: {why}", l.cloud, l.instance_type);
+                        if !misfits.contains(&line) {
+                            misfits.push(line);
+                        }
+                        false
+                    }
+                    _ => true,
+                },
+            )
+            .collect();
         if out.is_empty() {
             // A cloud the task asks for by name gets its reason (an expired login says which
             // command renews it); the others are listed.
@@ -138,16 +155,23 @@ impl Sky {
 }
 
 pub(super) fn launchable(c: Candidate) -> Launchable {
-    Launchable {
-        cloud: c.cloud,
-        region: c.region,
-        zone: c.zone,
-        instance_type: c.instance_type,
-        use_spot: c.use_spot,
-        vcpus: c.vcpus.unwrap_or(0.0),
-        memory_gib: c.memory_gib.unwrap_or(0.0),
-        accelerators: c.accelerators,
-        hourly_price: c.hourly_price,
+    Launchable::from(c)
+}
+
+impl From<Candidate> for Launchable {
+    /// What a provider is asked to create for one of the optimizer's candidates.
+    fn from(c: Candidate) -> Launchable {
+        Launchable {
+            cloud: c.cloud,
+            region: c.region,
+            zone: c.zone,
+            instance_type: c.instance_type,
+            use_spot: c.use_spot,
+            vcpus: c.vcpus.unwrap_or(0.0),
+            memory_gib: c.memory_gib.unwrap_or(0.0),
+            accelerators: c.accelerators,
+            hourly_price: c.hourly_price,
+        }
     }
 }
 

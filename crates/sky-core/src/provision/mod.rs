@@ -284,6 +284,12 @@ pub trait Provider: Send + Sync {
     /// A candidate this provider offers on its own, outside the price catalog (the local machine
     /// when the task fits it): `Some(Err(why))` when it does not fit. Most providers return `None`
     /// and are ranked from the catalog by the optimizer.
+    /// Why this provider cannot create `l` at all, though the catalog prices it (a kind of
+    /// machine it has no API for); such placements are left out of real launches with the
+    /// reason. `Ok` by default.
+    fn can_create(&self, _l: &Launchable) -> Result<(), String> {
+        Ok(())
+    }
     fn offer(&self, _resources: &Resources, _num_nodes: u32) -> Option<Result<Launchable, String>> {
         None
     }
