@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sky_core::cloud::CloudId;
-use sky_core::config::CloudNetwork;
+use sky_core::config::{CloudNetwork, ProxyCommand};
 use sky_core::credentials::{GcpCredentials, Secret};
 use sky_core::provision::{BlockScope, Launchable, Provider, ProvisionRequest};
 use sky_gcp::GcpProvider;
@@ -65,6 +65,16 @@ async fn a_named_network_and_its_subnetwork_take_the_nodes_with_internal_address
         CloudNetwork {
             vpc_name: Some("corp".into()),
             use_internal_ips: true,
+            ssh_proxy_command: Some(ProxyCommand::PerRegion(
+                [
+                    (
+                        "us-central1".to_owned(),
+                        Some("ssh -W %h:%p bastion".to_owned()),
+                    ),
+                    ("europe-west4".to_owned(), None),
+                ]
+                .into(),
+            )),
             ..CloudNetwork::default()
         },
     );
@@ -90,6 +100,19 @@ async fn a_named_network_and_its_subnetwork_take_the_nodes_with_internal_address
             nic.get("accessConfigs")
                 .is_none_or(|a| a.as_array().is_some_and(Vec::is_empty)),
             "{nic}"
+        );
+    }
+    // Sky (and `ssh CLUSTER`) reach the nodes by their internal addresses through the proxy
+    // command of their region.
+    let targets = p
+        .ssh_targets("invpc", &info)
+        .expect("nodes reached over SSH")
+        .expect("targets");
+    for (target, node) in targets.iter().zip(&info.nodes) {
+        assert_eq!(target.host, node.internal_ip);
+        assert_eq!(
+            target.proxy_command.as_deref(),
+            Some("ssh -W %h:%p bastion")
         );
     }
     let rules = fake.firewalls();
