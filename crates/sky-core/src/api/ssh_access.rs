@@ -58,42 +58,42 @@ fn user_home() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
 }
 
+/// The user's home, for `~/.ssh`, or why there is none.
+fn require_user_home() -> Result<PathBuf, SkyError> {
+    user_home().ok_or_else(|| {
+        SkyError::InvalidRequest("this user has no home directory for ~/.ssh".into())
+    })
+}
+
 impl Sky {
     /// Writes the OpenSSH config of `rec` when its nodes are reached over SSH; failures are
     /// logged, never fatal (`ssh CLUSTER` is a convenience beside Sky's own connection).
-    pub(super) fn write_ssh_config(&self, rec: &ClusterRecord) -> bool {
+    pub(super) fn write_ssh_config(&self, rec: &ClusterRecord) {
         let (Some(l), Some(info)) = (&rec.launchable, &rec.handle) else {
-            return false;
+            return;
         };
         let Some(provider) = self.registry.get(l.cloud) else {
-            return false;
+            return;
         };
         match provider.ssh_targets(&rec.name, info) {
-            None => false,
-            Some(Err(e)) => {
-                tracing::debug!(cluster = %rec.name, "no ssh config: {e}");
-                false
-            }
+            None => {}
+            Some(Err(e)) => tracing::debug!(cluster = %rec.name, "no ssh config: {e}"),
             Some(Ok(targets)) => {
-                match client_config::write(&self.paths.sky_home(), &rec.name, &targets) {
-                    Ok(_) => true,
-                    Err(e) => {
-                        tracing::warn!(cluster = %rec.name, "cannot write the ssh config: {e}");
-                        false
-                    }
+                if let Err(e) = client_config::write(&self.paths.sky_home(), &rec.name, &targets) {
+                    tracing::warn!(cluster = %rec.name, "cannot write the ssh config: {e}");
                 }
             }
         }
     }
 
-    /// After a launch reached `rec`'s nodes: its config, and under
+    /// After a launch reached `rec`'s nodes (which wrote its config, see `agent_of`): under
     /// [`SshInclude::AddWithNotice`] the `Include` line, with a note either way that says how
     /// to log in.
     pub(super) fn offer_ssh(&self, rec: &ClusterRecord, sink: &dyn EventSink) {
-        if !self.write_ssh_config(rec) {
+        let home = self.paths.sky_home();
+        if !client_config::path(&home, &rec.name).is_file() {
             return;
         }
-        let home = self.paths.sky_home();
         let Some(user) = user_home() else { return };
         let name = &rec.name;
         let message = match client_config::include_state(&home, &user) {
@@ -135,9 +135,7 @@ impl Sky {
     /// Whether `~/.ssh/config` includes Sky's cluster configs.
     pub fn ssh_include(&self) -> Result<SshIncludeView, SkyError> {
         let home = self.paths.sky_home();
-        let user = user_home().ok_or_else(|| {
-            SkyError::InvalidRequest("this user has no home directory for ~/.ssh".into())
-        })?;
+        let user = require_user_home()?;
         Ok(SshIncludeView {
             state: client_config::include_state(&home, &user),
             user_config: client_config::user_config(&user),
@@ -150,9 +148,7 @@ impl Sky {
     /// written first, so `ssh CLUSTER` works right after `--on`.
     pub fn set_ssh_include(&self, on: bool) -> Result<SshIncludeView, SkyError> {
         let home = self.paths.sky_home();
-        let user = user_home().ok_or_else(|| {
-            SkyError::InvalidRequest("this user has no home directory for ~/.ssh".into())
-        })?;
+        let user = require_user_home()?;
         let result = if on {
             for rec in self.records(&[])? {
                 if rec.status == ClusterStatus::Up {

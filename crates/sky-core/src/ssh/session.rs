@@ -62,6 +62,21 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    /// Takes in one message of the command's channel: output, or how it ended.
+    fn record(&mut self, msg: ChannelMsg) {
+        match msg {
+            ChannelMsg::Data { data } => self.stdout.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, ext: 1 } => self.stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => {
+                self.code = i32::try_from(exit_status).unwrap_or(-1);
+            }
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                self.code = 128 + signal_number(&signal_name);
+            }
+            _ => {}
+        }
+    }
+
     pub fn stdout_text(&self) -> String {
         String::from_utf8_lossy(&self.stdout).trim_end().to_owned()
     }
@@ -322,15 +337,7 @@ impl SshSession {
     /// waits for it to end.
     #[tracing::instrument(name = "ssh_exec", level = "debug", skip_all, fields(target = %self.target, command = %first_line(command)))]
     pub async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
-        let mut channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| protocol(&self.target, e))?;
-        channel
-            .exec(true, command)
-            .await
-            .map_err(|e| protocol(&self.target, e))?;
+        let mut channel = self.open_exec(command).await?;
         if let Some(data) = stdin {
             channel
                 .data(data)
@@ -343,24 +350,27 @@ impl SshSession {
             ..Default::default()
         };
         while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => {
-                    out.code = i32::try_from(exit_status).unwrap_or(-1);
-                }
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    out.code = 128 + signal_number(&signal_name);
-                }
-                _ => {}
-            }
+            out.record(msg);
         }
         Ok(out)
     }
 
-    /// [`SshSession::exec`], failing with the command's stderr when it does not exit 0.
-    pub async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<String, SshError> {
-        let out = self.exec(command, stdin).await?;
+    /// A session channel running `command`.
+    async fn open_exec(&self, command: &str) -> Result<russh::Channel<client::Msg>, SshError> {
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| protocol(&self.target, e))?;
+        Ok(channel)
+    }
+
+    /// `out`'s stdout, or the command's stderr as the error when it did not exit 0.
+    fn succeeded(&self, command: &str, out: ExecOutput) -> Result<String, SshError> {
         if out.code != 0 {
             return Err(SshError::Remote {
                 target: self.target.to_string(),
@@ -372,26 +382,25 @@ impl SshSession {
         Ok(out.stdout_text())
     }
 
+    /// [`SshSession::exec`], failing with the command's stderr when it does not exit 0.
+    pub async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<String, SshError> {
+        let out = self.exec(command, stdin).await?;
+        self.succeeded(command, out)
+    }
+
     /// [`SshSession::run`] with stdin streamed from `stdin` as it arrives, so a large upload never
     /// sits in memory whole; output is read meanwhile, so a chatty command cannot stall the feed.
-    /// An empty chunk marks the end of the input: only then is EOF sent. A feed that stops
-    /// without it (its producer failed) closes the channel without EOF and fails here, so a
-    /// cut-off stream is never reported as sent.
+    /// An empty chunk marks the end of a complete input. A feed that stops without it (its
+    /// producer failed) still ends with EOF, so the command exits on the cut-off stream instead
+    /// of waiting on stdin for ever, and fails here, so a cut-off stream is never reported as
+    /// sent.
     #[tracing::instrument(name = "ssh_exec_fed", level = "debug", skip_all, fields(target = %self.target, command = %first_line(command)))]
     pub async fn run_fed(
         &self,
         command: &str,
         mut stdin: tokio::sync::mpsc::Receiver<bytes::Bytes>,
     ) -> Result<String, SshError> {
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| protocol(&self.target, e))?;
-        channel
-            .exec(true, command)
-            .await
-            .map_err(|e| protocol(&self.target, e))?;
+        let channel = self.open_exec(command).await?;
         let (mut read, write) = channel.split();
         let mut feed = Box::pin(async {
             loop {
@@ -424,27 +433,12 @@ impl SshSession {
                 }
                 msg = read.wait() => match msg {
                     None => break,
-                    Some(ChannelMsg::Data { data }) => out.stdout.extend_from_slice(&data),
-                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                        out.stderr.extend_from_slice(&data);
-                    }
-                    Some(ChannelMsg::ExitStatus { exit_status }) => {
-                        out.code = i32::try_from(exit_status).unwrap_or(-1);
-                    }
-                    Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                        out.code = 128 + signal_number(&signal_name);
-                    }
-                    Some(_) => {}
+                    Some(msg) => out.record(msg),
                 },
             }
         }
         if out.code != 0 {
-            return Err(SshError::Remote {
-                target: self.target.to_string(),
-                command: first_line(command),
-                code: out.code,
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            });
+            return self.succeeded(command, out);
         }
         drop(feed);
         // A command that succeeded before the end marker arrived took what it needed (tar stops
@@ -462,21 +456,13 @@ impl SshSession {
         if fed == Some(false) {
             return Err(protocol(&self.target, "the input stream was cut off"));
         }
-        Ok(out.stdout_text())
+        self.succeeded(command, out)
     }
 
     /// Starts `command` and hands back its stdin/stdout as one byte stream (stderr is dropped),
     /// for a protocol spoken over the channel, like the agent's `rpc`.
     pub async fn open_stream(&self, command: &str) -> Result<ChannelStream<client::Msg>, SshError> {
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| protocol(&self.target, e))?;
-        channel
-            .exec(true, command)
-            .await
-            .map_err(|e| protocol(&self.target, e))?;
+        let channel = self.open_exec(command).await?;
         Ok(channel.into_stream())
     }
 
