@@ -3,15 +3,14 @@
 //! deduplication, and failover across zones, regions and clouds with injected faults. Every test
 //! ends by checking that the fake holds no instance it should not.
 
+mod support;
+
 use sky_testkit::gcp_fake as fake;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use fake::{FakeGce, FaultKind};
 use sky_core::cloud::CloudId;
-use sky_core::credentials::GcpCredentials;
-use sky_core::credentials::Secret;
 use sky_core::events::{AttemptOutcome, NullSink};
 use sky_core::provision::failover::{Blocklist, FailoverError, FailoverOptions, provision};
 use sky_core::provision::{HomeOwner, LaunchAttempt};
@@ -20,15 +19,7 @@ use sky_core::provision::{
 };
 use sky_core::testing::FakeCloud;
 use sky_gcp::GcpProvider;
-use sky_gcp::client::{CredentialSource, Settings};
-
-/// A service-account key made up for this run (never committed; see the fake).
-fn service_account() -> GcpCredentials {
-    GcpCredentials {
-        service_account_json: Secret::new(fake::service_account_json("sky-test")),
-        project_id: "sky-test".into(),
-    }
-}
+use support::{n2_in, provider_over};
 
 struct Env {
     fake: FakeGce,
@@ -51,38 +42,9 @@ async fn env() -> Env {
     }
 }
 
-/// A provider of the Sky home `home` talking to `fake`.
-fn provider_over(fake: &FakeGce, home: &std::path::Path) -> GcpProvider {
-    let settings = Settings {
-        endpoint: Some(fake.url()),
-        poll_interval: Duration::from_millis(5),
-        boot_timeout: Duration::from_secs(10),
-        ..Settings::default()
-    };
-    GcpProvider::new(
-        home.to_path_buf(),
-        CredentialSource::Fixed(service_account()),
-        settings,
-    )
-}
-
 /// The name of the firewall rule of `owner`'s `cluster`.
 fn fw(cluster: &str, owner: &str) -> String {
     sky_gcp::spec::firewall_name(&sky_gcp::spec::cluster_id(cluster), owner)
-}
-
-fn gcp(region: &str, zone: &str) -> Launchable {
-    Launchable {
-        cloud: CloudId::Gcp,
-        region: region.into(),
-        zone: Some(zone.into()),
-        instance_type: "n2-standard-8".into(),
-        use_spot: false,
-        vcpus: 8.0,
-        memory_gib: 32.0,
-        accelerators: None,
-        hourly_price: 0.39,
-    }
 }
 
 fn request(cluster: &str, nodes: u32, l: Launchable) -> ProvisionRequest {
@@ -104,7 +66,7 @@ async fn multi_node_launch_query_and_idempotent_down() {
     let p = &e.provider;
     assert!(p.check().enabled, "{}", p.check().reason);
     assert!(p.verify().await.enabled);
-    p.run_instances(&request("train", 3, gcp("us-central1", "us-central1-a")))
+    p.run_instances(&request("train", 3, n2_in("us-central1-a")))
         .await
         .expect("launch");
     let info = p.wait_instances("train").await.expect("running");
@@ -160,7 +122,7 @@ async fn multi_node_launch_query_and_idempotent_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spot_gpu_nodes_ask_for_spot_and_terminate_on_maintenance() {
     let e = env().await;
-    let mut l = gcp("us-central1", "us-central1-b");
+    let mut l = n2_in("us-central1-b");
     l.instance_type = "n1-standard-8".into();
     l.use_spot = true;
     l.accelerators = Some(("T4".into(), 1.0));
@@ -191,7 +153,7 @@ async fn spot_gpu_nodes_ask_for_spot_and_terminate_on_maintenance() {
 async fn stop_then_start_refreshes_addresses() {
     let e = env().await;
     let p = &e.provider;
-    let l = gcp("europe-west4", "europe-west4-a");
+    let l = n2_in("europe-west4-a");
     p.run_instances(&request("st", 2, l.clone()))
         .await
         .expect("launch");
@@ -233,7 +195,7 @@ async fn stop_then_start_refreshes_addresses() {
 async fn a_start_out_of_capacity_is_capacity_and_leaves_the_node_stopped() {
     let e = env().await;
     let p = &e.provider;
-    let l = gcp("europe-west4", "europe-west4-a");
+    let l = n2_in("europe-west4-a");
     p.run_instances(&request("full", 2, l.clone()))
         .await
         .expect("launch");
@@ -275,7 +237,7 @@ async fn a_start_out_of_capacity_is_capacity_and_leaves_the_node_stopped() {
 async fn a_stop_or_delete_failing_in_its_operation_is_reported_and_can_be_retried() {
     let e = env().await;
     let p = &e.provider;
-    p.run_instances(&request("opf", 1, gcp("us-east1", "us-east1-b")))
+    p.run_instances(&request("opf", 1, n2_in("us-east1-b")))
         .await
         .expect("launch");
     p.wait_instances("opf").await.expect("up");
@@ -305,11 +267,11 @@ async fn a_stop_or_delete_failing_in_its_operation_is_reported_and_can_be_retrie
 async fn reconcile_sees_outside_changes_and_orphans_are_listed() {
     let e = env().await;
     let p = &e.provider;
-    p.run_instances(&request("My_Job.1", 2, gcp("us-east1", "us-east1-b")))
+    p.run_instances(&request("My_Job.1", 2, n2_in("us-east1-b")))
         .await
         .expect("launch");
     p.wait_instances("My_Job.1").await.expect("up");
-    p.run_instances(&request("other", 1, gcp("us-west1", "us-west1-a")))
+    p.run_instances(&request("other", 1, n2_in("us-west1-a")))
         .await
         .expect("launch");
     p.wait_instances("other").await.expect("up");
@@ -355,7 +317,7 @@ async fn a_lost_insert_answer_is_resent_with_the_same_request_id() {
     let e = env().await;
     e.fake.fail_zone("us-central1-c", FaultKind::LostAnswer);
     e.provider
-        .run_instances(&request("dedup", 1, gcp("us-central1", "us-central1-c")))
+        .run_instances(&request("dedup", 1, n2_in("us-central1-c")))
         .await
         .expect("launch survives a lost answer");
     e.provider.wait_instances("dedup").await.expect("up");
@@ -373,7 +335,7 @@ async fn a_partial_launch_is_cleaned_up_and_reports_capacity() {
         .fail_zone_after("us-central1-a", FaultKind::Capacity, 2);
     let err = e
         .provider
-        .run_instances(&request("part", 4, gcp("us-central1", "us-central1-a")))
+        .run_instances(&request("part", 4, n2_in("us-central1-a")))
         .await
         .expect_err("the zone runs out");
     assert_eq!(err.kind, ProvisionErrorKind::Capacity, "{err}");
@@ -401,7 +363,7 @@ async fn api_errors_map_to_kinds() {
         e.fake.fail_zone("asia-east1-a", fault);
         let err = e
             .provider
-            .run_instances(&request("k", 1, gcp("asia-east1", "asia-east1-a")))
+            .run_instances(&request("k", 1, n2_in("asia-east1-a")))
             .await
             .expect_err("fault injected");
         assert_eq!(err.kind, kind, "{fault:?}: {err}");
@@ -419,11 +381,11 @@ async fn failover_walks_zones_then_regions_then_succeeds() {
         .fail_zone("us-central1-b", FaultKind::CapacityDetails);
     e.fake.fail_zone("us-east1-b", FaultKind::Quota);
     let candidates = [
-        gcp("us-central1", "us-central1-a"),
-        gcp("us-central1", "us-central1-b"),
-        gcp("us-east1", "us-east1-b"),
-        gcp("us-east1", "us-east1-c"),
-        gcp("us-west1", "us-west1-a"),
+        n2_in("us-central1-a"),
+        n2_in("us-central1-b"),
+        n2_in("us-east1-b"),
+        n2_in("us-east1-c"),
+        n2_in("us-west1-a"),
     ];
     let registry = Registry::new().with(e.provider.clone());
     let mut blocklist = Blocklist::default();
@@ -457,13 +419,9 @@ async fn failover_leaves_gcp_on_auth_errors_for_another_cloud() {
     e.fake.fail_zone("us-central1-a", FaultKind::Auth);
     let other = Arc::new(FakeCloud::new(CloudId::Aws));
     let registry = Registry::new().with(e.provider.clone()).with(other.clone());
-    let mut aws = gcp("us-east-1", "us-east-1a");
+    let mut aws = n2_in("us-east-1a");
     aws.cloud = CloudId::Aws;
-    let candidates = [
-        gcp("us-central1", "us-central1-a"),
-        gcp("us-central1", "us-central1-b"),
-        aws,
-    ];
+    let candidates = [n2_in("us-central1-a"), n2_in("us-central1-b"), aws];
     let mut blocklist = Blocklist::default();
     let (chosen, _) = provision(
         &registry,
@@ -492,7 +450,7 @@ async fn every_zone_out_of_capacity_exhausts_with_nothing_left() {
     for z in zones {
         e.fake.fail_zone_after(z, FaultKind::Capacity, 1);
     }
-    let candidates: Vec<Launchable> = zones.iter().map(|z| gcp("us-central1", z)).collect();
+    let candidates: Vec<Launchable> = zones.iter().map(|z| n2_in(z)).collect();
     let registry = Registry::new().with(e.provider.clone());
     let err = provision(
         &registry,
@@ -530,7 +488,7 @@ async fn disk_image_and_ports_are_what_the_task_asked() {
     use sky_core::resources::{DiskTier, PortRange};
     let e = env().await;
     let p = &e.provider;
-    let mut req = request("tuned", 1, gcp("us-central1", "us-central1-a"));
+    let mut req = request("tuned", 1, n2_in("us-central1-a"));
     req.settings = NodeSettings {
         disk_size_gb: 500,
         disk_tier: Some(DiskTier::High),
@@ -606,12 +564,12 @@ async fn skypilots_and_other_homes_nodes_are_never_this_homes() {
         .get()
         .expect("their owner");
     theirs
-        .run_instances(&request("dev", 1, gcp("us-central1", "us-central1-b")))
+        .run_instances(&request("dev", 1, n2_in("us-central1-b")))
         .await
         .expect("their dev");
     theirs.wait_instances("dev").await.expect("their dev runs");
     // This home's `dev`.
-    p.run_instances(&request("dev", 2, gcp("us-central1", "us-central1-c")))
+    p.run_instances(&request("dev", 2, n2_in("us-central1-c")))
         .await
         .expect("our dev");
     p.wait_instances("dev").await.expect("our dev runs");
@@ -652,7 +610,7 @@ async fn skypilots_and_other_homes_nodes_are_never_this_homes() {
 async fn an_interrupted_attempt_is_found_by_its_launch_id() {
     let e = env().await;
     let p = &e.provider;
-    let req = request("half", 2, gcp("us-east1", "us-east1-b"));
+    let req = request("half", 2, n2_in("us-east1-b"));
     p.run_instances(&req).await.expect("launch");
     let attempt = LaunchAttempt {
         launch_id: req.launch_id.clone(),
@@ -677,7 +635,7 @@ async fn an_interrupted_attempt_is_found_by_its_launch_id() {
 async fn rate_limited_reads_and_deletes_are_retried_in_place_not_read_as_auth() {
     let e = env().await;
     let p = &e.provider;
-    p.run_instances(&request("rl", 2, gcp("us-central1", "us-central1-a")))
+    p.run_instances(&request("rl", 2, n2_in("us-central1-a")))
         .await
         .expect("launch");
     // Google's current error model: 403 with details[].reason = RATE_LIMIT_EXCEEDED, which

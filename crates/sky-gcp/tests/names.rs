@@ -3,49 +3,24 @@
 //! `google-cloud-compute-v1` client against the fake, which validates names and labels as
 //! Compute Engine does; query, the orphan listing and `down` find them again from the name alone.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use sky_core::cloud::CloudId;
-use sky_core::credentials::{GcpCredentials, Secret};
-use sky_core::provision::{Launchable, NodeState, Provider, ProvisionRequest};
+use std::sync::Arc;
+
+use sky_core::provision::{NodeState, Provider, ProvisionRequest};
 use sky_gcp::GcpProvider;
-use sky_gcp::client::{CredentialSource, Settings};
-use sky_testkit::gcp_fake::{self as fake, FakeGce};
+use sky_testkit::gcp_fake::FakeGce;
+use support::{n2_in, provider_over};
 
 async fn provider(fake: &FakeGce, home: &tempfile::TempDir) -> Arc<GcpProvider> {
-    let creds = GcpCredentials {
-        service_account_json: Secret::new(fake::service_account_json("sky-test")),
-        project_id: "sky-test".into(),
-    };
-    let settings = Settings {
-        endpoint: Some(fake.url()),
-        poll_interval: Duration::from_millis(5),
-        boot_timeout: Duration::from_secs(10),
-        ..Settings::default()
-    };
-    Arc::new(GcpProvider::new(
-        home.path().to_path_buf(),
-        CredentialSource::Fixed(creds),
-        settings,
-    ))
+    Arc::new(provider_over(fake, home.path()))
 }
 
 fn request(cluster: &str, nodes: u32) -> ProvisionRequest {
     ProvisionRequest {
         cluster_name: cluster.into(),
         num_nodes: nodes,
-        launchable: Launchable {
-            cloud: CloudId::Gcp,
-            region: "us-central1".into(),
-            zone: Some("us-central1-a".into()),
-            instance_type: "n2-standard-8".into(),
-            use_spot: false,
-            vcpus: 8.0,
-            memory_gib: 32.0,
-            accelerators: None,
-            hourly_price: 0.39,
-        },
+        launchable: n2_in("us-central1-a"),
         resume_stopped: false,
         settings: Default::default(),
         launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),

@@ -4,49 +4,18 @@
 //! network that does not exist rules out GCP, and `gcp.use_internal_ips` gives the nodes no
 //! external address.
 
-use std::time::Duration;
+mod support;
 
-use sky_core::cloud::CloudId;
 use sky_core::config::{CloudNetwork, ProxyCommand};
-use sky_core::credentials::{GcpCredentials, Secret};
-use sky_core::provision::{BlockScope, Launchable, Provider, ProvisionRequest};
-use sky_gcp::GcpProvider;
-use sky_gcp::client::{CredentialSource, Settings};
-use sky_testkit::gcp_fake::{self as fake, FakeGce};
-
-const PROJECT: &str = "sky-test";
-
-fn provider(fake: &FakeGce, home: &std::path::Path, network: CloudNetwork) -> GcpProvider {
-    GcpProvider::new(
-        home.to_path_buf(),
-        CredentialSource::Fixed(GcpCredentials {
-            service_account_json: Secret::new(fake::service_account_json(PROJECT)),
-            project_id: PROJECT.into(),
-        }),
-        Settings {
-            endpoint: Some(fake.url()),
-            poll_interval: Duration::from_millis(5),
-            boot_timeout: Duration::from_secs(10),
-            network,
-        },
-    )
-}
+use sky_core::provision::{BlockScope, Provider, ProvisionRequest};
+use sky_testkit::gcp_fake::FakeGce;
+use support::{PROJECT, n2_in, provider_with_network};
 
 fn request(cluster: &str, zone: &str) -> ProvisionRequest {
     ProvisionRequest {
         cluster_name: cluster.into(),
         num_nodes: 2,
-        launchable: Launchable {
-            cloud: CloudId::Gcp,
-            region: zone.rsplit_once('-').expect("zone").0.into(),
-            zone: Some(zone.into()),
-            instance_type: "n2-standard-8".into(),
-            use_spot: false,
-            vcpus: 8.0,
-            memory_gib: 32.0,
-            accelerators: None,
-            hourly_price: 0.39,
-        },
+        launchable: n2_in(zone),
         resume_stopped: false,
         settings: Default::default(),
         launch_id: sky_core::provision::owner::new_launch_id().expect("launch id"),
@@ -59,7 +28,7 @@ async fn a_named_network_and_its_subnetwork_take_the_nodes_with_internal_address
     fake.add_network(PROJECT, "corp", false);
     fake.add_subnetwork(PROJECT, "us-central1", "corp-central", "corp");
     let home = tempfile::tempdir().expect("home");
-    let p = provider(
+    let p = provider_with_network(
         &fake,
         home.path(),
         CloudNetwork {
@@ -148,7 +117,7 @@ async fn a_named_network_and_its_subnetwork_take_the_nodes_with_internal_address
 async fn a_network_that_does_not_exist_rules_out_gcp() {
     let fake = FakeGce::start().await;
     let home = tempfile::tempdir().expect("home");
-    let p = provider(
+    let p = provider_with_network(
         &fake,
         home.path(),
         CloudNetwork {
