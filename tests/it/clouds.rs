@@ -16,23 +16,23 @@ use sky_testkit::gcp_fake::{self, FakeGce};
 use sky_testkit::hosts::Hosts;
 use sky_testkit::moto::{self, Fault};
 
-use crate::local_cloud::sky;
+use crate::local_cloud::sky_process;
 
 /// The tag every Sky instance on AWS carries (sky-aws `TAG_CLUSTER`, Sky's own key).
 const AWS_CLUSTER_TAG: &str = "sky-cluster";
-const AWS_REGION: &str = "us-east-1";
+pub(crate) const AWS_REGION: &str = "us-east-1";
 
 /// A Sky home, a workdir with a file the job prints, and `n` hosts; torn down on drop.
-struct World {
+pub(crate) struct World {
     home: tempfile::TempDir,
     workdir: tempfile::TempDir,
-    hosts: Hosts,
+    pub(crate) hosts: Hosts,
     /// Extra environment for every `sky` (credentials of the fakes).
-    env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl World {
-    fn start(n: usize) -> Option<World> {
+    pub(crate) fn start(n: usize) -> Option<World> {
         if let Some(why) = sky_testkit::hosts::unavailable() {
             sky_testkit::require::cannot_run("cloud end-to-end test", &why);
             return None;
@@ -48,11 +48,11 @@ impl World {
         })
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.home.path()
     }
 
-    fn config(&self, text: &str) {
+    pub(crate) fn config(&self, text: &str) {
         std::fs::write(self.path().join("config.yaml"), text).expect("config.yaml");
     }
 
@@ -75,7 +75,12 @@ impl World {
     }
 
     fn sky(&self) -> assert_cmd::Command {
-        let mut cmd = sky(self.path());
+        assert_cmd::Command::from_std(self.command())
+    }
+
+    /// `sky` as a plain process, with this world's environment.
+    pub(crate) fn command(&self) -> std::process::Command {
+        let mut cmd = sky_process(self.path());
         // Hosts answer at once; a short connect timeout makes a broken setup fail fast.
         cmd.env("SKY_SSH_CONNECT_TIMEOUT_SECS", "15")
             .env_remove("AWS_SESSION_TOKEN")
@@ -87,7 +92,7 @@ impl World {
     }
 
     /// Runs `sky args…` off the runtime (the fakes serve on it meanwhile); its stdout.
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let mut cmd = self.sky();
         cmd.args(args);
         let started = Instant::now();
@@ -110,7 +115,7 @@ impl World {
     }
 
     /// Runs `sky args…`, which must fail; its stderr.
-    async fn refused(&self, args: &[&str]) -> String {
+    pub(crate) async fn refused(&self, args: &[&str]) -> String {
         let mut cmd = self.sky();
         cmd.args(args);
         let out = tokio::task::spawn_blocking(move || cmd.output())
@@ -208,20 +213,20 @@ impl Drop for World {
     }
 }
 
-fn aws_env(world: &mut World) {
+pub(crate) fn aws_env(world: &mut World) {
     let (access_key_id, secret) = moto::made_up_credentials();
     world.env.push(("AWS_ACCESS_KEY_ID".into(), access_key_id));
     world.env.push(("AWS_SECRET_ACCESS_KEY".into(), secret));
 }
 
-fn aws_config(endpoint: &str, user: &str) -> String {
+pub(crate) fn aws_config(endpoint: &str, user: &str) -> String {
     format!(
         "aws:\n  endpoint_url: {endpoint}\n  regions: [{AWS_REGION}]\n  \
          image_id: ami-0123456789abcdef0\n  disk_size: 20\n  ssh_user: {user}\n"
     )
 }
 
-fn gcp_env(world: &mut World) {
+pub(crate) fn gcp_env(world: &mut World) {
     let key = world.path().join("gcp-sa.json");
     std::fs::write(&key, gcp_fake::service_account_json("sky-test")).expect("service account");
     world.env.push((
@@ -230,7 +235,25 @@ fn gcp_env(world: &mut World) {
     ));
 }
 
-fn gcp_config(endpoint: &str, user: &str) -> String {
+/// The fake ARM's service principal, by the environment variables Azure's SDKs read.
+pub(crate) fn azure_env(world: &mut World, secret: &str) {
+    for (k, v) in [
+        ("AZURE_TENANT_ID", azure_fake::TENANT),
+        ("AZURE_CLIENT_ID", azure_fake::CLIENT),
+        ("AZURE_CLIENT_SECRET", secret),
+        ("AZURE_SUBSCRIPTION_ID", azure_fake::SUBSCRIPTION),
+    ] {
+        world.env.push((k.into(), v.into()));
+    }
+}
+
+pub(crate) fn azure_config(endpoint: &str, user: &str) -> String {
+    format!(
+        "azure:\n  endpoint_url: {endpoint}\n  authority_host: {endpoint}/\n  ssh_user: {user}\n"
+    )
+}
+
+pub(crate) fn gcp_config(endpoint: &str, user: &str) -> String {
     format!("gcp:\n  endpoint_url: {endpoint}\n  poll_interval_ms: 20\n  ssh_user: {user}\n")
 }
 
@@ -626,18 +649,10 @@ async fn azure_two_nodes_setup_run_and_down_over_ssh() {
     let fake = FakeArm::start(&secret).await;
     fake.set_operation_pace(1, 0);
     fake.with_hosts(world.hosts.clone());
-    for (k, v) in [
-        ("AZURE_TENANT_ID", azure_fake::TENANT),
-        ("AZURE_CLIENT_ID", azure_fake::CLIENT),
-        ("AZURE_CLIENT_SECRET", secret.as_str()),
-        ("AZURE_SUBSCRIPTION_ID", azure_fake::SUBSCRIPTION),
-    ] {
-        world.env.push((k.into(), v.into()));
-    }
+    azure_env(&mut world, &secret);
     world.config(&format!(
-        "allowed_clouds: [azure]\nazure:\n  endpoint_url: {0}\n  authority_host: {0}/\n  ssh_user: {1}\n",
-        fake.url(),
-        world.hosts.user()
+        "allowed_clouds: [azure]\n{}",
+        azure_config(&fake.url(), &world.hosts.user())
     ));
     let task = world.task(
         2,

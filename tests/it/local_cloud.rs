@@ -6,7 +6,12 @@ use std::path::Path;
 use assert_cmd::Command;
 
 pub(crate) fn sky(home: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("sky").expect("the sky binary is built");
+    Command::from_std(sky_process(home))
+}
+
+/// The same `sky`, as a plain process (to spawn it and know its pid).
+pub(crate) fn sky_process(home: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("sky"));
     cmd.env("SKY_HOME", home)
         .env("NO_COLOR", "1")
         .env_remove("SKY_DEV")

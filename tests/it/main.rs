@@ -3,6 +3,7 @@ mod canary;
 mod catalog;
 mod cloud_logins;
 mod clouds;
+mod crash_points;
 mod dryrun;
 mod jobs;
 mod lifecycle;

@@ -46,7 +46,9 @@ impl FakeSsoPortal {
             calls: 0,
         }));
         let shared = state.clone();
-        crate::serve(listener, move |req| handle(shared.clone(), req));
+        crate::serve(listener, Default::default(), move |req| {
+            handle(shared.clone(), req)
+        });
         FakeSsoPortal { addr, state }
     }
 

@@ -120,6 +120,8 @@ struct ActionFault {
 pub struct FakeGce {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    /// Kills a client after its Nth request (see [`crate::crash`]).
+    pub crash: crate::crash::CrashAfter,
 }
 
 impl FakeGce {
@@ -134,8 +136,11 @@ impl FakeGce {
             ..State::default()
         }));
         let shared = state.clone();
-        crate::serve(listener, move |req| handle(shared.clone(), req));
-        FakeGce { addr, state }
+        let crash = crate::crash::CrashAfter::default();
+        crate::serve(listener, crash.clone(), move |req| {
+            handle(shared.clone(), req)
+        });
+        FakeGce { addr, state, crash }
     }
 
     pub fn url(&self) -> String {
@@ -189,6 +194,16 @@ impl FakeGce {
             true
         });
         self.state().hosts = Some(hosts);
+    }
+
+    /// Ends every operation still running, as GCE does whether or not anyone polls it (a client
+    /// killed mid-launch): its effect is applied, and a later poll reads it DONE.
+    pub fn settle(&self) {
+        let mut st = self.state();
+        let names: Vec<String> = st.ops.keys().cloned().collect();
+        for name in names {
+            let _ = poll(&mut st, &name, true);
+        }
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {

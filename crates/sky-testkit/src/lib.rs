@@ -11,33 +11,47 @@
 
 pub mod aws_sso;
 pub mod azure_fake;
+pub mod crash;
 pub mod gcp_fake;
 pub mod hosts;
 pub mod moto;
 pub mod require;
 
 /// Serves HTTP/1.1 on `listener` for as long as the test's runtime lives, one task per
-/// connection, every request through `handle` (what each fake's `start` runs).
-pub(crate) fn serve<H, Fut, E>(listener: tokio::net::TcpListener, handle: H)
-where
+/// connection, every request through `handle` (what each fake's `start` runs); `crash` hears of
+/// each request once it was handled, before its answer goes out.
+pub(crate) fn serve<H, Fut, E>(
+    listener: tokio::net::TcpListener,
+    crash: crash::CrashAfter,
+    handle: H,
+) where
     H: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<
             Output = Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, E>,
         > + Send
         + 'static,
-    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
 {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let handle = handle.clone();
+            let (handle, crash) = (handle.clone(), crash.clone());
             tokio::spawn(async move {
+                let service = move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (handle, crash) = (handle.clone(), crash.clone());
+                    async move {
+                        let request = format!("{} {}", req.method(), req.uri().path());
+                        let answer = handle(req).await;
+                        crash.after_request(&request).await;
+                        answer
+                    }
+                };
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(
                         hyper_util::rt::TokioIo::new(stream),
-                        hyper::service::service_fn(handle),
+                        hyper::service::service_fn(service),
                     )
                     .await;
             });

@@ -182,6 +182,8 @@ pub struct FaultProxy {
     regions: Arc<Mutex<std::collections::HashMap<String, String>>>,
     upstream: u16,
     task: tokio::task::JoinHandle<()>,
+    /// Kills a client after its Nth request reached moto (see [`crate::crash`]).
+    pub crash: crate::crash::CrashAfter,
 }
 
 impl FaultProxy {
@@ -246,22 +248,24 @@ pub async fn start_proxy(upstream: u16) -> FaultProxy {
     let hold: Arc<Mutex<Option<Hold>>> = Arc::default();
     let hosts: Arc<Mutex<Option<Hosts>>> = Arc::default();
     let regions: Arc<Mutex<std::collections::HashMap<String, String>>> = Arc::default();
-    let (f, l, h, vms, r) = (
+    let crash = crate::crash::CrashAfter::default();
+    let (f, l, h, vms, r, c) = (
         faults.clone(),
         log.clone(),
         hold.clone(),
         hosts.clone(),
         regions.clone(),
+        crash.clone(),
     );
     let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
                 return;
             };
-            let (f, l, h, r) = (f.clone(), l.clone(), h.clone(), r.clone());
+            let (f, l, h, r, c) = (f.clone(), l.clone(), h.clone(), r.clone(), c.clone());
             let vms = vms.lock().expect("hosts lock").clone();
             tokio::spawn(async move {
-                let _ = serve(sock, upstream, f, l, h, vms, r).await;
+                let _ = serve(sock, upstream, f, l, h, vms, r, c).await;
             });
         }
     });
@@ -274,6 +278,7 @@ pub async fn start_proxy(upstream: u16) -> FaultProxy {
         regions,
         upstream,
         task,
+        crash,
     }
 }
 
@@ -324,6 +329,8 @@ fn region_of(head: &str) -> Option<String> {
     cred.split('/').nth(2).map(str::to_owned)
 }
 
+// One proxy connection's share of the proxy's state: bundling it would only rename the fields.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     mut sock: TcpStream,
     upstream: u16,
@@ -332,6 +339,7 @@ async fn serve(
     hold: Arc<Mutex<Option<Hold>>>,
     hosts: Option<Hosts>,
     regions: Arc<Mutex<std::collections::HashMap<String, String>>>,
+    crash: crate::crash::CrashAfter,
 ) -> std::io::Result<()> {
     // Each answer closes the connection: the SDK then opens a fresh one, which keeps this proxy
     // free of keep-alive bookkeeping. So one request per connection.
@@ -408,8 +416,9 @@ async fn serve(
                 }
                 match hosts {
                     // Starting sshds blocks; keep it off the runtime's workers.
-                    Some(hosts) => tokio::task::spawn_blocking(move || {
-                        place_on_hosts(&hosts, &action, &text, response)
+                    Some(hosts) => tokio::task::spawn_blocking({
+                        let action = action.clone();
+                        move || place_on_hosts(&hosts, &action, &text, response)
                     })
                     .await
                     .map_err(std::io::Error::other)?,
@@ -417,6 +426,7 @@ async fn serve(
                 }
             }
         };
+        crash.after_request(&action).await;
         sock.write_all(&response).await?;
     }
     Ok(())
@@ -709,6 +719,62 @@ pub async fn instance_states(moto_port: u16, region: &str, tag_key: &str) -> Vec
             .and_then(|(_, s)| element(s, "name", 0).map(|(_, n)| n.to_owned()))
             .unwrap_or_default();
         out.push((id.to_owned(), state));
+    }
+    out
+}
+
+/// The live (not terminated) instances in `region` carrying the tag key `tag_key`, each with the
+/// value of its tag `value_key` if it has one, asked of moto directly (DescribeTags gives the
+/// values by resource id).
+pub async fn live_instances_with(
+    moto_port: u16,
+    region: &str,
+    tag_key: &str,
+    value_key: &str,
+) -> Vec<(String, Option<String>)> {
+    let body = format!(
+        "Action=DescribeTags&Version=2016-11-15&Filter.1.Name=key&Filter.1.Value.1={value_key}\
+         &Filter.2.Name=resource-type&Filter.2.Value.1=instance"
+    );
+    let head = moto_head(moto_port, region, body.len());
+    let answer = relay(&head, body.as_bytes(), moto_port)
+        .await
+        .expect("DescribeTags on moto");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let mut values = std::collections::HashMap::new();
+    let mut at = 0;
+    while let Some((pos, id)) = element(&text, "resourceId", at) {
+        at = pos;
+        if let Some((_, value)) = element(&text, "value", pos) {
+            values.insert(id.to_owned(), value.to_owned());
+        }
+    }
+    live_instances(moto_port, region, tag_key)
+        .await
+        .into_iter()
+        .map(|id| {
+            let value = values.get(&id).cloned();
+            (id, value)
+        })
+        .collect()
+}
+
+/// The names of the security groups in `region` other than the VPCs' `default`, asked of moto
+/// directly: what a clean `down` must leave behind (nothing of its own).
+pub async fn security_groups(moto_port: u16, region: &str) -> Vec<String> {
+    let body = "Action=DescribeSecurityGroups&Version=2016-11-15";
+    let head = moto_head(moto_port, region, body.len());
+    let answer = relay(&head, body.as_bytes(), moto_port)
+        .await
+        .expect("DescribeSecurityGroups on moto");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((pos, name)) = element(&text, "groupName", at) {
+        at = pos;
+        if name != "default" && !out.iter().any(|n| n == name) {
+            out.push(name.to_owned());
+        }
     }
     out
 }

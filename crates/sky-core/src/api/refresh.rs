@@ -5,7 +5,8 @@
 //! - a record is removed only once every cloud it may have reached answered that nothing of it is
 //!   there. A cloud that cannot be asked (no credentials here, a network or auth error) leaves
 //!   the record as it is, marked with why (`ClusterRecord::unchecked`, shown by `sky status`);
-//! - no nodes exist: the record is removed;
+//! - no nodes exist: what `down` removes beside the nodes (security group, firewall rule, resource
+//!   group) is removed, then the record;
 //! - the record never got a placement (a launch died before nodes were recorded): what each of
 //!   its recorded create attempts made is found by its launch id (tagged with this home's owner
 //!   id, in the attempt's own region) and terminated, then the record is removed; nothing is ever
@@ -170,20 +171,21 @@ impl Sky {
             .filter(|_| rec.status == ClusterStatus::Up)
             .map(|a| (a.down, format!("after {} idle minutes", a.idle_minutes)));
         if nodes.is_empty() {
+            // Nodes that are gone (deleted by autodown, a `down` killed after its terminate call,
+            // the console) leave what `down` deletes beside them: the cluster's security group,
+            // firewall rule or resource group, each this home's by its owner id. Removed here,
+            // and the record kept while that fails, so nothing of the cluster is left untracked.
+            if let Err(e) = provider.terminate(name).await {
+                return self.keep_unchecked(
+                    rec,
+                    &[format!(
+                        "its nodes are gone but removing what is left of it failed: {e}"
+                    )],
+                    "nothing was changed",
+                );
+            }
             let mut message = "no nodes exist any more; record removed".to_owned();
             if let Some((true, after)) = &autostopped {
-                // A node that deleted itself leaves what `down` deletes beside the nodes (the
-                // cluster's security group or firewall rules): removed here, and the record
-                // kept while that fails, so nothing of the cluster is left untracked.
-                if let Err(e) = provider.terminate(name).await {
-                    return self.keep_unchecked(
-                        rec,
-                        &[format!(
-                            "its nodes deleted themselves but removing what is left failed: {e}"
-                        )],
-                        "nothing was changed",
-                    );
-                }
                 message = format!("autodowned {after}: no nodes are left; record removed");
             }
             self.remove_record(name, &format!("refresh: {message}"))?;

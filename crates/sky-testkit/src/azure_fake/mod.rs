@@ -128,6 +128,8 @@ struct PowerFault {
 pub struct FakeArm {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    /// Kills a client after its Nth request (see [`crate::crash`]).
+    pub crash: crate::crash::CrashAfter,
 }
 
 impl FakeArm {
@@ -143,8 +145,11 @@ impl FakeArm {
             ..State::default()
         }));
         let st = state.clone();
-        crate::serve(listener, move |req| handle(st.clone(), addr, req));
-        FakeArm { addr, state }
+        let crash = crate::crash::CrashAfter::default();
+        crate::serve(listener, crash.clone(), move |req| {
+            handle(st.clone(), addr, req)
+        });
+        FakeArm { addr, state, crash }
     }
 
     pub fn url(&self) -> String {
@@ -153,6 +158,16 @@ impl FakeArm {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends every long-running operation, as ARM does whether or not anyone polls it (a client
+    /// killed mid-launch): its effect is applied, and a later poll reads the outcome.
+    pub fn settle(&self) {
+        let mut st = self.lock();
+        let ids: Vec<String> = st.ops.keys().cloned().collect();
+        for id in ids {
+            while let Some(None) = ops::step(&mut st, &id) {}
+        }
     }
 
     /// Places running VMs on `hosts` from now on.
