@@ -508,6 +508,40 @@ async fn aws_idle_cluster_stops_itself_then_downs_itself() {
         &format!("  infra: aws/{AWS_REGION}\n  instance_type: m6i.large\n"),
     );
     let task = task.display().to_string();
+    // SkyPilot's and another Sky home's clusters of the same name in the same account: neither
+    // the autostop nor the autodown may touch them.
+    let foreign = [
+        moto::run_foreign_instance(
+            moto.port,
+            AWS_REGION,
+            &[
+                ("skypilot-cluster-name", "awsidle"),
+                ("skypilot-user", "alice"),
+            ],
+        )
+        .await,
+        moto::run_foreign_instance(
+            moto.port,
+            AWS_REGION,
+            &[
+                (AWS_CLUSTER_TAG, "awsidle"),
+                ("sky-owner", "0123456789abcdef"),
+                ("sky-launch", "fedcba9876543210"),
+            ],
+        )
+        .await,
+    ];
+    // The proxy gives every running instance it lists a test host, foreign ones too (so that no
+    // made-up address could ever be dialed); only this home's must be gone from the hosts.
+    let foreign_run = || async {
+        let mut states = Vec::new();
+        for key in ["skypilot-cluster-name", AWS_CLUSTER_TAG] {
+            states.extend(moto::instance_states(moto.port, AWS_REGION, key).await);
+        }
+        foreign
+            .iter()
+            .all(|id| states.iter().any(|(i, st)| i == id && st == "running"))
+    };
     world.ok(&["launch", "-y", "-c", "awsidle", &task]).await;
     world.ok(&["autostop", "awsidle", "-i", "5", "-y"]).await;
     // Busy for longer than the idle time: the job finishes on nodes still up.
@@ -515,7 +549,11 @@ async fn aws_idle_cluster_stops_itself_then_downs_itself() {
         .ok(&["exec", "awsidle", "sleep 8; echo busy-job-done"])
         .await;
     assert!(out.contains("busy-job-done"), "{out}");
-    let states = || moto::instance_states(moto.port, AWS_REGION, AWS_CLUSTER_TAG);
+    let states = || async {
+        let mut all = moto::instance_states(moto.port, AWS_REGION, AWS_CLUSTER_TAG).await;
+        all.retain(|(id, _)| !foreign.contains(id));
+        all
+    };
     let idle_from = Instant::now();
     until("autostop stopping both instances", 60, states, |s| {
         s.len() == 2 && s.iter().all(|(_, st)| st == "stopped")
@@ -528,13 +566,21 @@ async fn aws_idle_cluster_stops_itself_then_downs_itself() {
             idle_from.elapsed()
         );
     }
-    assert!(world.hosts.placed().is_empty(), "stopped VMs still run");
+    assert!(
+        world
+            .hosts
+            .placed()
+            .iter()
+            .all(|(id, _)| foreign.contains(id)),
+        "stopped VMs still run"
+    );
     let refreshed = world.ok(&["status", "--refresh"]).await;
     assert!(
         refreshed.contains("autostopped after 5 idle minutes"),
         "{refreshed}"
     );
     assert!(refreshed.contains("STOPPED"), "{refreshed}");
+    assert!(foreign_run().await, "autostop touched a foreign instance");
 
     world.ok(&["start", "awsidle", "-y"]).await;
     let status = world.ok(&["status"]).await;
@@ -556,7 +602,17 @@ async fn aws_idle_cluster_stops_itself_then_downs_itself() {
     );
     let status = world.ok(&["status"]).await;
     assert!(!status.contains("awsidle"), "record removed:\n{status}");
-    assert!(world.hosts.placed().is_empty());
+    assert!(
+        world
+            .hosts
+            .placed()
+            .iter()
+            .all(|(id, _)| foreign.contains(id))
+    );
+    assert!(
+        foreign_run().await,
+        "autodown or its refresh touched a foreign instance"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -581,11 +637,35 @@ async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
         "  infra: gcp/us-central1\n  instance_type: n4-standard-2\n  labels: {team: research}\n\
          config:\n  gcp:\n    enable_gvnic: true\n",
     );
+    // SkyPilot's and another Sky home's clusters of the same name in the same project: no
+    // launch, autostop, start or down of this home's may touch them.
+    fake.add_instance(
+        "us-central1-b",
+        "gcpe2e-4f1a-head",
+        serde_json::json!({"skypilot-cluster-name": "gcpe2e"}),
+    );
+    fake.add_instance(
+        "us-central1-c",
+        "gcpe2e-0",
+        serde_json::json!({"sky-cluster": "gcpe2e", "sky-owner": "0123456789abcdef"}),
+    );
+    let foreign = ["us-central1-b/gcpe2e-4f1a-head", "us-central1-c/gcpe2e-0"];
+    let mine = || {
+        let mut s = fake.statuses();
+        s.retain(|(id, _)| !foreign.contains(&id.as_str()));
+        s
+    };
+    let foreign_run = || {
+        let s = fake.statuses();
+        foreign
+            .iter()
+            .all(|f| s.iter().any(|(id, st)| id == f && st == "RUNNING"))
+    };
     let out = world
         .ok(&["launch", "-y", "-c", "gcpe2e", &task.display().to_string()])
         .await;
     world.assert_ranks(&out, 2);
-    let placed = fake.instances();
+    let placed: Vec<String> = mine().into_iter().map(|(id, _)| id).collect();
     assert_eq!(placed.len(), 2, "{placed:?}");
     for zone_name in &placed {
         let (zone, name) = zone_name.split_once('/').expect("zone/name");
@@ -606,7 +686,7 @@ async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
         until(
             "autostop stopping both instances",
             60,
-            || std::future::ready(fake.statuses()),
+            || std::future::ready(mine()),
             |s| s.len() == 2 && s.iter().all(|(_, st)| st == "TERMINATED"),
         )
     };
@@ -635,9 +715,16 @@ async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
     stopped().await;
     assert!(world.hosts.placed().is_empty(), "stopped VMs still run");
 
+    assert!(
+        foreign_run(),
+        "autostop or start touched a foreign instance"
+    );
+
     world.ok(&["down", "gcpe2e", "-y"]).await;
-    assert_eq!(fake.instances(), Vec::<String>::new());
+    assert_eq!(mine(), Vec::<(String, String)>::new());
     assert!(world.hosts.placed().is_empty());
+    world.ok(&["status", "--refresh"]).await;
+    assert!(foreign_run(), "down or refresh touched a foreign instance");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -778,3 +778,30 @@ pub async fn security_groups(moto_port: u16, region: &str) -> Vec<String> {
     }
     out
 }
+
+/// Starts one instance straight on moto, tagged with `tags`: what SkyPilot or another Sky home
+/// leaves in a shared account. It is never placed on a test host (nothing of Sky's may reach it),
+/// so it keeps moto's made-up address, which no test dials. Its id.
+pub async fn run_foreign_instance(moto_port: u16, region: &str, tags: &[(&str, &str)]) -> String {
+    let mut body = "Action=RunInstances&Version=2016-11-15&ImageId=ami-0123456789abcdef0\
+                    &MinCount=1&MaxCount=1&InstanceType=m5.large\
+                    &TagSpecification.1.ResourceType=instance"
+        .to_owned();
+    for (i, (key, value)) in tags.iter().enumerate() {
+        let n = i + 1;
+        let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        body.push_str(&format!(
+            "&TagSpecification.1.Tag.{n}.Key={}&TagSpecification.1.Tag.{n}.Value={}",
+            enc(key),
+            enc(value)
+        ));
+    }
+    let head = moto_head(moto_port, region, body.len());
+    let answer = relay(&head, body.as_bytes(), moto_port)
+        .await
+        .expect("RunInstances on moto");
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    element(&text, "instanceId", 0)
+        .map(|(_, id)| id.to_owned())
+        .unwrap_or_else(|| panic!("moto started no instance: {text}"))
+}
