@@ -1,4 +1,5 @@
 //! Cross-crate end-to-end tests. One binary; one module per area.
+mod azure_autostop;
 mod canary;
 mod catalog;
 mod cloud_logins;

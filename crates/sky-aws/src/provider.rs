@@ -993,12 +993,14 @@ impl Provider for AwsProvider {
     }
 
     /// Sets each live instance's `InstanceInitiatedShutdownBehavior`: `terminate` for an
-    /// autostop with `--down`, else `stop`. Calls for one region go out together.
-    async fn prepare_guest_shutdown(
+    /// autostop with `--down`, else (a stop, or cancelled) `stop`. Calls for one region go out
+    /// together.
+    async fn prepare_autostop(
         &self,
         cluster_name: &str,
-        down: bool,
+        down: Option<bool>,
     ) -> Result<(), ProvisionError> {
+        let down = down.unwrap_or(false);
         let owner = self.owner()?;
         let scope = Scope::Owner {
             owner: &owner,

@@ -325,6 +325,11 @@ pub fn vm_body(
     if let Some(zone) = &l.zone {
         body["zones"] = json!([zone]);
     }
+    if rank == 0 {
+        // What the head deallocates its cluster with when autostop fires; it may do nothing
+        // until `sky autostop` assigns it a role (see `autostop`).
+        body["identity"] = json!({ "type": "SystemAssigned" });
+    }
     serde_json::from_value(body).map_err(|e| format!("building the VM model: {e}"))
 }
 

@@ -7,6 +7,7 @@
 //! - [`cluster`]: names, tags and request bodies of a cluster's resources; reading VMs back.
 //! - [`arm`]: the ARM client and the `Azure-AsyncOperation` / `Location` poller.
 //! - [`auth`]: service-principal credentials and client-credentials tokens.
+//! - [`autostop`]: the head's managed identity, its role while autostop is set, and its hook.
 //! - [`errors`]: ARM error codes to failover's error kinds.
 //!
 //! What this crate does not do: rank placements, retry elsewhere (the core's failover does), or
@@ -14,6 +15,7 @@
 
 pub mod arm;
 pub mod auth;
+pub mod autostop;
 pub mod cluster;
 pub mod errors;
 pub mod provider;

@@ -748,7 +748,43 @@ impl Provider for AzureProvider {
                 "VM and host names",
                 format!("{}-<rank>", cluster::host_base(cluster_name)),
             ),
+            CloudName::new(
+                "autostop identity",
+                format!(
+                    "the head VM {}'s system-assigned managed identity: Virtual Machine                      Contributor (Contributor with --down) on the resource group while autostop                      is set, nothing otherwise",
+                    cluster::vm_name(cluster_name, 0)
+                ),
+            ),
         ]
+    }
+
+    /// The head deallocates its workers and itself (or deletes the resource group) through its
+    /// managed identity; see [`crate::autostop`].
+    fn autostop_hook(
+        &self,
+        _cluster_name: &str,
+        info: &ClusterInfo,
+    ) -> Option<sky_core::jobs::wire::AutostopHook> {
+        let (head, workers) = info.nodes.split_first()?;
+        let workers: Vec<String> = workers.iter().map(|n| n.instance_id.clone()).collect();
+        Some(crate::autostop::hook(
+            &self.settings.endpoint,
+            &head.instance_id,
+            &workers,
+        ))
+    }
+
+    /// Grants the head's identity the role the setting needs on the cluster's resource group,
+    /// or takes it back when autostop is cancelled.
+    async fn prepare_autostop(
+        &self,
+        cluster_name: &str,
+        down: Option<bool>,
+    ) -> Result<(), ProvisionError> {
+        let s = self.session().await?;
+        let rg = self.rg(cluster_name)?;
+        let head = cluster::vm_name(cluster_name, 0);
+        crate::autostop::grant(&s.arm, cluster_name, &rg, &head, down).await
     }
 
     fn vms<'a>(&'a self, cluster_name: &'a str, info: &'a ClusterInfo) -> Option<Vms<'a>> {

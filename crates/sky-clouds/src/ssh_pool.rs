@@ -522,7 +522,7 @@ impl Provider for SshPoolCloud {
         synced
     }
 
-    fn autostop_hook(&self, cluster_name: &str) -> Option<AutostopHook> {
+    fn autostop_hook(&self, cluster_name: &str, _info: &ClusterInfo) -> Option<AutostopHook> {
         let dir = match NodeDir::for_cluster(&self.sky_home, cluster_name) {
             Ok(dir) => dir,
             Err(e) => {

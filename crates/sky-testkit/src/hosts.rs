@@ -323,6 +323,20 @@ impl Hosts {
             .collect()
     }
 
+    /// This test process's own address on the hosts' network: where a service the guests must
+    /// reach (a metadata server, a cloud API the head calls) listens. The bridge's address with
+    /// namespaces; loopback without them.
+    pub fn gateway(&self) -> String {
+        let inner = self.lock();
+        match inner.slots.first() {
+            Some(slot) if inner.bridge.is_some() => match slot.addr.rsplit_once('.') {
+                Some((net, _)) => format!("{net}.1"),
+                None => "127.0.0.1".to_owned(),
+            },
+            _ => "127.0.0.1".to_owned(),
+        }
+    }
+
     /// The address of `key`'s host while it runs.
     pub fn address_of(&self, key: &str) -> Option<String> {
         self.lock()

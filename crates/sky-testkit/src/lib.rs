@@ -17,6 +17,11 @@ pub mod hosts;
 pub mod moto;
 pub mod require;
 
+/// The address a request came from (a metadata server tells its callers apart by it), in each
+/// request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub std::net::SocketAddr);
+
 /// Serves HTTP/1.1 on `listener` for as long as the test's runtime lives, one task per
 /// connection, every request through `handle` (what each fake's `start` runs); `crash` hears of
 /// each request once it was handled, before its answer goes out.
@@ -34,13 +39,14 @@ pub(crate) fn serve<H, Fut, E>(
 {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 return;
             };
             let (handle, crash) = (handle.clone(), crash.clone());
             tokio::spawn(async move {
-                let service = move |req: hyper::Request<hyper::body::Incoming>| {
+                let service = move |mut req: hyper::Request<hyper::body::Incoming>| {
                     let (handle, crash) = (handle.clone(), crash.clone());
+                    req.extensions_mut().insert(Peer(peer));
                     async move {
                         let request = format!("{} {}", req.method(), req.uri().path());
                         let answer = handle(req).await;

@@ -4,7 +4,9 @@
 //! Clouds whose VMs stop (or delete themselves) on a guest OS shutdown get a hook that needs no
 //! cloud credentials on the cluster: the head shuts its workers down over SSH, then itself
 //! (`guest_halt_hook`). What the shutdown does is the instance's own setting, made here with the
-//! client's credentials when autostop is set (`Provider::prepare_guest_shutdown`).
+//! client's credentials when autostop is set (`Provider::prepare_autostop`). Clouds where a
+//! guest shutdown does not end billing (Azure) give the head a cloud identity instead, granted
+//! what the setting needs by `prepare_autostop`, and their own hook (`Provider::autostop_hook`).
 //!
 //! What this module does not do: count idleness or fire the command; the head's agent does both
 //! (`sky-agent`'s `check_autostop`).
@@ -57,7 +59,7 @@ impl Sky {
             return Ok(Some(autostop_unavailable_message(rec)));
         };
         let provider = self.provider_to_act_on(rec)?.clone();
-        if provider.autostop_hook(&rec.name).is_some() {
+        if provider.autostop_hook(&rec.name, info).is_some() {
             return Ok(None);
         }
         if head_is_here(info) {
@@ -95,15 +97,13 @@ impl Sky {
         // would stop where `--down` was asked (or delete where it no longer is).
         if !rec.handle.as_ref().is_some_and(head_is_here) {
             let provider = self.provider_to_act_on(rec)?.clone();
-            if provider.autostop_hook(name).is_none() {
-                provider
-                    .prepare_guest_shutdown(name, setting.is_some_and(|a| a.down))
-                    .await
-                    .map_err(|source| SkyError::Provider {
-                        cluster: name.into(),
-                        source,
-                    })?;
-            }
+            provider
+                .prepare_autostop(name, setting.map(|a| a.down))
+                .await
+                .map_err(|source| SkyError::Provider {
+                    cluster: name.into(),
+                    source,
+                })?;
         }
         let sent = match setting {
             Some(a) => {
@@ -137,7 +137,7 @@ impl Sky {
         spot: bool,
         nodes: &[NodeSpec],
     ) -> Option<AutostopHook> {
-        if let Some(hook) = provider.autostop_hook(name) {
+        if let Some(hook) = provider.autostop_hook(name, info) {
             return Some(hook);
         }
         if head_is_here(info) {
@@ -180,7 +180,17 @@ impl Sky {
             sink.emit(Event::Note { message: reason });
             return Ok(());
         }
-        self.apply_autostop(rec, client, Some(setting)).await
+        match self.apply_autostop(rec, client, Some(setting)).await {
+            // The cloud would not let the cluster act for itself (an account that forbids
+            // granting roles): the task still runs, and the user is told autostop is off.
+            Err(SkyError::Provider { source, .. }) => {
+                sink.emit(Event::Note {
+                    message: format!("autostop is not set on '{}': {source}", rec.name),
+                });
+                Ok(())
+            }
+            other => other,
+        }
     }
 }
 

@@ -476,9 +476,11 @@ pub trait Provider: Send + Sync {
         Vec::new()
     }
     /// A command line the head's agent runs by itself when autostop fires, for clusters whose
-    /// autostop must not depend on the client machine being on. `None` (the default): the agent
-    /// runs `sky stop`/`sky down` on the machine that launched the cluster.
-    fn autostop_hook(&self, _cluster_name: &str) -> Option<AutostopHook> {
+    /// autostop must not depend on the client machine being on (`info`: the recorded nodes, head
+    /// first). `None` (the default): the agent runs `sky stop`/`sky down` on the machine that
+    /// launched the cluster, or the head halts its nodes where a guest shutdown stops them
+    /// ([`Provider::guest_shutdown`]).
+    fn autostop_hook(&self, _cluster_name: &str, _info: &ClusterInfo) -> Option<AutostopHook> {
         None
     }
     /// Gives a cluster recorded before ownership tags this home's tags, with launch id
@@ -504,13 +506,16 @@ pub trait Provider: Send + Sync {
     fn guest_shutdown(&self, _spot: bool) -> GuestShutdown {
         GuestShutdown::default()
     }
-    /// Makes a guest shutdown of `cluster_name`'s nodes stop them (`down == false`) or delete
-    /// them (`down == true`), where the cloud lets the instance say which; called with the
-    /// client's credentials when autostop is set or cancelled (cancelled: `down == false`).
-    async fn prepare_guest_shutdown(
+    /// Readies `cluster_name` for what its head does when autostop fires, with the client's
+    /// credentials, when autostop is set (`Some(down)`) or cancelled (`None`): where a guest
+    /// shutdown is the mechanism, makes it stop the nodes or delete them (EC2's
+    /// `InstanceInitiatedShutdownBehavior`); where the head acts through a cloud identity, grants
+    /// that identity exactly what the setting needs, and takes it back on cancel. An error means
+    /// the setting could not be made to work, and the agent is not told of it.
+    async fn prepare_autostop(
         &self,
         _cluster_name: &str,
-        _down: bool,
+        _down: Option<bool>,
     ) -> Result<(), ProvisionError> {
         Ok(())
     }

@@ -41,10 +41,12 @@ use crate::storage::NodeMounts;
 
 /// Environment variables passed from the client to a daemon the `rpc` starts (test knobs; never
 /// secrets).
-const FORWARDED_ENV: [&str; 3] = [
+const FORWARDED_ENV: [&str; 4] = [
     "SKY_AGENT_IDLE_UNIT_SECS",
     "SKY_AGENT_KILL_GRACE_SECS",
     "SKY_AGENT_LOG",
+    // Where the head's autostop hook finds the cloud's instance metadata service (a test's fake).
+    "SKY_AGENT_IMDS_ENDPOINT",
 ];
 
 /// One connected node.

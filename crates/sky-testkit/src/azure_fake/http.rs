@@ -78,6 +78,11 @@ pub(super) async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let metadata = req
+        .headers()
+        .get("metadata")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let peer = req.extensions().get::<crate::Peer>().map(|p| p.0);
     let body = req
         .into_body()
         .collect()
@@ -87,6 +92,9 @@ pub(super) async fn handle(
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
     s.log.push(format!("{method} {path}"));
     let base = format!("http://{addr}");
+    if path.starts_with("/metadata/") && method == Method::GET {
+        return Ok(super::identity::imds(&mut s, &path, &query, metadata, peer));
+    }
     Ok(route(
         &mut s,
         &base,
@@ -119,7 +127,8 @@ pub(super) fn route(
             "Authentication failed. The 'Authorization' header is missing.",
         );
     };
-    if s.reject_tokens || !s.tokens.iter().any(|t| t == token) {
+    let identity = s.identity_tokens.get(token).cloned();
+    if s.reject_tokens || !(identity.is_some() || s.tokens.iter().any(|t| t == token)) {
         return arm_error(
             401,
             "InvalidAuthenticationToken",
@@ -165,7 +174,34 @@ pub(super) fn route(
     }
     let lower: Vec<String> = seg.iter().map(|x| x.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
+    if let Some(principal) = &identity
+        && let Some(refused) = super::identity::authorize(s, principal, method, path, &l)
+    {
+        return refused;
+    }
     match l.as_slice() {
+        [_, _, "providers", "microsoft.authorization", "permissions"] if method == Method::GET => {
+            super::identity::permissions(s)
+        }
+        [
+            _,
+            _,
+            "resourcegroups",
+            rg,
+            "providers",
+            "microsoft.authorization",
+            "roleassignments",
+            _,
+        ] => {
+            if !s.groups.contains_key(*rg) {
+                return arm_error(
+                    404,
+                    "ResourceGroupNotFound",
+                    &format!("Resource group '{}' could not be found.", seg[3]),
+                );
+            }
+            super::identity::role_assignment(s, method, &seg, api, body)
+        }
         [_, _] if method == Method::GET => reply(
             200,
             &json!({

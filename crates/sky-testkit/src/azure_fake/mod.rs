@@ -18,6 +18,7 @@
 
 mod hosts;
 mod http;
+mod identity;
 mod ops;
 mod resources;
 
@@ -29,6 +30,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use http::handle;
+pub use identity::{ROLE_CONTRIBUTOR, ROLE_VM_CONTRIBUTOR};
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 pub const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
@@ -116,6 +118,10 @@ struct State {
     throttled: u32,
     /// Power actions (`start`, `deallocate`) whose next operations end Failed with this code.
     power_faults: Vec<PowerFault>,
+    /// Tokens the metadata service gave managed identities, with their principal ids.
+    identity_tokens: HashMap<String, String>,
+    /// The service principal may not create role assignments (a Contributor, not an Owner).
+    forbid_role_assignments: bool,
 }
 
 struct PowerFault {
@@ -135,9 +141,13 @@ pub struct FakeArm {
 impl FakeArm {
     /// Starts the fake; `secret` is the one client secret the token endpoint accepts.
     pub async fn start(secret: &str) -> FakeArm {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake ARM");
+        Self::start_on("127.0.0.1", secret).await
+    }
+
+    /// Starts the fake on `ip` (a free port): the hosts' [gateway](crate::hosts::Hosts::gateway)
+    /// when VMs on them must reach ARM and the metadata service, as a head calling its cloud does.
+    pub async fn start_on(ip: &str, secret: &str) -> FakeArm {
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind fake ARM");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
@@ -168,6 +178,22 @@ impl FakeArm {
         for id in ids {
             while let Some(None) = ops::step(&mut st, &id) {}
         }
+    }
+
+    /// Makes the service principal a Contributor rather than an Owner: it may not create role
+    /// assignments, as in many companies' subscriptions.
+    pub fn forbid_role_assignments(&self) {
+        self.lock().forbid_role_assignments = true;
+    }
+
+    /// Every role assignment there is (ARM's JSON).
+    pub fn role_assignments(&self) -> Vec<Value> {
+        self.lock()
+            .resources
+            .values()
+            .filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments")
+            .cloned()
+            .collect()
     }
 
     /// Places running VMs on `hosts` from now on.

@@ -281,6 +281,7 @@ pub(super) fn put_vm(
     location: &str,
     rg_key: &str,
 ) -> Resp {
+    super::identity::give_identity(s, &key, &mut b);
     let zone = b["zones"][0].as_str().map(str::to_owned);
     if b.pointer("/properties/hardwareProfile/vmSize")
         .and_then(Value::as_str)

@@ -1,0 +1,258 @@
+//! Autostop on Azure with the laptop closed: the head deallocates its own cluster, or deletes its
+//! resource group, through its system-assigned managed identity, which `sky autostop` grants a
+//! role scoped to the cluster's resource group (and cancelling takes back). The fake ARM serves
+//! the instance metadata service on the hosts' network, hands a token only to the VM on the
+//! calling host, and enforces the role's scope: the head cannot touch another cluster.
+//!
+//! Root only, like the other cloud end-to-end tests (real SSH hosts in namespaces).
+
+use std::time::Instant;
+
+use sky_testkit::azure_fake::{self, FakeArm};
+
+use crate::clouds::{World, azure_config, azure_env, until};
+
+/// A world whose fake ARM listens where the hosts can reach it, and whose agents count one
+/// autostop "minute" as one second.
+async fn azure_world(hosts: usize) -> Option<(World, FakeArm)> {
+    let mut world = World::start(hosts)?;
+    let secret = format!("fake-{}", std::process::id());
+    let fake = FakeArm::start_on(&world.hosts.gateway(), &secret).await;
+    fake.set_operation_pace(1, 0);
+    fake.with_hosts(world.hosts.clone());
+    azure_env(&mut world, &secret);
+    world
+        .env
+        .push(("SKY_AGENT_IDLE_UNIT_SECS".into(), "1".into()));
+    world
+        .env
+        .push(("SKY_AGENT_IMDS_ENDPOINT".into(), fake.url()));
+    world.config(&format!(
+        "allowed_clouds: [azure]\n{}",
+        azure_config(&fake.url(), &world.hosts.user())
+    ));
+    Some((world, fake))
+}
+
+/// Each VM of `group` (by name) with its power state, as the fake records them.
+fn powers(fake: &FakeArm, group: &str) -> Vec<(String, String)> {
+    fake.vms()
+        .iter()
+        .filter(|vm| {
+            vm["id"].as_str().is_some_and(|id| {
+                id.to_lowercase()
+                    .contains(&format!("/resourcegroups/{group}/"))
+            })
+        })
+        .map(|vm| {
+            (
+                vm["name"].as_str().unwrap_or_default().to_owned(),
+                vm["fake:power"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The lower-cased name of the resource group whose name starts with `sky-{cluster}-`.
+fn group_of(fake: &FakeArm, cluster: &str) -> String {
+    fake.groups()
+        .into_iter()
+        .find(|g| g.starts_with(&format!("sky-{cluster}-")))
+        .unwrap_or_else(|| panic!("no group for {cluster} in {:?}", fake.groups()))
+}
+
+/// The role (built-in id) each assignment in `group` gives.
+fn roles_in(fake: &FakeArm, group: &str) -> Vec<String> {
+    fake.role_assignments()
+        .iter()
+        .filter(|a| {
+            a["properties"]["scope"].as_str().is_some_and(|s| {
+                s.to_lowercase()
+                    .ends_with(&format!("/resourcegroups/{group}"))
+            })
+        })
+        .filter_map(|a| {
+            a["properties"]["roleDefinitionId"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_azure_cluster_deallocates_itself_then_deletes_itself() {
+    let Some((world, fake)) = azure_world(3).await else {
+        return;
+    };
+    let launch = |name: &'static str, nodes: &'static str| {
+        [
+            "launch",
+            "-y",
+            "-c",
+            name,
+            "--infra",
+            "azure/eastus",
+            "-t",
+            "Standard_D2s_v5",
+            "--num-nodes",
+            nodes,
+            "echo",
+            "up",
+        ]
+    };
+    world.ok(&launch("azidle", "2")).await;
+    world.ok(&launch("bystander", "1")).await;
+    let (mine, theirs) = (group_of(&fake, "azidle"), group_of(&fake, "bystander"));
+    assert!(
+        fake.role_assignments().is_empty(),
+        "no role before autostop is set"
+    );
+    let status = world.ok(&["status", "-v"]).await;
+    assert!(status.contains("autostop identity"), "{status}");
+
+    world.ok(&["autostop", "azidle", "-i", "30", "-y"]).await;
+    assert_eq!(roles_in(&fake, &mine), [azure_fake::ROLE_VM_CONTRIBUTOR]);
+    // The head's identity reaches its own group and nothing else: with the token the metadata
+    // service gives the head, another cluster's VM cannot be deallocated.
+    let url = fake.url();
+    let probe = format!(
+        "if [ \"$SKY_NODE_RANK\" = 0 ]; then \
+         t=$(curl -sS -H Metadata:true '{url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F' | sed -n 's/.*\"access_token\" *: *\"\\([^\"]*\\)\".*/\\1/p'); \
+         own=$(curl -s -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $t\" '{url}/subscriptions/{sub}/resourceGroups/{mine}/providers/Microsoft.Compute/virtualMachines/azidle-1?api-version=2024-07-01'); \
+         other=$(curl -s -o /dev/null -w '%{{http_code}}' -X POST --data '' -H \"Authorization: Bearer $t\" '{url}/subscriptions/{sub}/resourceGroups/{theirs}/providers/Microsoft.Compute/virtualMachines/bystander-0/deallocate?api-version=2024-07-01'); \
+         echo \"own=$own other=$other\"; fi",
+        sub = azure_fake::SUBSCRIPTION,
+    );
+    let out = world.ok(&["exec", "azidle", &probe]).await;
+    assert!(out.contains("own=200 other=403"), "{out}");
+
+    // Idle for 5 "minutes" (seconds): the head deallocates both VMs; no client is running.
+    world.ok(&["autostop", "azidle", "-i", "5", "-y"]).await;
+    let idle_from = Instant::now();
+    let deallocated = || {
+        until(
+            "autostop deallocating both VMs",
+            60,
+            || {
+                // Azure finishes an accepted deallocation whether or not anyone polls it.
+                fake.settle();
+                std::future::ready(powers(&fake, &mine))
+            },
+            |p| p.len() == 2 && p.iter().all(|(_, power)| power == "deallocated"),
+        )
+    };
+    deallocated().await;
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "Azure idle to deallocated (5 s idle limit): {:?}",
+            idle_from.elapsed()
+        );
+    }
+    assert!(
+        powers(&fake, &theirs).iter().all(|(_, p)| p == "running"),
+        "{:?}",
+        powers(&fake, &theirs)
+    );
+    let refreshed = world.ok(&["status", "--refresh"]).await;
+    assert!(
+        refreshed.contains("autostopped after 5 idle minutes"),
+        "{refreshed}"
+    );
+
+    // Started again it keeps its autostop; with --down the head deletes its resource group.
+    world.ok(&["start", "azidle", "-y"]).await;
+    let status = world.ok(&["status"]).await;
+    assert!(
+        status.contains("5m"),
+        "autostop kept across start:\n{status}"
+    );
+    world
+        .ok(&["autostop", "azidle", "-i", "1", "--down", "-y"])
+        .await;
+    assert_eq!(roles_in(&fake, &mine), [azure_fake::ROLE_CONTRIBUTOR]);
+    until(
+        "autodown deleting the resource group",
+        60,
+        || {
+            fake.settle();
+            std::future::ready(fake.groups())
+        },
+        |groups| !groups.contains(&mine),
+    )
+    .await;
+    let refreshed = world.ok(&["status", "--refresh"]).await;
+    assert!(
+        refreshed.contains("autodowned after 1 idle minutes"),
+        "{refreshed}"
+    );
+    assert!(
+        roles_in(&fake, &mine).is_empty(),
+        "the role went with the group"
+    );
+    assert!(
+        powers(&fake, &theirs).iter().all(|(_, p)| p == "running"),
+        "the other cluster was touched"
+    );
+
+    // Cancelling takes the role back.
+    world.ok(&["autostop", "bystander", "-i", "30", "-y"]).await;
+    assert_eq!(roles_in(&fake, &theirs).len(), 1);
+    world.ok(&["autostop", "bystander", "--cancel", "-y"]).await;
+    assert!(roles_in(&fake, &theirs).is_empty());
+    world.ok(&["down", "bystander", "-y"]).await;
+    assert_eq!(fake.resource_count(), 0, "{:?}", fake.groups());
+}
+
+/// Where the user may not create role assignments (a Contributor, as in many companies), the
+/// head cannot be given the right to deallocate: a launch with `-i` runs and says autostop is
+/// off, `sky autostop` is refused with the reason, and nothing looks set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autostop_is_refused_where_the_account_forbids_role_assignments() {
+    let Some((world, fake)) = azure_world(1).await else {
+        return;
+    };
+    fake.forbid_role_assignments();
+    let mut cmd = world.command();
+    cmd.args([
+        "launch",
+        "-y",
+        "-c",
+        "nogrant",
+        "--infra",
+        "azure/eastus",
+        "-t",
+        "Standard_D2s_v5",
+        "-i",
+        "5",
+        "echo",
+        "ran-anyway",
+    ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("sky runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ran-anyway"), "{stdout}");
+    let said = format!("{stdout}{stderr}");
+    assert!(
+        said.contains("autostop is not set on 'nogrant'")
+            && said.contains("Microsoft.Authorization/roleAssignments/write"),
+        "{said}"
+    );
+    let status = world.ok(&["status", "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&status).expect("json");
+    assert!(v["clusters"][0]["autostop"].is_null(), "{v}");
+
+    let refused = world
+        .refused(&["autostop", "nogrant", "-i", "5", "-y"])
+        .await;
+    assert!(refused.contains("autostop stays off"), "{refused}");
+    assert!(fake.role_assignments().is_empty());
+    world.ok(&["down", "nogrant", "-y"]).await;
+}
