@@ -245,6 +245,22 @@ async fn autostop_is_refused_where_the_account_forbids_role_assignments() {
             && said.contains("Microsoft.Authorization/roleAssignments/write"),
         "{said}"
     );
+    // Said before anything was created: the permissions were read before the group was made.
+    assert!(
+        stderr.contains("autostop cannot be set on Azure in this account"),
+        "{stderr}"
+    );
+    let requests = fake.requests();
+    let asked = requests
+        .iter()
+        .position(|r| r.ends_with("/providers/Microsoft.Authorization/permissions"));
+    let created = requests
+        .iter()
+        .position(|r| r.starts_with("PUT ") && r.contains("/resourcegroups/"));
+    assert!(
+        asked.zip(created).is_some_and(|(a, c)| a < c),
+        "{requests:?}"
+    );
     let status = world.ok(&["status", "-o", "json"]).await;
     let v: serde_json::Value = serde_json::from_str(&status).expect("json");
     assert!(v["clusters"][0]["autostop"].is_null(), "{v}");

@@ -107,6 +107,64 @@ arm_call() {{ printf 'header = "Authorization: Bearer %s"\n' "$token" | curl -sS
     }
 }
 
+/// Whether an Azure permission pattern (`*` matches anything, case-insensitively) covers
+/// `action`.
+fn covers(pattern: &str, action: &str) -> bool {
+    let (pattern, action) = (pattern.to_ascii_lowercase(), action.to_ascii_lowercase());
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = action.strip_prefix(first) else {
+        return false;
+    };
+    let tail: Vec<&str> = parts.collect();
+    let Some((last, middle)) = tail.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+/// Whether the permissions ARM lists for the caller (`Permissions - List`'s `value`) allow
+/// `action`: some entry's `actions` covers it and none of that entry's `notActions` does.
+pub fn permits(permissions: &Value, action: &str) -> bool {
+    let list = |p: &Value, key: &str| -> Vec<String> {
+        p[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect()
+    };
+    permissions["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| {
+            list(p, "actions").iter().any(|a| covers(a, action))
+                && !list(p, "notActions").iter().any(|a| covers(a, action))
+        })
+}
+
+/// Before a launch: why the caller could not grant a head its autostop role, when ARM's list of
+/// the caller's permissions in the subscription says so. `None` when it allows it, or when the
+/// list could not be read (granting later says why if it fails).
+pub async fn preflight(arm: &Arm) -> Option<String> {
+    let path = arm.sub_path("/providers/Microsoft.Authorization/permissions");
+    let listed = arm
+        .get(&path, API_AUTHORIZATION, "list your permissions")
+        .await
+        .ok()??;
+    (!permits(&listed, "Microsoft.Authorization/roleAssignments/write")).then(|| {
+        "your Azure login may not create role assignments          (Microsoft.Authorization/roleAssignments/write: Owner or User Access Administrator), so          the head cannot be given the right to deallocate its own cluster"
+            .to_owned()
+    })
+}
+
 /// The head VM's managed identity (its principal id), as ARM reports it.
 async fn head_principal(arm: &Arm, rg: &str, head: &str) -> Result<String, ProvisionError> {
     let path = arm.sub_path(&format!(
@@ -215,6 +273,27 @@ pub async fn grant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_are_read_as_azure_matches_them() {
+        let owner = json!({"value": [{"actions": ["*"], "notActions": []}]});
+        let contributor = json!({"value": [{"actions": ["*"], "notActions": [
+            "Microsoft.Authorization/*/Delete", "Microsoft.Authorization/*/Write",
+            "Microsoft.Authorization/elevateAccess/Action"]}]});
+        let uaa = json!({"value": [
+            {"actions": ["*/read"], "notActions": []},
+            {"actions": ["Microsoft.Authorization/*"], "notActions": []}]});
+        let write = "Microsoft.Authorization/roleAssignments/write";
+        assert!(permits(&owner, write));
+        assert!(!permits(&contributor, write));
+        assert!(permits(
+            &contributor,
+            "Microsoft.Compute/virtualMachines/deallocate/action"
+        ));
+        assert!(permits(&uaa, write));
+        assert!(!permits(&uaa, "Microsoft.Compute/virtualMachines/write"));
+        assert!(!permits(&json!({"value": []}), write));
+    }
 
     #[test]
     fn assignment_names_are_guids_fixed_by_group_principal_and_role() {

@@ -774,6 +774,11 @@ impl Provider for AzureProvider {
         ))
     }
 
+    async fn autostop_preflight(&self, _down: bool) -> Option<String> {
+        let s = self.session().await.ok()?;
+        crate::autostop::preflight(&s.arm).await
+    }
+
     /// Grants the head's identity the role the setting needs on the cluster's resource group,
     /// or takes it back when autostop is cancelled.
     async fn prepare_autostop(

@@ -167,6 +167,38 @@ impl Sky {
         })
     }
 
+    /// Before anything is created: says, for each cloud the task may land on, when its account
+    /// forbids what autostop needs there (the launch then runs without it on that cloud).
+    pub(super) async fn autostop_preflight(
+        &self,
+        task: &crate::task::Task,
+        setting: Autostop,
+        sink: &dyn EventSink,
+    ) {
+        let clouds = self.options.allowed_clouds.iter().filter(|c| {
+            task.resources
+                .options
+                .iter()
+                .any(|r| r.placement.cloud.is_none_or(|pinned| pinned == **c))
+        });
+        for cloud in clouds {
+            let Some(provider) = self.registry.get(*cloud) else {
+                continue;
+            };
+            if !provider.check().enabled {
+                continue;
+            }
+            if let Some(why) = provider.autostop_preflight(setting.down).await {
+                sink.emit(Event::Note {
+                    message: format!(
+                        "autostop cannot be set on {} in this account: {why}; if this launch                          lands there, it runs without autostop",
+                        cloud.display_name()
+                    ),
+                });
+            }
+        }
+    }
+
     /// A launch's autostop, set once the task's setup is done; on a cluster that cannot autostop,
     /// a note saying so instead (the launch itself goes on).
     pub(super) async fn set_launch_autostop(

@@ -127,6 +127,10 @@ impl Sky {
         self.check_new_name(&name)?;
         check_secrets(task)?;
         check_workdir(&name, task)?;
+        let wanted_autostop = launch_autostop(task, opts, self.options.default_autostop);
+        if let Some(setting) = wanted_autostop {
+            self.autostop_preflight(task, setting, sink).await;
+        }
         let mut mounts = self.plan_file_mounts(task, &name).await?;
         let lock = self.lock(&name, sink).await?;
         if cancel.is_cancelled() {
@@ -233,23 +237,7 @@ impl Sky {
             drop(lock);
             return self.cancelled(&name, creates, resumes, sink).await;
         }
-        // `-i` first, then the task's `resources.autostop`, then config.yaml's `autostop`.
-        let wanted = match opts.idle_minutes {
-            Some(idle_minutes) => Some(Autostop {
-                idle_minutes,
-                down: opts.down,
-            }),
-            None if opts.down && opts.detach_run => Some(Autostop {
-                idle_minutes: 0,
-                down: true,
-            }),
-            None => task
-                .resources
-                .autostop()
-                .or(self.options.default_autostop)
-                .and_then(AutostopRequest::setting),
-        };
-        if let Some(setting) = wanted {
+        if let Some(setting) = wanted_autostop {
             self.set_launch_autostop(&rec, &client, setting, sink)
                 .await?;
         }
@@ -688,6 +676,30 @@ pub(super) async fn unless_cancelled<T>(
 
 /// Refuses a workdir that cannot be synced, before any lock is taken or anything is created:
 /// a git repository (not supported yet) or a local path that is not a directory.
+/// The autostop a launch asks for: `-i` first, then the task's `resources.autostop`, then
+/// config.yaml's `autostop`.
+fn launch_autostop(
+    task: &Task,
+    opts: &LaunchOptions,
+    default: Option<AutostopRequest>,
+) -> Option<Autostop> {
+    match opts.idle_minutes {
+        Some(idle_minutes) => Some(Autostop {
+            idle_minutes,
+            down: opts.down,
+        }),
+        None if opts.down && opts.detach_run => Some(Autostop {
+            idle_minutes: 0,
+            down: true,
+        }),
+        None => task
+            .resources
+            .autostop()
+            .or(default)
+            .and_then(AutostopRequest::setting),
+    }
+}
+
 fn check_workdir(cluster: &str, task: &Task) -> Result<(), SkyError> {
     let Some(workdir) = &task.workdir else {
         return Ok(());

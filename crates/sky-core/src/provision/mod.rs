@@ -506,6 +506,13 @@ pub trait Provider: Send + Sync {
     fn guest_shutdown(&self, _spot: bool) -> GuestShutdown {
         GuestShutdown::default()
     }
+    /// Why an autostop (`down`: one that deletes) could not be set on a cluster this provider
+    /// would create, found before anything is created: an account that forbids what the head
+    /// needs to act for itself. `None` when nothing says so (the default; also when the cloud
+    /// cannot be asked, since setting autostop later says why if it fails).
+    async fn autostop_preflight(&self, _down: bool) -> Option<String> {
+        None
+    }
     /// Readies `cluster_name` for what its head does when autostop fires, with the client's
     /// credentials, when autostop is set (`Some(down)`) or cancelled (`None`): where a guest
     /// shutdown is the mechanism, makes it stop the nodes or delete them (EC2's
