@@ -53,11 +53,16 @@ fn powers(fake: &FakeArm, group: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The lower-cased name of the resource group whose name starts with `sky-{cluster}-`.
+/// The lower-cased name of this home's resource group of `cluster` (not the foreign ones the
+/// test adds).
 fn group_of(fake: &FakeArm, cluster: &str) -> String {
     fake.groups()
         .into_iter()
-        .find(|g| g.starts_with(&format!("sky-{cluster}-")))
+        .find(|g| {
+            g.starts_with(&format!("sky-{cluster}-"))
+                && !g.ends_with("-alice")
+                && !g.ends_with("-0123456789abcdef")
+        })
         .unwrap_or_else(|| panic!("no group for {cluster} in {:?}", fake.groups()))
 }
 
@@ -100,6 +105,24 @@ async fn an_idle_azure_cluster_deallocates_itself_then_deletes_itself() {
             "echo",
             "up",
         ]
+    };
+    // SkyPilot's and another Sky home's clusters of the same name in the same subscription:
+    // nothing this home does, its heads' autostop included, may touch them.
+    let foreign = ["sky-azidle-alice", "sky-azidle-0123456789abcdef"];
+    fake.add_group(
+        foreign[0],
+        "eastus",
+        serde_json::json!({"skypilot-cluster-name": "azidle"}),
+    );
+    fake.add_group(
+        foreign[1],
+        "eastus",
+        serde_json::json!({"sky-cluster": "azidle", "sky-owner": "0123456789abcdef"}),
+    );
+    let foreign_left = || {
+        foreign
+            .iter()
+            .all(|g| fake.groups().contains(&(*g).to_owned()))
     };
     world.ok(&launch("azidle", "2")).await;
     world.ok(&launch("bystander", "1")).await;
@@ -192,6 +215,11 @@ async fn an_idle_azure_cluster_deallocates_itself_then_deletes_itself() {
         "the role went with the group"
     );
     assert!(
+        foreign_left(),
+        "a foreign group was touched: {:?}",
+        fake.groups()
+    );
+    assert!(
         powers(&fake, &theirs).iter().all(|(_, p)| p == "running"),
         "the other cluster was touched"
     );
@@ -202,7 +230,17 @@ async fn an_idle_azure_cluster_deallocates_itself_then_deletes_itself() {
     world.ok(&["autostop", "bystander", "--cancel", "-y"]).await;
     assert!(roles_in(&fake, &theirs).is_empty());
     world.ok(&["down", "bystander", "-y"]).await;
-    assert_eq!(fake.resource_count(), 0, "{:?}", fake.groups());
+    assert_eq!(
+        fake.resource_count(),
+        foreign.len(),
+        "only the foreign groups are left: {:?}",
+        fake.groups()
+    );
+    assert!(
+        foreign_left(),
+        "a foreign group was touched: {:?}",
+        fake.groups()
+    );
 }
 
 /// Where the user may not create role assignments (a Contributor, as in many companies), the
