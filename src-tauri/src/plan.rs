@@ -113,12 +113,13 @@ pub fn plan(catalog: &Catalog, yaml: &str) -> UiResult<PlanView> {
     let on_demand = run(false).map_err(|e| UiError::new(e.code(), e.to_string()))?;
     // Spot may be infeasible where on-demand is not (no spot offers): then rows carry no spot price.
     let spot = run(true).ok();
-    let od = on_demand
-        .tasks
-        .into_iter()
-        .next()
-        .map(|t| t.candidates)
-        .unwrap_or_default();
+    let first = on_demand.tasks.into_iter().next();
+    // The optimizer's own reason for each offer cheaper than the pick (sky-core, as the CLI's
+    // `--dryrun --explain` shows it).
+    let cheaper = first
+        .as_ref()
+        .map(|t| optimizer::why_not_cheaper(inputs, &with_spot(&request, false), &t.chosen, 8));
+    let od = first.map(|t| t.candidates).unwrap_or_default();
     let sp = spot
         .and_then(|p| p.tasks.into_iter().next())
         .map(|t| t.candidates)
@@ -186,7 +187,7 @@ pub fn plan(catalog: &Catalog, yaml: &str) -> UiResult<PlanView> {
         }
     }
     let chart_svg = chart::price_chart(&bars)?;
-    let why_not_cheaper = explain(&rows, &sp, use_spot);
+    let why_not_cheaper = explain(&rows, &sp, use_spot, cheaper.as_ref());
     Ok(PlanView {
         num_nodes: task.num_nodes,
         use_spot,
@@ -197,17 +198,47 @@ pub fn plan(catalog: &Catalog, yaml: &str) -> UiResult<PlanView> {
     })
 }
 
-fn explain(rows: &[PlanRow], spot: &[Candidate], use_spot: bool) -> Vec<String> {
+fn explain(
+    rows: &[PlanRow],
+    spot: &[Candidate],
+    use_spot: bool,
+    cheaper: Option<&optimizer::WhyNotCheaper>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let Some(best) = rows.first() else { return out };
-    out.push(format!(
-        "{} {} in {} is the cheapest on-demand offer that meets every requirement; the optimizer \
-         expands only each cloud's cheapest fitting instance type, so smaller or older types were \
-         ruled out by the requested cpus, memory or accelerators",
-        best.cloud.display_name(),
-        best.instance_type,
-        best.zone.as_deref().unwrap_or(&best.region)
-    ));
+    let place = best.zone.as_deref().unwrap_or(&best.region);
+    match cheaper.filter(|w| w.cheaper > 0) {
+        None => out.push(format!(
+            "{} {} in {place} is the cheapest on-demand offer in the catalog",
+            best.cloud.display_name(),
+            best.instance_type,
+        )),
+        Some(why) => {
+            let kinds: Vec<String> = why
+                .by_kind
+                .iter()
+                .map(|(kind, n)| format!("{n} by {kind}"))
+                .collect();
+            out.push(format!(
+                "{} {} in {place} is the cheapest on-demand offer that meets every requirement; \
+                 {} cloud/instance types cost less and were ruled out: {}",
+                best.cloud.display_name(),
+                best.instance_type,
+                why.cheaper,
+                kinds.join(", ")
+            ));
+            for o in &why.offers {
+                out.push(format!(
+                    "{} {} in {} (${:.4}/h a node): {}",
+                    o.cloud.display_name(),
+                    o.instance_type,
+                    o.region,
+                    o.hourly_price,
+                    o.reason
+                ));
+            }
+        }
+    }
     if let Some(cheapest_spot) = spot.first() {
         if !use_spot && cheapest_spot.total_hourly_price < best.on_demand {
             out.push(format!(
@@ -250,6 +281,14 @@ mod tests {
         assert!(view.chart_svg.starts_with("<svg"));
         assert!(
             view.why_not_cheaper.iter().any(|w| w.starts_with("spot ")),
+            "{:?}",
+            view.why_not_cheaper
+        );
+        // The optimizer's own reasons, per cheaper offer: 4+ vCPUs rules out the small ones.
+        assert!(
+            view.why_not_cheaper
+                .iter()
+                .any(|w| w.contains("vCPUs, the task needs 4+")),
             "{:?}",
             view.why_not_cheaper
         );

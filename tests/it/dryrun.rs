@@ -198,3 +198,69 @@ fn a_chain_gets_one_plan_per_task() {
     // 1000 GB out of GCP would cost $120: the second task stays on GCP.
     assert_eq!(tasks[1]["chosen"]["cloud"], "gcp");
 }
+
+/// `--explain`: the offers cheaper than the pick, each with the optimizer's reason, counted by
+/// kind, in the text and (as `why_not_cheaper`) in the JSON.
+#[test]
+fn explain_names_why_each_cheaper_offer_was_not_taken() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = sky(home.path())
+        .args(["launch", "--dryrun", "--explain", "--cpus", "8+", "echo hi"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let why = text
+        .lines()
+        .find(|l| l.starts_with("Why not cheaper: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        why.contains("ruled out by") && why.contains(" vcpus"),
+        "{why}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("  ") && l.ends_with("the task needs 8+")),
+        "{text}"
+    );
+
+    let out = sky(home.path())
+        .args([
+            "launch",
+            "--dryrun",
+            "--explain",
+            "--cpus",
+            "8+",
+            "-o",
+            "json",
+            "echo hi",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let chosen = v["tasks"][0]["chosen"]["hourly_price"]
+        .as_f64()
+        .expect("price");
+    let w = &v["why_not_cheaper"][0];
+    let offers = w["offers"].as_array().expect("offers");
+    assert!(!offers.is_empty() && w["cheaper"].as_u64() > Some(0), "{w}");
+    for o in offers {
+        assert!(
+            o["hourly_price"].as_f64().is_some_and(|p| p < chosen),
+            "{o}"
+        );
+        assert!(o["reason"].as_str().is_some_and(|r| !r.is_empty()), "{o}");
+    }
+
+    // Only with --dryrun.
+    let out = sky(home.path())
+        .args(["launch", "--explain", "-y", "echo hi"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+}

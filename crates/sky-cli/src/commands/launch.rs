@@ -23,6 +23,9 @@ pub struct Args {
     /// Plan only: show the candidates and the choice, provision nothing.
     #[arg(long)]
     pub dryrun: bool,
+    /// With --dryrun: list the offers cheaper than the pick and why each was not taken.
+    #[arg(long, requires = "dryrun")]
+    pub explain: bool,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -102,12 +105,34 @@ fn dryrun(args: &Args) -> CommandResult {
         optimizer::plan(inputs, &requests).map_err(|e| coded(e.code(), e.to_string()))?
     };
 
+    let explained: Vec<optimizer::WhyNotCheaper> = if args.explain {
+        plan.tasks
+            .iter()
+            .zip(&requests)
+            .map(|(t, r)| optimizer::why_not_cheaper(inputs, r, &t.chosen, EXPLAIN_ROWS))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let text = if json {
-        let mut body = serde_json::to_string(&plan)?;
+        // Without --explain the plan keeps its documented field order.
+        let mut body = if args.explain {
+            let mut value = serde_json::to_value(&plan)?;
+            value["why_not_cheaper"] = serde_json::to_value(&explained)?;
+            serde_json::to_string(&value)?
+        } else {
+            serde_json::to_string(&plan)?
+        };
         body.push('\n');
         body
     } else {
         let mut text = render_plan(&plan, crate::output::use_color());
+        for (i, why) in explained.iter().enumerate() {
+            text.push_str(&render_why_not_cheaper(
+                why,
+                (plan.tasks.len() > 1).then_some(i + 1),
+            ));
+        }
         text.push_str(&launch_note(&plan, &paths, &config, &enabled));
         text
     };
@@ -116,6 +141,60 @@ fn dryrun(args: &Args) -> CommandResult {
         print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many cheaper offers `--explain` lists (all are counted).
+const EXPLAIN_ROWS: usize = 12;
+
+/// `--explain`: how many offers cost less than the pick, how many of them each reason rules out,
+/// and the cheapest few with their reason.
+fn render_why_not_cheaper(why: &optimizer::WhyNotCheaper, task: Option<usize>) -> String {
+    let mut out = String::new();
+    let of_task = task.map(|i| format!(" (task {i})")).unwrap_or_default();
+    if why.cheaper == 0 {
+        let _ = writeln!(
+            out,
+            "\nWhy not cheaper{of_task}: no offer in the catalog costs less per node."
+        );
+        return out;
+    }
+    let kinds: Vec<String> = why
+        .by_kind
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nWhy not cheaper{of_task}: {} cloud/instance types have a cheaper offer; ruled out by {}.",
+        why.cheaper,
+        kinds.join(", ")
+    );
+    for o in &why.offers {
+        let acc = o
+            .accelerators
+            .as_ref()
+            .map(|a| format!(", {a}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} {} in {} (${:.4}/h, {} vCPUs, {} GiB{acc}): {}",
+            o.cloud.display_name(),
+            o.instance_type,
+            o.region,
+            o.hourly_price,
+            o.vcpus,
+            (o.memory_gib * 10.0).round() / 10.0,
+            o.reason
+        );
+    }
+    if why.cheaper > why.offers.len() {
+        let _ = writeln!(
+            out,
+            "  ... and {} more, each ruled out as counted above",
+            why.cheaper - why.offers.len()
+        );
+    }
+    out
 }
 
 /// The comparison above covers every cloud, credentials or not; a real launch ranks only the

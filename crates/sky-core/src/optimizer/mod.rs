@@ -15,6 +15,7 @@
 //! What this module does not do: read files, look at credentials, provision or print.
 
 mod diagnose;
+mod explain;
 mod index;
 pub mod profile;
 mod search;
@@ -30,6 +31,7 @@ use crate::cloud::CloudId;
 use crate::error::ErrorCode;
 use crate::resources::{ChoiceKind, ResourceChoice, Resources};
 
+pub use explain::{CheaperOffer, WhyNotCheaper, why_not_cheaper};
 pub use index::CatalogIndex;
 
 use index::CloudIndex;

@@ -46,7 +46,7 @@ fn price_of(offer: &Offer, spot: bool) -> Option<f64> {
     if spot { offer.spot_price } else { offer.price }
 }
 
-fn amount_ok(amount: Option<Amount>, have: f64) -> bool {
+pub(super) fn amount_ok(amount: Option<Amount>, have: f64) -> bool {
     match amount {
         None => true,
         Some(a) if a.at_least => have >= a.value,
@@ -54,7 +54,7 @@ fn amount_ok(amount: Option<Amount>, have: f64) -> bool {
     }
 }
 
-fn memory_ok(memory: Option<MemoryRequest>, it: &InstanceType) -> bool {
+pub(super) fn memory_ok(memory: Option<MemoryRequest>, it: &InstanceType) -> bool {
     match memory {
         None => true,
         Some(MemoryRequest::Gib(a)) => amount_ok(Some(a), it.memory_gib),
@@ -62,7 +62,12 @@ fn memory_ok(memory: Option<MemoryRequest>, it: &InstanceType) -> bool {
     }
 }
 
-fn location_ok(ci: &CloudIndex<'_>, region: u32, zone: Option<u32>, loc: Location) -> bool {
+pub(super) fn location_ok(
+    ci: &CloudIndex<'_>,
+    region: u32,
+    zone: Option<u32>,
+    loc: Location,
+) -> bool {
     if loc.region.is_some_and(|r| r != region) {
         return false;
     }
@@ -72,7 +77,11 @@ fn location_ok(ci: &CloudIndex<'_>, region: u32, zone: Option<u32>, loc: Locatio
     }
 }
 
-fn disk_tier_ok(ci: &CloudIndex<'_>, instance_type: &str, tier: Option<DiskTier>) -> bool {
+pub(super) fn disk_tier_ok(
+    ci: &CloudIndex<'_>,
+    instance_type: &str,
+    tier: Option<DiskTier>,
+) -> bool {
     match (ci.profile.disk_tiers, tier) {
         (DiskTierRule::Any, _) | (_, None | Some(DiskTier::Best | DiskTier::Low)) => true,
         (DiskTierRule::PremiumNeedsSSeries, Some(DiskTier::Ultra)) => false,
@@ -200,7 +209,10 @@ pub(crate) fn feasible(ci: &CloudIndex<'_>, req: &Resources, loc: Location) -> F
 
 /// What a request that names no accelerator and no instance type asks for: `8+` vCPUs when it
 /// states neither cpus nor memory, and 4 GiB per vCPU when it states no memory.
-fn default_shape(ci: &CloudIndex<'_>, req: &Resources) -> (Option<Amount>, Option<MemoryRequest>) {
+pub(super) fn default_shape(
+    ci: &CloudIndex<'_>,
+    req: &Resources,
+) -> (Option<Amount>, Option<MemoryRequest>) {
     let cpus = match (req.cpus, req.memory) {
         (None, None) => Some(Amount {
             value: ci.profile.default_cpus,
