@@ -10,27 +10,18 @@ use std::time::Instant;
 
 use sky_testkit::azure_fake::{self, FakeArm};
 
-use crate::clouds::{World, azure_config, azure_env, until};
+use crate::clouds::{World, azure_world, until};
 
-/// A world whose fake ARM listens where the hosts can reach it, and whose agents count one
-/// autostop "minute" as one second.
-async fn azure_world(hosts: usize) -> Option<(World, FakeArm)> {
-    let mut world = World::start(hosts)?;
-    let secret = format!("fake-{}", std::process::id());
-    let fake = FakeArm::start_on(&world.hosts.gateway(), &secret).await;
-    fake.set_operation_pace(1, 0);
-    fake.with_hosts(world.hosts.clone());
-    azure_env(&mut world, &secret);
+/// A world whose fake ARM listens where the hosts can reach it (heads call ARM and IMDS), and
+/// whose agents count one autostop "minute" as one second and find IMDS on the fake.
+async fn autostop_world(hosts: usize) -> Option<(World, FakeArm)> {
+    let (mut world, fake) = azure_world(hosts, true).await?;
     world
         .env
         .push(("SKY_AGENT_IDLE_UNIT_SECS".into(), "1".into()));
     world
         .env
         .push(("SKY_AGENT_IMDS_ENDPOINT".into(), fake.url()));
-    world.config(&format!(
-        "allowed_clouds: [azure]\n{}",
-        azure_config(&fake.url(), &world.hosts.user())
-    ));
     Some((world, fake))
 }
 
@@ -87,7 +78,7 @@ fn roles_in(fake: &FakeArm, group: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_azure_cluster_deallocates_itself_then_deletes_itself() {
-    let Some((world, fake)) = azure_world(3).await else {
+    let Some((world, fake)) = autostop_world(3).await else {
         return;
     };
     let launch = |name: &'static str, nodes: &'static str| {
@@ -248,7 +239,7 @@ async fn an_idle_azure_cluster_deallocates_itself_then_deletes_itself() {
 /// off, `sky autostop` is refused with the reason, and nothing looks set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autostop_is_refused_where_the_account_forbids_role_assignments() {
-    let Some((world, fake)) = azure_world(1).await else {
+    let Some((world, fake)) = autostop_world(1).await else {
         return;
     };
     fake.forbid_role_assignments();

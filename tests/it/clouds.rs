@@ -247,6 +247,27 @@ pub(crate) fn azure_env(world: &mut World, secret: &str) {
     }
 }
 
+/// A world of `hosts` hosts with a fake ARM on `ip` (loopback, or the hosts' gateway when the
+/// VMs must reach it), whose VMs run on the hosts, and Sky pointed at it with its credentials.
+pub(crate) async fn azure_world(hosts: usize, on_gateway: bool) -> Option<(World, FakeArm)> {
+    let mut world = World::start(hosts)?;
+    let secret = format!("fake-{}", std::process::id());
+    let ip = if on_gateway {
+        world.hosts.gateway()
+    } else {
+        "127.0.0.1".to_owned()
+    };
+    let fake = FakeArm::start_on(&ip, &secret).await;
+    fake.set_operation_pace(1, 0);
+    fake.with_hosts(world.hosts.clone());
+    azure_env(&mut world, &secret);
+    world.config(&format!(
+        "allowed_clouds: [azure]\n{}",
+        azure_config(&fake.url(), &world.hosts.user())
+    ));
+    Some((world, fake))
+}
+
 pub(crate) fn azure_config(endpoint: &str, user: &str) -> String {
     format!(
         "azure:\n  endpoint_url: {endpoint}\n  authority_host: {endpoint}/\n  ssh_user: {user}\n"
@@ -729,18 +750,9 @@ async fn gcp_two_nodes_setup_run_autostop_start_and_down_over_ssh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_two_nodes_setup_run_and_down_over_ssh() {
-    let Some(mut world) = World::start(2) else {
+    let Some((world, fake)) = azure_world(2, false).await else {
         return;
     };
-    let secret = format!("fake-{}", std::process::id());
-    let fake = FakeArm::start(&secret).await;
-    fake.set_operation_pace(1, 0);
-    fake.with_hosts(world.hosts.clone());
-    azure_env(&mut world, &secret);
-    world.config(&format!(
-        "allowed_clouds: [azure]\n{}",
-        azure_config(&fake.url(), &world.hosts.user())
-    ));
     let task = world.task(
         2,
         "  infra: azure/eastus\n  instance_type: Standard_D2s_v5\n",

@@ -27,9 +27,7 @@ use sky_testkit::crash::CrashAfter;
 use sky_testkit::gcp_fake::FakeGce;
 use sky_testkit::moto::{self, FaultProxy, Moto};
 
-use crate::clouds::{
-    AWS_REGION, World, aws_config, aws_env, azure_config, azure_env, gcp_config, gcp_env,
-};
+use crate::clouds::{AWS_REGION, World, aws_config, aws_env, azure_world, gcp_config, gcp_env};
 
 const CLUSTER: &str = "cp";
 
@@ -439,18 +437,9 @@ async fn gcp_launch_killed_after_every_request_leaves_nothing_untracked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_launch_killed_after_every_request_leaves_nothing_untracked() {
-    let Some(mut world) = World::start(2) else {
+    let Some((world, fake)) = azure_world(2, false).await else {
         return;
     };
-    let secret = format!("fake-{}", std::process::id());
-    let fake = FakeArm::start(&secret).await;
-    fake.set_operation_pace(1, 0);
-    fake.with_hosts(world.hosts.clone());
-    azure_env(&mut world, &secret);
-    world.config(&format!(
-        "allowed_clouds: [azure]\n{}",
-        azure_config(&fake.url(), &world.hosts.user())
-    ));
     matrix(
         "azure",
         world,
