@@ -40,6 +40,12 @@ step "ui: install, typecheck, unit tests, build"
 
 step "format"
 cargo fmt --all --check
+# A message string that lost its `\` line continuation keeps the next line's indent inside the
+# text ("shuts itself down                  stops"); rustfmt cannot see that, so look for it.
+if grep -rnE '"[^"]*[^ "] {6,}[^ "][^"]*"' --include='*.rs' crates src-tauri | grep -vE 'r#"|\\n'; then
+  echo "string literals above carry a run of spaces where a line continuation was lost" >&2
+  exit 1
+fi
 
 # One compile serves both lint and tests: workspace crates are compiled by clippy-driver, which is
 # what `cargo clippy` runs but here with code generation, so the cloud SDKs are built once instead

@@ -160,7 +160,9 @@ pub async fn preflight(arm: &Arm) -> Option<String> {
         .await
         .ok()??;
     (!permits(&listed, "Microsoft.Authorization/roleAssignments/write")).then(|| {
-        "your Azure login may not create role assignments          (Microsoft.Authorization/roleAssignments/write: Owner or User Access Administrator), so          the head cannot be given the right to deallocate its own cluster"
+        "your Azure login may not create role assignments \
+         (Microsoft.Authorization/roleAssignments/write: Owner or User Access Administrator), so \
+         the head cannot be given the right to deallocate its own cluster"
             .to_owned()
     })
 }

@@ -751,7 +751,9 @@ impl Provider for AzureProvider {
             CloudName::new(
                 "autostop identity",
                 format!(
-                    "the head VM {}'s system-assigned managed identity: Virtual Machine                      Contributor (Contributor with --down) on the resource group while autostop                      is set, nothing otherwise",
+                    "the head VM {}'s system-assigned managed identity: Virtual Machine \
+                     Contributor (Contributor with --down) on the resource group while autostop \
+                     is set, nothing otherwise",
                     cluster::vm_name(cluster_name, 0)
                 ),
             ),

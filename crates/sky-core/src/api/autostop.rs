@@ -74,11 +74,15 @@ impl Sky {
         Ok(match (setting.down, shutdown.stops, shutdown.deletes) {
             (false, true, _) | (true, _, true) => None,
             (false, false, true) => Some(format!(
-                "autostop is not set on '{name}': its {cloud} spot instances cannot be stopped,                  only terminated; use `sky autostop {name} -i {} --down`",
+                "autostop is not set on '{name}': its {cloud} spot instances cannot be stopped, \
+                 only terminated; use `sky autostop {name} -i {} --down`",
                 setting.idle_minutes
             )),
             (true, true, false) => Some(format!(
-                "autostop --down is not set on '{name}': a {cloud} node that shuts itself down                  stops but cannot delete itself, and Sky does not yet give the cluster an                  identity allowed to delete it; use `sky autostop {name} -i {}` (stop when                  idle, which ends compute billing) and `sky down {name}` later",
+                "autostop --down is not set on '{name}': a {cloud} node that shuts itself down \
+                 stops but cannot delete itself, and Sky does not yet give the cluster an \
+                 identity allowed to delete it; use `sky autostop {name} -i {}` (stop when \
+                 idle, which ends compute billing) and `sky down {name}` later",
                 setting.idle_minutes
             )),
             _ => Some(autostop_unavailable_message(rec)),
@@ -191,7 +195,8 @@ impl Sky {
             if let Some(why) = provider.autostop_preflight(setting.down).await {
                 sink.emit(Event::Note {
                     message: format!(
-                        "autostop cannot be set on {} in this account: {why}; if this launch                          lands there, it runs without autostop",
+                        "autostop cannot be set on {} in this account: {why}; if this launch \
+                         lands there, it runs without autostop",
                         cloud.display_name()
                     ),
                 });
